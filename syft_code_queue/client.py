@@ -1,0 +1,182 @@
+"""The requester's API: submit a code folder, follow its status, read logs and results.
+
+A requester only ever sees their own jobs: it reads ``inbox/<me>/`` and ``review/<me>/``
+of each owner's queue, which is also all that SyftBox syncs to it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from pydantic import ValidationError
+
+from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
+from .store import RequesterStore, SubmissionError
+from .table import JobList, jobs_to_dataframe
+from .syftbox import UnsafeFolderError, Workspace, build_manifest
+
+PathLike = Union[str, os.PathLike[str]]
+
+
+class CodeQueueClient:
+    """Requester side of one queue name (the default ``code-queue`` unless configured)."""
+
+    def __init__(
+        self,
+        config: Optional[QueueConfig] = None,
+        *,
+        workspace: Optional[Workspace] = None,
+        email: Optional[str] = None,
+        data_dir: Optional[PathLike] = None,
+    ) -> None:
+        self.config = config or QueueConfig()
+        self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
+        self.store = RequesterStore(self.workspace, self.config.queue_name)
+
+    @property
+    def email(self) -> str:
+        return self.workspace.email
+
+    def submit_code(
+        self,
+        target_email: str,
+        code_folder: PathLike,
+        name: str,
+        description: str = "",
+        tags: Optional[list[str]] = None,
+        auto_approval: bool = False,
+    ) -> Job:
+        """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue."""
+        try:
+            params = SubmitRequest(
+                target_email=target_email,
+                code_folder=Path(code_folder),
+                name=name,
+                description=description,
+                tags=tags or [],
+                auto_approval=auto_approval,
+            )
+        except ValidationError as exc:
+            raise ValueError(_first_error(exc)) from None
+        folder = params.code_folder.expanduser()
+        if not folder.exists():
+            raise FileNotFoundError(f"code folder not found: {folder}")
+        if not folder.is_dir():
+            raise NotADirectoryError(f"code_folder must be a folder, not a file: {folder}")
+        run_sh = folder / "run.sh"
+        if run_sh.is_symlink() or not run_sh.is_file():
+            raise FileNotFoundError(f"the code folder must contain a run.sh script: {run_sh}")
+        try:
+            files = build_manifest(folder)
+        except UnsafeFolderError as exc:
+            raise ValueError(str(exc)) from None
+        request = JobRequest(
+            uid=uuid.uuid4().hex,
+            name=params.name,
+            description=params.description,
+            tags=params.tags,
+            requester_email=self.email,
+            target_email=params.target_email,
+            auto_approval=params.auto_approval,
+            created_at=utcnow(),
+            files=files,
+        )
+        try:
+            self.store.write_submission(request, folder)
+        except OSError as exc:
+            raise SubmissionError(f"could not write the submission: {exc}") from exc
+        return Job(request=request)
+
+    def get_job(self, uid: str) -> Job:
+        """The job's current view; raises ``JobNotFoundError`` for a uid you did not submit."""
+        return self.store.find(uid)[1]
+
+    def list_jobs(
+        self,
+        limit: Optional[int] = None,
+        status: Optional[Union[JobStatus, str]] = None,
+        target_email: Optional[str] = None,
+    ) -> JobList:
+        """Your jobs, newest first; filters apply before the limit."""
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be zero or positive")
+        wanted = JobStatus(status) if status is not None else None
+        jobs = [
+            job for job in self.store.iter_jobs(target_email)
+            if wanted is None or job.status == wanted
+        ]
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        return JobList(jobs[:limit] if limit is not None else jobs)
+
+    def get_job_output(self, uid: str) -> Optional[Path]:
+        """Folder with the job's returned outputs; None until it finished and they synced."""
+        return self.store.output_dir(uid)
+
+    def get_job_logs(self, uid: str) -> Optional[str]:
+        """The job's stdout (then stderr); None until the run finished and the logs synced."""
+        return self.store.logs(uid)
+
+    def cancel_job(self, uid: str, reason: str = "cancelled by requester") -> Job:
+        """Ask the owner's server to cancel; raises if the job already finished."""
+        return self.store.request_cancel(uid, reason)
+
+    def wait_for_job(self, uid: str, timeout: float = 300, poll_interval: float = 0.05) -> Job:
+        """Block until the job is finished and its results have arrived, or raise TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(uid)
+            if job.is_terminal and self._results_arrived(job):
+                return job
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {uid} is still {job.status.value} after {timeout:g} s")
+            time.sleep(poll_interval)
+
+    def _results_arrived(self, job: Job) -> bool:
+        if job.state is None or job.state.result is None or job.state.cleaned_up:
+            return True
+        return self.get_job_logs(job.uid) is not None and (
+            not job.state.result.outputs or self.get_job_output(job.uid) is not None
+        )
+
+    def jobs_dataframe(self, **filters: Any) -> Any:
+        """``list_jobs`` as a pandas DataFrame."""
+        return jobs_to_dataframe(self.list_jobs(**filters))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}".replace("Value error, ", "")
+
+
+def create_client(
+    config: Optional[QueueConfig] = None,
+    *,
+    email: Optional[str] = None,
+    data_dir: Optional[PathLike] = None,
+    queue_name: Optional[str] = None,
+) -> CodeQueueClient:
+    """A client for the configured SyftBox identity (see the README's Configuration)."""
+    if queue_name is not None:
+        config = (config or QueueConfig()).model_copy(update={"queue_name": queue_name})
+        QueueConfig.model_validate(config.model_dump())
+    return CodeQueueClient(config=config, email=email, data_dir=data_dir)
+
+
+def submit_code(
+    target_email: str,
+    code_folder: PathLike,
+    name: str,
+    description: str = "",
+    tags: Optional[list[str]] = None,
+    auto_approval: bool = False,
+    **client_options: Any,
+) -> Job:
+    """Module-level shortcut: ``create_client(**client_options).submit_code(...)``."""
+    return create_client(**client_options).submit_code(
+        target_email, code_folder, name, description=description, tags=tags, auto_approval=auto_approval
+    )

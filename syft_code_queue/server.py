@@ -1,0 +1,522 @@
+"""The data owner's queue server: accepts submissions, approves (by rule or by hand), runs
+approved jobs on worker threads and publishes results back to each requester.
+
+``start()`` runs the queue in a daemon thread and returns at once; approve/reject/cancel
+are safe from any thread (they go through the store's lock) and wake the queue.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .models import Job, JobState, JobStatus, QueueConfig, utcnow
+from .runner import CodeRunner, JobRun, SafeCodeRunner
+from .store import (
+    InvalidTransitionError,
+    JobNotFoundError,
+    OwnerStore,
+    StillArriving,
+    SubmissionError,
+    format_logs,
+)
+from .table import JobList
+from .syftbox import Workspace, copy_verified, scratch_dir
+from .watch import QueueWatcher
+
+log = logging.getLogger(__name__)
+
+ApprovalCallback = Callable[[Job], bool]
+Listener = Callable[[str], None]
+
+AUTO_APPROVER = "auto-approval"
+RECOVERED_REASON = "the server stopped while the job was running; it was not run again"
+STOPPED_REASON = "the server was stopped while the job was running"
+
+
+class ServerAlreadyRunning(RuntimeError):
+    """Another live process already serves this queue on this datasite."""
+
+
+class CodeQueueServer:
+    """One queue on the owner's datasite. See the README's "Running a queue server"."""
+
+    def __init__(
+        self,
+        config: Optional[QueueConfig] = None,
+        runner: Optional[CodeRunner] = None,
+        auto_approval_callback: Optional[ApprovalCallback] = None,
+        *,
+        workspace: Optional[Workspace] = None,
+        email: Optional[str] = None,
+        data_dir: Optional[os.PathLike[str] | str] = None,
+    ) -> None:
+        self.config = config or QueueConfig()
+        self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
+        self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
+        self.auto_approval_callback = auto_approval_callback
+        self.store = OwnerStore(self.workspace, self.config.queue_name)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._serve_lock: Optional[Any] = None
+        self._watcher: Optional[QueueWatcher] = None
+        self._lock = threading.RLock()
+        self._requester_of: dict[str, str] = {}
+        self._first_seen: dict[str, float] = {}
+        self._settled: dict[str, tuple[str, float]] = {}  # uid -> (requester, finished epoch)
+        self._active: dict[str, JobRun] = {}
+        self._cancel_reasons: dict[str, str] = {}  # running jobs asked to stop, and why
+        self._listeners: list[Listener] = []
+
+    @property
+    def email(self) -> str:
+        return self.workspace.email
+
+    @property
+    def queue_name(self) -> str:
+        return self.config.queue_name
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> "CodeQueueServer":
+        """Serve in a daemon thread; returns at once."""
+        if self.is_running:
+            return self
+        self.store.ensure_queue()
+        self._acquire_serve_lock()
+        self._stopping.clear()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.config.max_concurrent_jobs, thread_name_prefix="scq-job"
+        )
+        self._recover()
+        self._watcher = QueueWatcher(self.store.layout.root, self._wake.set)
+        self._watcher.start()
+        self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
+        self._thread.start()
+        log.info("serving queue %r of %s with %s", self.queue_name, self.email, self.runner.describe())
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop taking work, kill running jobs (recorded as failed), and release the queue."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        with self._lock:
+            for run in self._active.values():
+                run.cancel_event.set()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        self._release_serve_lock()
+
+    def __enter__(self) -> "CodeQueueServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _acquire_serve_lock(self) -> None:
+        path = self.workspace.private_dir / f"{self.queue_name}.serve.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ServerAlreadyRunning(
+                f"queue {self.queue_name!r} of {self.email} is already being served (pid {holder}); "
+                "stop that server first"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._serve_lock = fh
+
+    def _release_serve_lock(self) -> None:
+        if self._serve_lock is not None:
+            fcntl.flock(self._serve_lock, fcntl.LOCK_UN)
+            self._serve_lock.close()
+            self._serve_lock = None
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self.process_once()
+            except Exception:  # the queue must outlive any one bad pass
+                log.exception("queue pass failed; retrying at the next event")
+            self._wake.wait(self.config.rescan_interval)
+
+    # -- listeners (the widgets' update pump subscribes here) ---------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, uid: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(uid)
+            except Exception:
+                log.exception("job listener failed")
+
+    # -- one pass over the queue ----------------------------------------------------------
+    def process_once(self) -> None:
+        """Accept new submissions, honour cancel requests, dispatch approved jobs, clean up."""
+        for requester, uid in self.store.submissions():
+            if uid in self._settled:
+                continue
+            known = self._requester_of.setdefault(uid, requester)
+            if known != requester:
+                log.warning("uid %s reused by %s (already %s's); ignored", uid, requester, known)
+                continue
+            state = self.store.read_state(requester, uid)
+            if state is None:
+                self._accept(requester, uid)
+                continue
+            self._advance(requester, uid, state)
+        self._cleanup()
+
+    def _advance(self, requester: str, uid: str, state: JobState) -> None:
+        if state.status.is_terminal:
+            self._settle(requester, uid, state)
+            return
+        cancel = self.store.read_cancel(requester, uid)
+        if cancel is not None:
+            self._cancel(requester, uid, cancel.reason or "cancelled by requester", by=requester)
+        elif state.status == JobStatus.approved:
+            self._dispatch(requester, uid)
+
+    def _settle(self, requester: str, uid: str, state: JobState) -> None:
+        finished = state.updated_at or utcnow()
+        self._settled[uid] = (requester, finished.timestamp() if not state.cleaned_up else float("inf"))
+        self._first_seen.pop(uid, None)
+
+    def _accept(self, requester: str, uid: str) -> None:
+        try:
+            request = self.store.read_request(requester, uid)
+            self.store.check_code(request)
+        except StillArriving as waiting:
+            first = self._first_seen.setdefault(uid, time.monotonic())
+            if time.monotonic() - first > self.config.arrival_timeout:
+                self._refuse(
+                    requester, uid,
+                    f"submission incomplete after {self.config.arrival_timeout:g} s: {waiting}",
+                )
+            return
+        except SubmissionError as invalid:
+            self._refuse(requester, uid, str(invalid))
+            return
+        job = Job(request=request)
+        problems = self.runner.check_code(self.store.layout.code_dir(requester, uid), job)
+        if problems:
+            self._refuse(requester, uid, "refused by command policy: " + "; ".join(problems))
+            return
+        self.store.create_state(
+            requester, uid, JobStatus.pending, by=self.email, reason="submission received",
+            manifest=request.manifest_sha256,
+        )
+        self._first_seen.pop(uid, None)
+        self._changed(uid)
+        if self._auto_approves(job):
+            try:
+                self.store.transition(
+                    requester, uid, JobStatus.approved, by=AUTO_APPROVER,
+                    reason="approved by the owner's auto-approval rule",
+                )
+                self._changed(uid)
+            except InvalidTransitionError:
+                return  # cancelled or handled by hand in the meantime
+        state = self.store.read_state(requester, uid)
+        if state is not None:
+            self._advance(requester, uid, state)
+
+    def _refuse(self, requester: str, uid: str, reason: str) -> None:
+        log.info("rejected %s from %s: %s", uid, requester, reason)
+        state = self.store.create_state(requester, uid, JobStatus.rejected, by=self.email, reason=reason)
+        self._settle(requester, uid, state)
+        self._changed(uid)
+
+    def _auto_approves(self, job: Job) -> bool:
+        if not (self.config.auto_approval_enabled and job.auto_approval):
+            return False
+        if self.auto_approval_callback is None:
+            return True
+        try:
+            return self.auto_approval_callback(job) is True
+        except Exception:
+            log.exception("auto-approval callback raised for job %s; left pending", job.uid)
+            return False
+
+    # -- running ----------------------------------------------------------------------
+    def _dispatch(self, requester: str, uid: str) -> None:
+        with self._lock:
+            if uid in self._active or self._executor is None or self._stopping.is_set():
+                return
+            base = scratch_dir(self.workspace.private_dir / "runs", f"{uid[:8]}-")
+            job = self.store.load_job(requester, uid)
+            if job is None:
+                return
+            run = JobRun(
+                job=job,
+                code_dir=base / "code",
+                output_dir=base / "outputs",
+                stdout_path=base / "stdout.txt",
+                stderr_path=base / "stderr.txt",
+                home_dir=base / "home",
+                timeout=self.config.job_timeout,
+            )
+            self._active[uid] = run
+            self._executor.submit(self._execute, requester, uid, run, base)
+
+    def _execute(self, requester: str, uid: str, run: JobRun, base: Path) -> None:
+        try:
+            self._run_one(requester, uid, run)
+        except Exception as exc:
+            log.exception("job %s failed inside the server", uid)
+            try:
+                self.store.transition(requester, uid, JobStatus.failed, by=self.email,
+                                      reason=f"internal error: {exc}", error=f"internal error: {exc}")
+            except InvalidTransitionError:
+                pass
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+            with self._lock:
+                self._active.pop(uid, None)
+            self._changed(uid)
+            self._wake.set()
+
+    def _run_one(self, requester: str, uid: str, run: JobRun) -> None:
+        try:
+            state = self.store.transition(
+                requester, uid, JobStatus.running, by=self.email, reason="started",
+                expect=frozenset({JobStatus.approved}),
+            )
+        except InvalidTransitionError:
+            return  # cancelled before a worker was free
+        self._changed(uid)
+        request = run.job.request
+        if request.manifest_sha256 != state.manifest_sha256:
+            self._finish(requester, uid, JobStatus.failed, "the submission changed after it was approved")
+            return
+        try:
+            copy_verified(self.store.layout.code_dir(requester, uid), run.code_dir, request.files)
+        except (ValueError, OSError) as exc:
+            self._finish(requester, uid, JobStatus.failed, f"the approved code could not be read: {exc}")
+            return
+        result = self.runner.run_job(run)
+        published = self.store.publish_results(
+            requester, uid, run.stdout_path, run.stderr_path, run.output_dir
+        )
+        published.exit_code = result.exit_code
+        published.truncated = result.truncated
+        if run.cancel_event.is_set():
+            with self._lock:
+                cancel_reason = self._cancel_reasons.pop(uid, None)
+            status = JobStatus.cancelled if cancel_reason else JobStatus.failed
+            reason = cancel_reason or STOPPED_REASON
+        elif result.succeeded:
+            status, reason = JobStatus.completed, "exit code 0"
+        else:
+            status = JobStatus.failed
+            reason = result.error or f"run.sh exited with code {result.exit_code}"
+        self._finish(requester, uid, status, reason, published)
+
+    def _finish(self, requester: str, uid: str, status: JobStatus, reason: str, result: Any = None) -> None:
+        state = self.store.transition(
+            requester, uid, status, by=self.email, reason=reason, result=result,
+            error=reason if status == JobStatus.failed else None,
+        )
+        self._settle(requester, uid, state)
+
+    def _recover(self) -> None:
+        """Jobs left running by a server that died are settled as failed, never re-run."""
+        for requester, uid in self.store.submissions():
+            state = self.store.read_state(requester, uid)
+            if state is not None and state.status == JobStatus.running:
+                try:
+                    self.store.transition(requester, uid, JobStatus.failed, by=self.email,
+                                          reason=RECOVERED_REASON, error=RECOVERED_REASON)
+                except InvalidTransitionError:
+                    pass
+
+    def _cleanup(self) -> None:
+        keep = self.config.cleanup_completed_after
+        if keep is None:
+            return
+        cutoff = time.time() - keep
+        for uid, (requester, finished) in list(self._settled.items()):
+            if finished <= cutoff:
+                with self.store.locked():
+                    state = self.store.read_state(requester, uid)
+                    if state is None or state.cleaned_up:
+                        continue
+                    self.store.remove_bulky(requester, uid)
+                    state.cleaned_up = True
+                    self.store.write_state(state)
+                self._settled[uid] = (requester, float("inf"))
+                self._changed(uid)
+
+    # -- owner actions (any thread) -----------------------------------------------------
+    def _requester(self, uid: str) -> str:
+        return self._requester_of.get(uid) or self.store.find_requester(uid)
+
+    def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
+        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
+        requester = self._requester(uid)
+        with self.store.locked():
+            state = self.store.read_state(requester, uid)
+            if state is None:
+                raise InvalidTransitionError(f"job {uid} has not been accepted yet (still arriving)")
+            if state.status != JobStatus.pending:
+                raise InvalidTransitionError(f"job {uid} is {state.status.value}; only pending jobs can be approved")
+            if manifest_sha256 is not None and manifest_sha256 != state.manifest_sha256:
+                raise InvalidTransitionError(f"job {uid} is not the code that was reviewed (manifest differs)")
+            self.store.transition(requester, uid, JobStatus.approved, by=self.email, reason=reason or "approved")
+        self._after_action(uid)
+        return self.get_job(uid)
+
+    def reject_job(self, uid: str, reason: str) -> Job:
+        """Reject a pending job; the reason is shown to the requester."""
+        if not reason or not reason.strip():
+            raise ValueError("a reason is required to reject a job")
+        requester = self._requester(uid)
+        self.store.transition(requester, uid, JobStatus.rejected, by=self.email, reason=reason.strip(),
+                              expect=frozenset({JobStatus.pending}))
+        self._after_action(uid)
+        return self.get_job(uid)
+
+    def cancel_job(self, uid: str, reason: str = "cancelled by the data owner") -> Job:
+        self._cancel(self._requester(uid), uid, reason, by=self.email)
+        self._after_action(uid)
+        return self.get_job(uid)
+
+    def _cancel(self, requester: str, uid: str, reason: str, by: str) -> None:
+        with self._lock:
+            run = self._active.get(uid)
+        state = self.store.read_state(requester, uid)
+        if state is None or state.status.is_terminal:
+            if state is None:
+                raise InvalidTransitionError(f"job {uid} has not been accepted yet")
+            raise InvalidTransitionError(f"job {uid} is already {state.status.value}")
+        if run is not None and state.status == JobStatus.running:
+            with self._lock:
+                self._cancel_reasons[uid] = reason
+            run.cancel_event.set()  # the worker records the cancellation when the run ends
+            return
+        try:
+            state = self.store.transition(requester, uid, JobStatus.cancelled, by=by, reason=reason,
+                                          expect=frozenset({JobStatus.pending, JobStatus.approved}))
+        except InvalidTransitionError:
+            return
+        self._settle(requester, uid, state)
+        self._changed(uid)
+
+    def _after_action(self, uid: str) -> None:
+        self._changed(uid)
+        self._wake.set()
+
+    # -- reading ----------------------------------------------------------------------
+    def get_job(self, uid: str) -> Job:
+        job = self.store.load_job(self._requester(uid), uid)
+        if job is None:
+            raise JobNotFoundError(f"job {uid} has no readable job.json")
+        return job
+
+    def list_jobs(
+        self, status: Optional[JobStatus] = None, limit: Optional[int] = None, requester_email: Optional[str] = None
+    ) -> JobList:
+        """Jobs in this queue, newest first; filters apply before the limit."""
+        jobs = []
+        for requester, uid in self.store.submissions():
+            if requester_email and requester != requester_email:
+                continue
+            job = self.store.load_job(requester, uid)
+            if job is None or (status is not None and job.status != JobStatus(status)):
+                continue
+            jobs.append(job)
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        return JobList(jobs[:limit] if limit is not None else jobs)
+
+    def get_job_logs(self, uid: str) -> Optional[str]:
+        """Published logs, or the live tail of a running job's stdout and stderr."""
+        with self._lock:
+            run = self._active.get(uid)
+        if run is not None and run.stdout_path.exists():
+            parts = [p.read_text(errors="replace") for p in (run.stdout_path, run.stderr_path) if p.exists()]
+            return "".join(parts)
+        job = self.get_job(uid)
+        if job.state is None or job.state.result is None:
+            return None
+        return format_logs(self.store.layout.review_dir(job.requester_email, uid), job.state.result)
+
+    def get_job_output(self, uid: str) -> Optional[Path]:
+        job = self.get_job(uid)
+        if job.state is None or job.state.result is None or job.state.cleaned_up:
+            return None
+        return self.store.layout.outputs_dir(job.requester_email, uid)
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Block until nothing is running or queued (handy in scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                busy = bool(self._active)
+            if not busy:
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"jobs still running after {timeout:g} s")
+
+
+def create_server(
+    auto_approval_callback: Optional[ApprovalCallback] = None,
+    max_concurrent_jobs: int = 3,
+    job_timeout: float = 600,
+    queue_name: str = "code-queue",
+    auto_approval_enabled: Optional[bool] = None,
+    *,
+    runner: Optional[CodeRunner] = None,
+    email: Optional[str] = None,
+    data_dir: Optional[os.PathLike[str] | str] = None,
+    **config: Any,
+) -> CodeQueueServer:
+    """Build a server for the configured identity. Auto-approval is on when a callback is
+    given (unless ``auto_approval_enabled=False``), and off by default without one."""
+    enabled = auto_approval_callback is not None if auto_approval_enabled is None else auto_approval_enabled
+    queue_config = QueueConfig(
+        queue_name=queue_name,
+        max_concurrent_jobs=max_concurrent_jobs,
+        job_timeout=job_timeout,
+        auto_approval_enabled=enabled,
+        **config,
+    )
+    return CodeQueueServer(
+        config=queue_config, runner=runner, auto_approval_callback=auto_approval_callback,
+        email=email, data_dir=data_dir,
+    )

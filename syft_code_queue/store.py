@@ -1,0 +1,513 @@
+"""The on-disk protocol: the one place that knows where a job's files live.
+
+Requester side writes only ``inbox/<requester>/<uid>/`` (``job.json``, ``code/``, an optional
+``cancel.json``); owner side writes only ``review/<requester>/<uid>/`` (``state.json``,
+``stdout.txt``, ``stderr.txt``, ``outputs/``). Status is read from ``state.json`` only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from pydantic import ValidationError
+
+from .models import (
+    ALLOWED_TRANSITIONS,
+    CancelRequest,
+    FileEntry,
+    Job,
+    JobRequest,
+    JobResult,
+    JobState,
+    JobStatus,
+    Transition,
+    UID_PATTERN,
+    EMAIL_PATTERN,
+    utcnow,
+)
+from .syftbox import (
+    LEGACY_PERMISSION_FILE,
+    PERMISSION_FILE,
+    Workspace,
+    atomic_write,
+    atomic_write_json,
+    is_sync_artifact,
+    legacy_permissions_yaml,
+    missing_or_mismatched,
+    queue_permissions_yaml,
+    sha256_file,
+    write_if_changed,
+)
+
+log = logging.getLogger(__name__)
+
+JOB_FILE = "job.json"
+CANCEL_FILE = "cancel.json"
+STATE_FILE = "state.json"
+CODE_DIR = "code"
+OUTPUTS_DIR = "outputs"
+STDOUT_FILE = "stdout.txt"
+STDERR_FILE = "stderr.txt"
+
+
+class JobNotFoundError(LookupError):
+    """No job with that uid is visible to this identity."""
+
+
+class InvalidTransitionError(ValueError):
+    """The job's current status does not allow the requested action."""
+
+
+class SubmissionError(ValueError):
+    """A submission that can never be accepted (the reason is recorded as a rejection)."""
+
+
+class StillArriving(Exception):
+    """A submission whose files have not all synced yet: wait, don't reject."""
+
+
+@dataclass(frozen=True)
+class QueueLayout:
+    """Paths of one queue on one owner's datasite, as seen from any SyftBox root."""
+
+    datasites: Path
+    owner: str
+    queue: str
+
+    @property
+    def root(self) -> Path:
+        return self.datasites / self.owner / "app_data" / self.queue
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def review(self) -> Path:
+        return self.root / "review"
+
+    def submission(self, requester: str, uid: str) -> Path:
+        return self.inbox / requester / uid
+
+    def job_file(self, requester: str, uid: str) -> Path:
+        return self.submission(requester, uid) / JOB_FILE
+
+    def code_dir(self, requester: str, uid: str) -> Path:
+        return self.submission(requester, uid) / CODE_DIR
+
+    def cancel_file(self, requester: str, uid: str) -> Path:
+        return self.submission(requester, uid) / CANCEL_FILE
+
+    def review_dir(self, requester: str, uid: str) -> Path:
+        return self.review / requester / uid
+
+    def state_file(self, requester: str, uid: str) -> Path:
+        return self.review_dir(requester, uid) / STATE_FILE
+
+    def outputs_dir(self, requester: str, uid: str) -> Path:
+        return self.review_dir(requester, uid) / OUTPUTS_DIR
+
+
+def read_model(path: Path, model: type) -> Optional[object]:
+    """Parse a document, or None if it is absent. Raises on content that is not valid."""
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return model.model_validate_json(raw)
+
+
+def read_state(layout: QueueLayout, requester: str, uid: str) -> Optional[JobState]:
+    """The owner's state, or None if not written (or not synced) yet.
+
+    A state that does not parse is treated as not yet arrived: only the owner writes it,
+    always atomically, so a broken one can only be a partial sync."""
+    try:
+        state = read_model(layout.state_file(requester, uid), JobState)
+    except ValidationError:
+        return None
+    if state is not None and (state.uid != uid or state.requester_email != requester):
+        return None
+    return state  # type: ignore[return-value]
+
+
+def files_present(folder: Path, files: list[FileEntry]) -> bool:
+    return not missing_or_mismatched(folder, files)
+
+
+# --- requester side ------------------------------------------------------------------
+
+
+class RequesterStore:
+    """What a requester reads and writes: their own inbox folders and review folders."""
+
+    def __init__(self, workspace: Workspace, queue: str) -> None:
+        self.workspace = workspace
+        self.queue = queue
+
+    def layout(self, owner: str) -> QueueLayout:
+        return QueueLayout(self.workspace.datasites, owner, self.queue)
+
+    def write_submission(self, request: JobRequest, code_folder: Path) -> None:
+        """Code first, ``job.json`` last; the owner accepts only when all bytes match anyway."""
+        layout = self.layout(request.target_email)
+        dest = layout.submission(request.requester_email, request.uid)
+        if dest.exists():
+            raise SubmissionError(f"job {request.uid} already exists")
+        code_dir = layout.code_dir(request.requester_email, request.uid)
+        for entry in request.files:
+            src = code_folder / entry.path
+            data = src.read_bytes()
+            if len(data) != entry.size:
+                raise SubmissionError(f"{entry.path} changed while it was being submitted")
+            atomic_write(code_dir / entry.path, data)
+        atomic_write_json(layout.job_file(request.requester_email, request.uid), request.model_dump_json(indent=2))
+
+    def _owners(self, target_email: Optional[str]) -> list[str]:
+        if target_email:
+            return [target_email]
+        try:
+            return sorted(p.name for p in self.workspace.datasites.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def iter_jobs(self, target_email: Optional[str] = None) -> Iterator[Job]:
+        me = self.workspace.email
+        for owner in self._owners(target_email):
+            layout = self.layout(owner)
+            try:
+                uids = [p.name for p in (layout.inbox / me).iterdir() if UID_PATTERN.match(p.name)]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for uid in uids:
+                job = self._load(layout, uid)
+                if job is not None:
+                    yield job
+
+    def _load(self, layout: QueueLayout, uid: str) -> Optional[Job]:
+        me = self.workspace.email
+        try:
+            request = read_model(layout.job_file(me, uid), JobRequest)
+        except ValidationError:
+            return None
+        if request is None:
+            return None
+        return Job(request=request, state=read_state(layout, me, uid))  # type: ignore[arg-type]
+
+    def find(self, uid: str) -> tuple[QueueLayout, Job]:
+        if not UID_PATTERN.match(uid or ""):
+            raise JobNotFoundError(f"not a job uid: {uid!r}")
+        for owner in self._owners(None):
+            layout = self.layout(owner)
+            if layout.submission(self.workspace.email, uid).is_dir():
+                job = self._load(layout, uid)
+                if job is not None:
+                    return layout, job
+        raise JobNotFoundError(f"no job {uid} submitted by {self.workspace.email} in queue {self.queue!r}")
+
+    def request_cancel(self, uid: str, reason: str) -> Job:
+        layout, job = self.find(uid)
+        if job.is_terminal:
+            raise InvalidTransitionError(f"job {uid} is already {job.status.value}; it cannot be cancelled")
+        path = layout.cancel_file(self.workspace.email, uid)
+        if not path.exists():
+            cancel = CancelRequest(uid=uid, requested_at=utcnow(), reason=reason)
+            atomic_write_json(path, cancel.model_dump_json(indent=2))
+        return job
+
+    def output_dir(self, uid: str) -> Optional[Path]:
+        """The returned outputs once the job finished and every output file has synced."""
+        layout, job = self.find(uid)
+        result = job.state.result if job.state else None
+        if not job.is_terminal or result is None or job.state.cleaned_up:  # type: ignore[union-attr]
+            return None
+        outputs = layout.outputs_dir(self.workspace.email, uid)
+        if not files_present(outputs, result.outputs):
+            return None
+        if not outputs.exists():
+            # Nothing to sync (no outputs, or only empty files): an empty folder is the answer.
+            return None if result.outputs and any(f.size for f in result.outputs) else outputs
+        return outputs
+
+    def logs(self, uid: str) -> Optional[str]:
+        layout, job = self.find(uid)
+        result = job.state.result if job.state else None
+        if result is None:
+            return None
+        folder = layout.review_dir(self.workspace.email, uid)
+        return format_logs(folder, result)
+
+
+def format_logs(folder: Path, result: JobResult) -> Optional[str]:
+    """stdout, then stderr under a heading; None while either has not fully synced."""
+    parts: list[str] = []
+    for entry, heading in ((result.stdout, None), (result.stderr, "--- stderr ---")):
+        if entry is None:
+            continue
+        if not files_present(folder, [entry]):
+            return None
+        path = folder / entry.path
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if text and heading:
+            parts.append(heading)
+        if text:
+            parts.append(text.rstrip("\n"))
+    return "\n".join(parts) + ("\n" if parts else "")
+
+
+# --- owner side ----------------------------------------------------------------------
+
+
+class OwnerStore:
+    """What the data owner reads and writes. Transitions are serialised across threads and
+    processes (a server thread and an ``scq approve`` may act on the same job)."""
+
+    def __init__(self, workspace: Workspace, queue: str) -> None:
+        self.workspace = workspace
+        self.queue = queue
+        self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
+        self._thread_lock = threading.RLock()
+        self._known_requesters: set[str] = set()
+
+    # -- setup ------------------------------------------------------------------------
+    def ensure_queue(self) -> None:
+        self.layout.inbox.mkdir(parents=True, exist_ok=True)
+        self.layout.review.mkdir(parents=True, exist_ok=True)
+        self.workspace.private_dir.mkdir(parents=True, exist_ok=True)
+        write_if_changed(self.layout.root / PERMISSION_FILE, queue_permissions_yaml())
+        self._known_requesters = set(self.requesters())
+        self._write_legacy_permissions()
+
+    def _write_legacy_permissions(self) -> None:
+        write_if_changed(
+            self.layout.root / LEGACY_PERMISSION_FILE, legacy_permissions_yaml(self._known_requesters)
+        )
+
+    def note_requester(self, requester: str) -> None:
+        if requester not in self._known_requesters:
+            self._known_requesters.add(requester)
+            self._write_legacy_permissions()
+
+    @property
+    def lock_path(self) -> Path:
+        return self.workspace.private_dir / f"{self.queue}.state.lock"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise state writes between this process's threads and other owner processes."""
+        with self._thread_lock:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.lock_path, "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- reading ----------------------------------------------------------------------
+    def requesters(self) -> list[str]:
+        try:
+            return sorted(
+                p.name for p in self.layout.inbox.iterdir() if p.is_dir() and EMAIL_PATTERN.match(p.name)
+            )
+        except FileNotFoundError:
+            return []
+
+    def submissions(self) -> Iterator[tuple[str, str]]:
+        """Every (requester, uid) folder in the inbox; malformed folder names are skipped."""
+        for requester in self.requesters():
+            try:
+                entries = list((self.layout.inbox / requester).iterdir())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if UID_PATTERN.match(entry.name) and entry.is_dir():
+                    yield requester, entry.name
+
+    def find_requester(self, uid: str) -> str:
+        if not UID_PATTERN.match(uid or ""):
+            raise JobNotFoundError(f"not a job uid: {uid!r}")
+        for requester in self.requesters():
+            if self.layout.submission(requester, uid).is_dir():
+                return requester
+        raise JobNotFoundError(f"no job {uid} in queue {self.queue!r} of {self.workspace.email}")
+
+    def read_request(self, requester: str, uid: str) -> JobRequest:
+        """The submission's request, checked against where it was found.
+
+        Raises StillArriving while it may still be syncing, SubmissionError when it never
+        can be accepted."""
+        path = self.layout.job_file(requester, uid)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise StillArriving("job.json has not arrived yet") from None
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise StillArriving("job.json is not complete JSON yet") from None
+        try:
+            request = JobRequest.model_validate(document)
+        except ValidationError as exc:
+            raise SubmissionError(f"job.json is invalid: {_short_validation(exc)}") from None
+        if request.requester_email != requester:
+            raise SubmissionError(
+                f"job.json claims requester {request.requester_email!r} but was submitted by {requester!r}"
+            )
+        if request.uid != uid:
+            raise SubmissionError(f"job.json names uid {request.uid!r} but lives in folder {uid!r}")
+        if request.target_email != self.workspace.email:
+            raise SubmissionError(f"job.json targets {request.target_email!r}, not {self.workspace.email!r}")
+        return request
+
+    def check_code(self, request: JobRequest) -> None:
+        """Raise StillArriving until the code folder matches the manifest byte for byte."""
+        code_dir = self.layout.code_dir(request.requester_email, request.uid)
+        for entry in request.files:
+            path = code_dir / entry.path
+            if path.is_symlink():
+                raise SubmissionError(f"{entry.path} is a symlink; only regular files are accepted")
+            try:
+                if path.stat().st_size > entry.size:
+                    raise SubmissionError(f"{entry.path} is larger than its manifest entry: corrupt")
+            except FileNotFoundError:
+                pass
+        problems = missing_or_mismatched(code_dir, request.files)
+        if problems:
+            shown = ", ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+            raise StillArriving(f"{len(problems)} of {len(request.files)} files not arrived or incomplete: {shown}")
+
+    def read_state(self, requester: str, uid: str) -> Optional[JobState]:
+        return read_state(self.layout, requester, uid)
+
+    def read_cancel(self, requester: str, uid: str) -> Optional[CancelRequest]:
+        try:
+            return read_model(self.layout.cancel_file(requester, uid), CancelRequest)  # type: ignore[return-value]
+        except ValidationError:
+            return None
+
+    def load_job(self, requester: str, uid: str) -> Optional[Job]:
+        try:
+            request = read_model(self.layout.job_file(requester, uid), JobRequest)
+        except ValidationError:
+            return None
+        if request is None:
+            return None
+        return Job(request=request, state=self.read_state(requester, uid))  # type: ignore[arg-type]
+
+    def code_listing(self, requester: str, uid: str) -> list[FileEntry]:
+        request = self.read_request(requester, uid)
+        return list(request.files)
+
+    # -- writing ----------------------------------------------------------------------
+    def write_state(self, state: JobState) -> None:
+        self.note_requester(state.requester_email)
+        atomic_write_json(self.layout.state_file(state.requester_email, state.uid), state.model_dump_json(indent=2))
+
+    def create_state(
+        self, requester: str, uid: str, status: JobStatus, by: str, reason: str = "", manifest: Optional[str] = None
+    ) -> JobState:
+        """The first state of a submission: accepted (pending) or refused (rejected)."""
+        with self.locked():
+            existing = self.read_state(requester, uid)
+            if existing is not None:
+                return existing
+            state = JobState(
+                uid=uid,
+                requester_email=requester,
+                status=status,
+                manifest_sha256=manifest,
+                history=[Transition(status=status, at=utcnow(), by=by, reason=reason)],
+                error=reason if status == JobStatus.rejected else None,
+            )
+            self.write_state(state)
+            return state
+
+    def transition(
+        self,
+        requester: str,
+        uid: str,
+        status: JobStatus,
+        by: str,
+        reason: str = "",
+        *,
+        expect: Optional[frozenset[JobStatus]] = None,
+        result: Optional[JobResult] = None,
+        error: Optional[str] = None,
+    ) -> JobState:
+        """Move a job to ``status`` if its current status allows it; append to the history."""
+        with self.locked():
+            state = self.read_state(requester, uid)
+            if state is None:
+                raise InvalidTransitionError(f"job {uid} has not been accepted yet")
+            allowed = ALLOWED_TRANSITIONS[state.status]
+            if status not in allowed or (expect is not None and state.status not in expect):
+                raise InvalidTransitionError(
+                    f"job {uid} is {state.status.value}; it cannot become {status.value}"
+                )
+            state.history.append(Transition(status=status, at=utcnow(), by=by, reason=reason))
+            state.status = status
+            if result is not None:
+                state.result = result
+            if error is not None:
+                state.error = error
+            elif status in (JobStatus.rejected, JobStatus.cancelled) and reason:
+                state.error = reason
+            self.write_state(state)
+            return state
+
+    def publish_results(
+        self, requester: str, uid: str, stdout: Path, stderr: Path, outputs: Path
+    ) -> JobResult:
+        """Copy logs and outputs into the requester's review folder, each file atomically.
+
+        Returns the manifest that the state records, so the requester can tell when the
+        results have fully synced."""
+        review = self.layout.review_dir(requester, uid)
+        entries: dict[str, Optional[FileEntry]] = {}
+        for source, name in ((stdout, "stdout.txt"), (stderr, "stderr.txt")):
+            entries[name] = _publish_file(source, review / name, name) if source.exists() else None
+        out_entries: list[FileEntry] = []
+        dest_root = self.layout.outputs_dir(requester, uid)
+        if outputs.is_dir():
+            for path in sorted(outputs.rglob("*")):
+                if path.is_symlink() or not path.is_file() or is_sync_artifact(path.name):
+                    continue
+                rel = path.relative_to(outputs).as_posix()
+                out_entries.append(_publish_file(path, dest_root / rel, rel))
+        return JobResult(stdout=entries["stdout.txt"], stderr=entries["stderr.txt"], outputs=out_entries)
+
+    def remove_bulky(self, requester: str, uid: str) -> None:
+        """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""
+        review = self.layout.review_dir(requester, uid)
+        shutil.rmtree(self.layout.code_dir(requester, uid), ignore_errors=True)
+        shutil.rmtree(review / OUTPUTS_DIR, ignore_errors=True)
+        for name in (STDOUT_FILE, STDERR_FILE):
+            (review / name).unlink(missing_ok=True)
+
+
+def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
+    size, digest = sha256_file(source)
+    if size:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    return FileEntry(path=rel, size=size, sha256=digest)
+
+
+def _short_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "document"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,281 @@
+"""The SyftBox workspace: who we are, where datasites live, how files are written and shared.
+
+Everything here follows SyftBox's own conventions so the same code works on an embedded
+local root (several datasites side by side, for demos and tests) and on a real SyftBox
+client whose folder is synced with other machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+from .models import FileEntry, validate_email
+
+PathLike = Union[str, Path]
+
+CONFIG_PATH_ENV = "SYFTBOX_CLIENT_CONFIG_PATH"
+EMAIL_ENV = "SYFTBOX_EMAIL"
+DATA_DIR_ENV = "SYFTBOX_DATA_DIR"
+DEFAULT_CONFIG_PATH = Path("~/.syftbox/config.json")
+
+# Suffix SyftBox never syncs, so a half-written file is never published.
+TEMP_SUFFIX = ".tmp"
+PERMISSION_FILE = "syft.pub.yaml"
+LEGACY_PERMISSION_FILE = "syftperm.yaml"
+
+
+class ConfigurationError(RuntimeError):
+    """No SyftBox identity could be found; the message says how to provide one."""
+
+
+HOW_TO_CONFIGURE = (
+    "No SyftBox identity found. Either run a SyftBox client (it writes ~/.syftbox/config.json), "
+    f"point {CONFIG_PATH_ENV} at its config.json, or set {EMAIL_ENV} and {DATA_DIR_ENV} "
+    "(for a local root: SYFTBOX_EMAIL=you@example.com SYFTBOX_DATA_DIR=./syftbox), "
+    "or pass email= and data_dir= explicitly."
+)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One identity on one SyftBox root."""
+
+    email: str
+    data_dir: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", validate_email(self.email))
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+
+    @property
+    def datasites(self) -> Path:
+        return self.data_dir / "datasites"
+
+    def datasite(self, email: Optional[str] = None) -> Path:
+        return self.datasites / validate_email(email or self.email)
+
+    @property
+    def private_dir(self) -> Path:
+        """Per-identity state that must never sync (locks, scratch space)."""
+        return self.data_dir / ".syft_code_queue" / self.email
+
+    def as_identity(self, email: str) -> "Workspace":
+        """Another identity on the same root: only meaningful for embedded local roots."""
+        return Workspace(email=email, data_dir=self.data_dir)
+
+    @classmethod
+    def discover(
+        cls,
+        email: Optional[str] = None,
+        data_dir: Optional[PathLike] = None,
+        config_path: Optional[PathLike] = None,
+    ) -> "Workspace":
+        """Explicit arguments, then $SYFTBOX_CLIENT_CONFIG_PATH, then $SYFTBOX_EMAIL and
+        $SYFTBOX_DATA_DIR, then ~/.syftbox/config.json, as SyftBox itself does."""
+        if email and data_dir:
+            return cls(email=email, data_dir=Path(data_dir))
+        candidates: list[Path] = []
+        if config_path:
+            candidates.append(Path(config_path).expanduser())
+        elif os.environ.get(CONFIG_PATH_ENV):
+            candidates.append(Path(os.environ[CONFIG_PATH_ENV]).expanduser())
+        env_email, env_dir = os.environ.get(EMAIL_ENV), os.environ.get(DATA_DIR_ENV)
+        if not candidates and env_email and env_dir:
+            return cls(email=email or env_email, data_dir=Path(data_dir or env_dir))
+        if not candidates:
+            candidates.append(DEFAULT_CONFIG_PATH.expanduser())
+        for path in candidates:
+            if path.is_file():
+                try:
+                    config = json.loads(path.read_text())
+                    found_email = email or config["email"]
+                    found_dir = data_dir or config["data_dir"]
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ConfigurationError(
+                        f"SyftBox config {path} is not usable ({exc!s}); it needs 'email' and 'data_dir'."
+                    ) from exc
+                return cls(email=found_email, data_dir=Path(found_dir))
+            if config_path or os.environ.get(CONFIG_PATH_ENV):
+                raise ConfigurationError(f"SyftBox config file not found: {path}")
+        raise ConfigurationError(HOW_TO_CONFIGURE)
+
+
+# --- file helpers --------------------------------------------------------------------
+
+
+def atomic_write(path: Path, data: Union[bytes, str]) -> None:
+    """Write under a name sync ignores, then rename, so no reader sees half a file."""
+    if isinstance(data, str):
+        data = data.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, document: str) -> None:
+    atomic_write(path, document if document.endswith("\n") else document + "\n")
+
+
+def sha256_file(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            size += len(chunk)
+            digest.update(chunk)
+    return size, digest.hexdigest()
+
+
+class UnsafeFolderError(ValueError):
+    """A folder holds something that could reach outside it (a symlink, a special file)."""
+
+
+def is_sync_artifact(name: str) -> bool:
+    """Files SyftBox or our own writers leave around that are never part of a payload."""
+    return name.endswith(TEMP_SUFFIX) or ".syftrejected." in name or ".rejected." in name
+
+
+def build_manifest(folder: Path) -> list[FileEntry]:
+    """Hash every regular file under ``folder``; refuse anything that could escape it."""
+    entries: list[FileEntry] = []
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        current = Path(dirpath)
+        for name in list(dirnames):
+            if (current / name).is_symlink():
+                raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {current / name}")
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = current / name
+            if path.is_symlink():
+                raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {path}")
+            if not path.is_file():
+                raise UnsafeFolderError(f"only regular files are allowed in a code folder: {path}")
+            if is_sync_artifact(name):
+                continue
+            relative = path.resolve().relative_to(root).as_posix()
+            size, digest = sha256_file(path)
+            entries.append(FileEntry(path=relative, size=size, sha256=digest))
+    return entries
+
+
+def missing_or_mismatched(folder: Path, files: Iterable[FileEntry]) -> list[str]:
+    """Paths whose bytes on disk differ from the manifest. 0-byte files never sync, so a
+    missing empty file counts as present."""
+    problems: list[str] = []
+    for entry in files:
+        path = folder / entry.path
+        if path.is_symlink():
+            problems.append(entry.path)
+            continue
+        try:
+            size = path.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            if entry.size != 0:
+                problems.append(entry.path)
+            continue
+        if size != entry.size or sha256_file(path)[1] != entry.sha256:
+            problems.append(entry.path)
+    return problems
+
+
+def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry]) -> None:
+    """Copy exactly the manifest's bytes from ``source`` to ``dest``, hashing as it reads.
+
+    Raises ``ValueError`` naming the first file that differs: the runner must run the bytes
+    that were approved, not whatever is in the synced folder now."""
+    for entry in files:
+        src = source / entry.path
+        out = dest / entry.path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if entry.size == 0 and not src.exists():
+            out.write_bytes(b"")
+            continue
+        if src.is_symlink() or not src.is_file():
+            raise ValueError(f"{entry.path} is missing or not a regular file")
+        digest = hashlib.sha256()
+        size = 0
+        with open(src, "rb") as fin, open(out, "wb") as fout:
+            for chunk in iter(lambda: fin.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                fout.write(chunk)
+        if size != entry.size or digest.hexdigest() != entry.sha256:
+            raise ValueError(f"{entry.path} changed after it was approved")
+
+
+# --- permissions ---------------------------------------------------------------------
+
+
+def _yaml_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def queue_permissions_yaml() -> str:
+    """``syft.pub.yaml`` for a queue root: each user writes only their own inbox folder and
+    reads only their own review folder; ``terminal`` stops any nested file widening it."""
+    return (
+        "# Written by syft-code-queue. Requesters may write only inbox/<their email>/ and\n"
+        "# read only review/<their email>/; nothing else here is shared.\n"
+        "terminal: true\n"
+        "rules:\n"
+        "  - pattern: 'inbox/{{.UserEmail}}/**'\n"
+        "    access:\n"
+        "      read: ['USER']\n"
+        "      write: ['USER']\n"
+        "  - pattern: 'review/{{.UserEmail}}/**'\n"
+        "    access:\n"
+        "      read: ['USER']\n"
+    )
+
+
+def legacy_permissions_yaml(requesters: Iterable[str]) -> str:
+    """The legacy ``syftperm.yaml`` format. It names each known requester's review folder
+    explicitly: a ``user: '*'`` rule with a path template would let that server list every
+    requester's files to everyone."""
+    lines = [
+        "# Written by syft-code-queue (legacy SyftBox permission format).",
+        "- path: 'inbox/{useremail}/**'",
+        "  user: '*'",
+        "  permissions: [write]",
+        "  type: allow",
+    ]
+    for email in sorted(set(requesters)):
+        validate_email(email)
+        lines += [
+            f"- path: {_yaml_str(f'review/{email}/**')}",
+            f"  user: {_yaml_str(email)}",
+            "  permissions: [read]",
+            "  type: allow",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_if_changed(path: Path, content: str) -> bool:
+    try:
+        if path.read_text() == content:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    atomic_write(path, content)
+    return True
+
+
+def scratch_dir(base: Path, prefix: str) -> Path:
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))

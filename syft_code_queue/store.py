@@ -276,6 +276,7 @@ class OwnerStore:
         self.queue = queue
         self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
         self._thread_lock = threading.RLock()
+        self._lock_depth = 0
         self._known_requesters: set[str] = set()
 
     # -- setup ------------------------------------------------------------------------
@@ -305,12 +306,21 @@ class OwnerStore:
     def locked(self) -> Iterator[None]:
         """Serialise state writes between this process's threads and other owner processes."""
         with self._thread_lock:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.lock_path, "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
+            if self._lock_depth:  # re-entered by the thread that already holds the file lock
+                self._lock_depth += 1
                 try:
                     yield
                 finally:
+                    self._lock_depth -= 1
+                return
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.lock_path, "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                self._lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
                     fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- reading ----------------------------------------------------------------------

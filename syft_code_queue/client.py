@@ -7,6 +7,7 @@ of each owner's queue, which is also all that SyftBox syncs to it.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,10 +15,13 @@ from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
+from .index import JobIndex
 from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
+from .snapshot import Snapshot
 from .store import RequesterStore, SubmissionError
 from .table import JobList, jobs_to_dataframe
 from .syftbox import UnsafeFolderError, Workspace, build_manifest
+from .watch import ChangeFeed, Changes, open_feed
 
 PathLike = Union[str, os.PathLike[str]]
 
@@ -36,6 +40,11 @@ class CodeQueueClient:
         self.config = config or QueueConfig()
         self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
         self.store = RequesterStore(self.workspace, self.config.queue_name)
+        self._lock = threading.Lock()
+        self._feed: Optional[ChangeFeed] = None
+        self._indexes: dict[str, JobIndex] = {}  # one per owner we submitted to
+        self._snapshot = Snapshot(0, ())
+        self._snapshot_of: tuple[Any, ...] = ()  # what self._snapshot was built from
 
     @property
     def email(self) -> str:
@@ -105,12 +114,31 @@ class CodeQueueClient:
         if limit is not None and limit < 0:
             raise ValueError("limit must be zero or positive")
         wanted = JobStatus(status) if status is not None else None
-        jobs = [
-            job for job in self.store.iter_jobs(target_email)
-            if wanted is None or job.status == wanted
-        ]
-        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        jobs = [job for job in self.snapshot(target_email).jobs if wanted is None or job.status == wanted]
         return JobList(jobs[:limit] if limit is not None else jobs)
+
+    def snapshot(self, target_email: Optional[str] = None) -> Snapshot:
+        """Your jobs (at every owner, or one) as the files are now, newest first, versioned:
+        cheap to call often (only what changed since the last call is read again)."""
+        owners = self.store.owners(target_email)
+        with self._lock:
+            parts = [self._index(owner).snapshot() for owner in owners]
+            made_of = (target_email, tuple(zip(owners, (part.version for part in parts))))
+            if made_of != self._snapshot_of:
+                entries = [entry for part in parts for entry in part.entries]
+                self._snapshot = Snapshot.build(self._snapshot.version + 1, entries)
+                self._snapshot_of = made_of
+            return self._snapshot
+
+    def _changes(self) -> ChangeFeed:
+        if self._feed is None:
+            self._feed = open_feed()
+        return self._feed
+
+    def _index(self, owner: str) -> JobIndex:
+        if owner not in self._indexes:
+            self._indexes[owner] = JobIndex(self.store.layout(owner), requester=self.email, feed=self._changes())
+        return self._indexes[owner]
 
     def get_job_output(self, uid: str) -> Optional[Path]:
         """Folder with the job's returned outputs; None until it finished and they synced."""
@@ -124,16 +152,37 @@ class CodeQueueClient:
         """Ask the owner's server to cancel; raises if the job already finished."""
         return self.store.request_cancel(uid, reason)
 
-    def wait_for_job(self, uid: str, timeout: float = 300, poll_interval: float = 0.05) -> Job:
-        """Block until the job is finished and its results have arrived, or raise TimeoutError."""
+    def wait_for_job(self, uid: str, timeout: float = 300, poll_interval: float = 0.5) -> Job:
+        """Block until the job is finished and its results have arrived, or raise TimeoutError.
+
+        File-system events on the job's review folder wake it as soon as something arrives;
+        ``poll_interval`` only bounds the wait where such events are not available."""
         deadline = time.monotonic() + timeout
-        while True:
-            job = self.get_job(uid)
-            if job.is_terminal and self._results_arrived(job):
-                return job
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"job {uid} is still {job.status.value} after {timeout:g} s")
-            time.sleep(poll_interval)
+        layout, _ = self.store.find(uid)
+        folder = str(layout.review_dir(self.email, uid))
+        arrived = threading.Event()
+
+        def on_change(changes: Changes) -> None:
+            if changes is None or any(_overlaps(path, folder) for path in changes):
+                arrived.set()
+
+        with self._lock:
+            feed = self._changes()
+        feed.watch(layout.review / self.email)
+        unsubscribe = feed.subscribe(on_change)
+        try:
+            with feed.running():
+                while True:
+                    arrived.clear()
+                    job = self.get_job(uid)
+                    if job.is_terminal and self._results_arrived(job):
+                        return job
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"job {uid} is still {job.status.value} after {timeout:g} s")
+                    arrived.wait(min(poll_interval, remaining))
+        finally:
+            unsubscribe()
 
     def _results_arrived(self, job: Job) -> bool:
         if job.state is None or job.state.result is None or job.state.cleaned_up:
@@ -145,6 +194,11 @@ class CodeQueueClient:
     def jobs_dataframe(self, **filters: Any) -> Any:
         """``list_jobs`` as a pandas DataFrame."""
         return jobs_to_dataframe(self.list_jobs(**filters))
+
+
+def _overlaps(path: str, folder: str) -> bool:
+    """Whether a change at ``path`` (or below it) can touch ``folder``."""
+    return path == folder or path.startswith(folder + os.sep) or folder.startswith(path + os.sep)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -14,22 +14,27 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .index import JobIndex
 from .models import Job, JobState, JobStatus, QueueConfig, utcnow
 from .runner import CodeRunner, JobRun, SafeCodeRunner
+from .snapshot import Snapshot
 from .store import (
+    ALL_JOBS,
     InvalidTransitionError,
     JobNotFoundError,
     OwnerStore,
+    Scope,
     StillArriving,
     SubmissionError,
     format_logs,
 )
 from .table import JobList
 from .syftbox import Workspace, copy_verified, scratch_dir
-from .watch import QueueWatcher
+from .watch import ChangeFeed, Changes, open_feed
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,10 @@ class CodeQueueServer:
         self._thread: Optional[threading.Thread] = None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._serve_lock: Optional[Any] = None
-        self._watcher: Optional[QueueWatcher] = None
+        self._feed: Optional[ChangeFeed] = None
+        self._index: Optional[JobIndex] = None
+        self._serving = ExitStack()  # the change feed's thread and subscription while serving
+        self._dirty: set[Scope] = set()  # jobs that file-system events say changed
         self._lock = threading.RLock()
         self._requester_of: dict[str, str] = {}
         self._first_seen: dict[str, float] = {}
@@ -100,9 +108,12 @@ class CodeQueueServer:
         self._executor = ThreadPoolExecutor(
             max_workers=self.config.max_concurrent_jobs, thread_name_prefix="scq-job"
         )
+        feed = self._changes()
+        self._serving.callback(feed.subscribe(self._on_change))
+        for folder, depth in self._watched():
+            feed.watch(folder, depth)
+        self._serving.enter_context(feed.running())
         self._recover()
-        self._watcher = QueueWatcher(self.store.layout.root, self._wake.set)
-        self._watcher.start()
         self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
         self._thread.start()
         log.info("serving queue %r of %s with %s", self.queue_name, self.email, self.runner.describe())
@@ -121,9 +132,7 @@ class CodeQueueServer:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
+        self._serving.close()
         self._release_serve_lock()
 
     def __enter__(self) -> "CodeQueueServer":
@@ -159,13 +168,47 @@ class CodeQueueServer:
             self._serve_lock = None
 
     def _serve(self) -> None:
+        """Handle only the jobs that events name; a full pass runs every ``rescan_interval``
+        as the safety net (and for the time limits), or when an event names everything."""
+        next_pass = 0.0
         while not self._stopping.is_set():
             self._wake.clear()
+            with self._lock:
+                scopes, self._dirty = self._dirty, set()
             try:
-                self.process_once()
+                if ALL_JOBS in scopes or time.monotonic() >= next_pass:
+                    next_pass = time.monotonic() + self.config.rescan_interval
+                    self.process_once()
+                else:
+                    self._process(scopes)
             except Exception:  # the queue must outlive any one bad pass
                 log.exception("queue pass failed; retrying at the next event")
-            self._wake.wait(self.config.rescan_interval)
+            self._wake.wait(max(0.0, next_pass - time.monotonic()))
+
+    # -- file-system events -------------------------------------------------------------
+    def _changes(self) -> ChangeFeed:
+        with self._lock:
+            if self._feed is None:
+                self._feed = open_feed()
+            return self._feed
+
+    def _watched(self) -> list[tuple[Path, Optional[int]]]:
+        """The inbox whole (code arriving matters) and review down to the job folders."""
+        layout = self.store.layout
+        return [(layout.inbox, None), (layout.review, 2)]
+
+    def _on_change(self, changes: Changes) -> None:
+        if changes is None:
+            scopes = {ALL_JOBS}
+        else:
+            scopes = {scope for path in changes if (scope := self.store.layout.locate(path)) is not None}
+        if scopes:
+            self._mark(scopes)
+
+    def _mark(self, scopes: set[Scope]) -> None:
+        with self._lock:
+            self._dirty |= scopes
+        self._wake.set()
 
     # -- listeners (the widgets' update pump subscribes here) ---------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -190,18 +233,34 @@ class CodeQueueServer:
     def process_once(self) -> None:
         """Accept new submissions, honour cancel requests, dispatch approved jobs, clean up."""
         for requester, uid in self.store.submissions():
-            if uid in self._settled:
-                continue
-            known = self._requester_of.setdefault(uid, requester)
-            if known != requester:
-                log.warning("uid %s reused by %s (already %s's); ignored", uid, requester, known)
-                continue
-            state = self.store.read_state(requester, uid)
-            if state is None:
-                self._accept(requester, uid)
-                continue
-            self._advance(requester, uid, state)
+            self._visit(requester, uid)
         self._cleanup()
+
+    def _process(self, scopes: set[Scope]) -> None:
+        """The work of a pass, for the named jobs (or requesters) only."""
+        for scope in scopes:
+            assert scope.requester is not None
+            if scope.uid is None:
+                found = self.store.submissions(scope.requester)
+            elif self.store.layout.submission(scope.requester, scope.uid).is_dir():
+                found = [(scope.requester, scope.uid)]
+            else:
+                continue  # a review folder without a submission, or one just removed
+            for requester, uid in found:
+                self._visit(requester, uid)
+
+    def _visit(self, requester: str, uid: str) -> None:
+        if uid in self._settled:
+            return
+        known = self._requester_of.setdefault(uid, requester)
+        if known != requester:
+            log.warning("uid %s reused by %s (already %s's); ignored", uid, requester, known)
+            return
+        state = self.store.read_state(requester, uid)
+        if state is None:
+            self._accept(requester, uid)
+            return
+        self._advance(requester, uid, state)
 
     def _advance(self, requester: str, uid: str, state: JobState) -> None:
         if state.status.is_terminal:
@@ -238,24 +297,16 @@ class CodeQueueServer:
         if problems:
             self._refuse(requester, uid, "refused by command policy: " + "; ".join(problems))
             return
-        self.store.create_state(
+        auto = self._auto_approves(job)
+        state = self.store.create_state(
             requester, uid, JobStatus.pending, by=self.email, reason="submission received",
             manifest=request.manifest_sha256,
+            approved_by=AUTO_APPROVER if auto else None,
+            approval_reason="approved by the owner's auto-approval rule",
         )
         self._first_seen.pop(uid, None)
         self._changed(uid)
-        if self._auto_approves(job):
-            try:
-                self.store.transition(
-                    requester, uid, JobStatus.approved, by=AUTO_APPROVER,
-                    reason="approved by the owner's auto-approval rule",
-                )
-                self._changed(uid)
-            except InvalidTransitionError:
-                return  # cancelled or handled by hand in the meantime
-        state = self.store.read_state(requester, uid)
-        if state is not None:
-            self._advance(requester, uid, state)
+        self._advance(requester, uid, state)
 
     def _refuse(self, requester: str, uid: str, reason: str) -> None:
         log.info("rejected %s from %s: %s", uid, requester, reason)
@@ -310,7 +361,6 @@ class CodeQueueServer:
             with self._lock:
                 self._active.pop(uid, None)
             self._changed(uid)
-            self._wake.set()
 
     def _run_one(self, requester: str, uid: str, run: JobRun) -> None:
         try:
@@ -373,7 +423,7 @@ class CodeQueueServer:
         cutoff = time.time() - keep
         for uid, (requester, finished) in list(self._settled.items()):
             if finished <= cutoff:
-                with self.store.locked():
+                with self.store.locked(uid):
                     state = self.store.read_state(requester, uid)
                     if state is None or state.cleaned_up:
                         continue
@@ -390,7 +440,7 @@ class CodeQueueServer:
     def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
         """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
         requester = self._requester(uid)
-        with self.store.locked():
+        with self.store.locked(uid):
             state = self.store.read_state(requester, uid)
             if state is None:
                 raise InvalidTransitionError(f"job {uid} has not been accepted yet (still arriving)")
@@ -440,7 +490,7 @@ class CodeQueueServer:
 
     def _after_action(self, uid: str) -> None:
         self._changed(uid)
-        self._wake.set()
+        self._mark({Scope(self._requester(uid), uid)})
 
     # -- reading ----------------------------------------------------------------------
     def get_job(self, uid: str) -> Job:
@@ -449,19 +499,25 @@ class CodeQueueServer:
             raise JobNotFoundError(f"job {uid} has no readable job.json")
         return job
 
+    def snapshot(self) -> Snapshot:
+        """Every job of this queue as the files are now, newest first, versioned: cheap to
+        call often (only what changed since the last call is read again)."""
+        with self._lock:
+            if self._index is None:
+                self._index = JobIndex(self.store.layout, feed=self._changes())
+            index = self._index
+        return index.snapshot()
+
     def list_jobs(
         self, status: Optional[JobStatus] = None, limit: Optional[int] = None, requester_email: Optional[str] = None
     ) -> JobList:
         """Jobs in this queue, newest first; filters apply before the limit."""
-        jobs = []
-        for requester, uid in self.store.submissions():
-            if requester_email and requester != requester_email:
-                continue
-            job = self.store.load_job(requester, uid)
-            if job is None or (status is not None and job.status != JobStatus(status)):
-                continue
-            jobs.append(job)
-        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        wanted = JobStatus(status) if status is not None else None
+        prefix = f"{requester_email}/" if requester_email else ""
+        jobs = [
+            entry.job for entry in self.snapshot().entries
+            if entry.key.startswith(prefix) and (wanted is None or entry.job.status == wanted)
+        ]
         return JobList(jobs[:limit] if limit is not None else jobs)
 
     def get_job_logs(self, uid: str) -> Optional[str]:

@@ -14,7 +14,8 @@ import os
 import shutil
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -83,15 +84,16 @@ class QueueLayout:
     owner: str
     queue: str
 
-    @property
+    # Cached: these are joined for every file of every job the server and index look at.
+    @cached_property
     def root(self) -> Path:
         return self.datasites / self.owner / "app_data" / self.queue
 
-    @property
+    @cached_property
     def inbox(self) -> Path:
         return self.root / "inbox"
 
-    @property
+    @cached_property
     def review(self) -> Path:
         return self.root / "review"
 
@@ -116,6 +118,35 @@ class QueueLayout:
     def outputs_dir(self, requester: str, uid: str) -> Path:
         return self.review_dir(requester, uid) / OUTPUTS_DIR
 
+    def locate(self, path: str) -> Optional["Scope"]:
+        """Which jobs a change at ``path`` (or below it) can affect; None: no job's."""
+        root = str(self.root)
+        if path == root:
+            return ALL_JOBS
+        if not path.startswith(root + os.sep):
+            return None
+        parts = path[len(root) + 1 :].split(os.sep)
+        if parts[0] not in (self.inbox.name, self.review.name):
+            return None
+        if len(parts) == 1:
+            return ALL_JOBS
+        if not EMAIL_PATTERN.match(parts[1]):
+            return None
+        if len(parts) == 2:
+            return Scope(parts[1])
+        return Scope(parts[1], parts[2]) if UID_PATTERN.match(parts[2]) else None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A set of jobs: all of them, one requester's (``uid`` None), or one job."""
+
+    requester: Optional[str] = None
+    uid: Optional[str] = None
+
+
+ALL_JOBS = Scope()
+
 
 def read_model(path: Path, model: type) -> Optional[object]:
     """Parse a document, or None if it is absent. Raises on content that is not valid."""
@@ -126,18 +157,58 @@ def read_model(path: Path, model: type) -> Optional[object]:
     return model.model_validate_json(raw)
 
 
-def read_state(layout: QueueLayout, requester: str, uid: str) -> Optional[JobState]:
-    """The owner's state, or None if not written (or not synced) yet.
+def parse_request(raw: bytes) -> Optional[JobRequest]:
+    """A ``job.json`` as listings show it: None when it is not a valid request."""
+    try:
+        return JobRequest.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
+def parse_state(raw: bytes, requester: str, uid: str) -> Optional[JobState]:
+    """A ``state.json``, or None when it does not parse or belongs to another job.
 
     A state that does not parse is treated as not yet arrived: only the owner writes it,
     always atomically, so a broken one can only be a partial sync."""
     try:
-        state = read_model(layout.state_file(requester, uid), JobState)
+        state = JobState.model_validate_json(raw)
     except ValidationError:
         return None
-    if state is not None and (state.uid != uid or state.requester_email != requester):
+    if state.uid != uid or state.requester_email != requester:
         return None
-    return state  # type: ignore[return-value]
+    return state
+
+
+def read_state(layout: QueueLayout, requester: str, uid: str) -> Optional[JobState]:
+    """The owner's state, or None if not written (or not synced) yet."""
+    try:
+        raw = layout.state_file(requester, uid).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return parse_state(raw, requester, uid)
+
+
+def submission_folders(layout: QueueLayout, requester: Optional[str] = None) -> list[tuple[str, str]]:
+    """Every (requester, uid) folder in the inbox, or only one requester's; folders whose
+    names are not an email and a uid are skipped. One directory read per requester."""
+    if requester is None:
+        requesters = sorted(name for name in _folders(layout.inbox) if EMAIL_PATTERN.match(name))
+    else:
+        requesters = [requester]
+    return [
+        (who, uid)
+        for who in requesters
+        for uid in _folders(layout.inbox / who)
+        if UID_PATTERN.match(uid)
+    ]
+
+
+def _folders(path: Path) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return [entry.name for entry in entries if entry.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def files_present(folder: Path, files: list[FileEntry]) -> bool:
@@ -180,18 +251,10 @@ class RequesterStore:
         except FileNotFoundError:
             return []
 
-    def iter_jobs(self, target_email: Optional[str] = None) -> Iterator[Job]:
+    def owners(self, target_email: Optional[str] = None) -> list[str]:
+        """Owners whose queue holds an inbox folder of ours (that we submitted to)."""
         me = self.workspace.email
-        for owner in self._owners(target_email):
-            layout = self.layout(owner)
-            try:
-                uids = [p.name for p in (layout.inbox / me).iterdir() if UID_PATTERN.match(p.name)]
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for uid in uids:
-                job = self._load(layout, uid)
-                if job is not None:
-                    yield job
+        return [owner for owner in self._owners(target_email) if (self.layout(owner).inbox / me).is_dir()]
 
     def _load(self, layout: QueueLayout, uid: str) -> Optional[Job]:
         me = self.workspace.email
@@ -267,16 +330,27 @@ def format_logs(folder: Path, result: JobResult) -> Optional[str]:
 # --- owner side ----------------------------------------------------------------------
 
 
+# Jobs hash onto this many state locks: writes of different jobs (each ending in an fsync)
+# then mostly run side by side and share the disk's journal commits instead of queueing.
+LOCK_STRIPES = 16
+
+
+@dataclass
+class _Stripe:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    depth: int = 0  # how often the thread holding ``lock`` re-entered it
+
+
 class OwnerStore:
-    """What the data owner reads and writes. Transitions are serialised across threads and
-    processes (a server thread and an ``scq approve`` may act on the same job)."""
+    """What the data owner reads and writes. A job's transitions are serialised across
+    threads and processes (a server thread and an ``scq approve`` may act on the same job)."""
 
     def __init__(self, workspace: Workspace, queue: str) -> None:
         self.workspace = workspace
         self.queue = queue
         self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
-        self._thread_lock = threading.RLock()
-        self._lock_depth = 0
+        self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
+        self._requesters_lock = threading.Lock()
         self._known_requesters: set[str] = set()
 
     # -- setup ------------------------------------------------------------------------
@@ -294,33 +368,36 @@ class OwnerStore:
         )
 
     def note_requester(self, requester: str) -> None:
-        if requester not in self._known_requesters:
-            self._known_requesters.add(requester)
-            self._write_legacy_permissions()
+        with self._requesters_lock:  # state writes of different jobs run concurrently
+            if requester not in self._known_requesters:
+                self._known_requesters.add(requester)
+                self._write_legacy_permissions()
 
-    @property
-    def lock_path(self) -> Path:
-        return self.workspace.private_dir / f"{self.queue}.state.lock"
+    def lock_path(self, uid: str) -> Path:
+        return self.workspace.private_dir / f"{self.queue}.state.{int(uid, 16) % LOCK_STRIPES}.lock"
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Serialise state writes between this process's threads and other owner processes."""
-        with self._thread_lock:
-            if self._lock_depth:  # re-entered by the thread that already holds the file lock
-                self._lock_depth += 1
+    def locked(self, uid: str) -> Iterator[None]:
+        """Serialise changes to the state of job ``uid`` between this process's threads and
+        other owner processes; other jobs' changes mostly proceed in parallel."""
+        stripe = self._stripes[int(uid, 16) % LOCK_STRIPES]
+        with stripe.lock:
+            if stripe.depth:  # re-entered by the thread that already holds the file lock
+                stripe.depth += 1
                 try:
                     yield
                 finally:
-                    self._lock_depth -= 1
+                    stripe.depth -= 1
                 return
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.lock_path, "a+") as fh:
+            path = self.lock_path(uid)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a+") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
-                self._lock_depth = 1
+                stripe.depth = 1
                 try:
                     yield
                 finally:
-                    self._lock_depth = 0
+                    stripe.depth = 0
                     fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- reading ----------------------------------------------------------------------
@@ -332,16 +409,9 @@ class OwnerStore:
         except FileNotFoundError:
             return []
 
-    def submissions(self) -> Iterator[tuple[str, str]]:
-        """Every (requester, uid) folder in the inbox; malformed folder names are skipped."""
-        for requester in self.requesters():
-            try:
-                entries = list((self.layout.inbox / requester).iterdir())
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for entry in entries:
-                if UID_PATTERN.match(entry.name) and entry.is_dir():
-                    yield requester, entry.name
+    def submissions(self, requester: Optional[str] = None) -> list[tuple[str, str]]:
+        """Every (requester, uid) folder in the inbox (or one requester's)."""
+        return submission_folders(self.layout, requester)
 
     def find_requester(self, uid: str) -> str:
         if not UID_PATTERN.match(uid or ""):
@@ -424,19 +494,26 @@ class OwnerStore:
         atomic_write_json(self.layout.state_file(state.requester_email, state.uid), state.model_dump_json(indent=2))
 
     def create_state(
-        self, requester: str, uid: str, status: JobStatus, by: str, reason: str = "", manifest: Optional[str] = None
+        self, requester: str, uid: str, status: JobStatus, by: str, reason: str = "", manifest: Optional[str] = None,
+        *, approved_by: Optional[str] = None, approval_reason: str = "",
     ) -> JobState:
-        """The first state of a submission: accepted (pending) or refused (rejected)."""
-        with self.locked():
+        """The first state of a submission: accepted (pending) or refused (rejected), or the
+        existing one. ``approved_by`` records an immediate approval as a second history
+        entry of the same write (auto-approval: one durable write instead of two)."""
+        with self.locked(uid):
             existing = self.read_state(requester, uid)
             if existing is not None:
                 return existing
+            history = [Transition(status=status, at=utcnow(), by=by, reason=reason)]
+            if approved_by is not None:
+                assert status == JobStatus.pending, "only a pending submission can be approved"
+                history.append(Transition(status=JobStatus.approved, at=utcnow(), by=approved_by, reason=approval_reason))
             state = JobState(
                 uid=uid,
                 requester_email=requester,
-                status=status,
+                status=history[-1].status,
                 manifest_sha256=manifest,
-                history=[Transition(status=status, at=utcnow(), by=by, reason=reason)],
+                history=history,
                 error=reason if status == JobStatus.rejected else None,
             )
             self.write_state(state)
@@ -455,7 +532,7 @@ class OwnerStore:
         error: Optional[str] = None,
     ) -> JobState:
         """Move a job to ``status`` if its current status allows it; append to the history."""
-        with self.locked():
+        with self.locked(uid):
             state = self.read_state(requester, uid)
             if state is None:
                 raise InvalidTransitionError(f"job {uid} has not been accepted yet")

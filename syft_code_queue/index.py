@@ -1,0 +1,205 @@
+"""An exact in-memory index of one queue's jobs, so that listing 10,000 jobs does not
+parse 20,000 JSON files every time.
+
+It is derived from the files only and never trusted over them:
+
+- with an exact change feed (inotify), the feed is drained before every answer and only the
+  job folders it reports are looked at again, so a change made before a call is seen by it;
+- without one, every document is stat-ed on every call and re-read when its identity
+  (inode, size, mtime, ctime) changed, or while it is too recent for that identity to prove
+  anything (two writes within one timestamp tick can leave the same mtime and size).
+
+Either way a document whose identity did not change is not parsed again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .models import Job
+from .snapshot import Entry, Snapshot
+from .store import ALL_JOBS, QueueLayout, Scope, parse_request, parse_state, submission_folders
+from .watch import ChangeFeed, Changes
+
+# A file modified less than this long before it was read may be rewritten within the same
+# timestamp tick without its stat changing (2 s covers even FAT's timestamp resolution).
+RACY_NS = 2_000_000_000
+
+Stamp = tuple[int, int, int, int]
+Key = tuple[str, str]  # (requester, uid): the submission folder
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """One parsed document and the identity of the file it was parsed from."""
+
+    stamp: Optional[Stamp]  # None: the file was absent (or unreadable)
+    trusted: bool  # old enough that an unchanged stamp proves unchanged content
+    value: Any
+
+
+_ABSENT = _Doc(None, True, None)
+
+
+def _stamp(st: os.stat_result) -> Stamp:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read(path: Path, parse: Callable[[bytes], Any], previous: Optional[_Doc]) -> _Doc:
+    """``previous`` if the file provably did not change since, else the file parsed anew."""
+    if previous is not None and previous.trusted:
+        try:
+            stamp: Optional[Stamp] = _stamp(os.stat(path))
+        except OSError:
+            stamp = None
+        if stamp == previous.stamp:
+            return previous
+    now = time.time_ns()
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            raw = fh.read()
+    except OSError:
+        return _ABSENT
+    trusted = now - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS
+    return _Doc(_stamp(st), trusted, parse(raw))
+
+
+@dataclass
+class _Job:
+    request: _Doc
+    state: _Doc
+    entry: Optional[Entry]  # None while job.json is absent or invalid
+
+
+class JobIndex:
+    """All jobs of one queue (``requester=None``: the owner's view) or one requester's
+    jobs in it. Thread-safe; ``snapshot()`` is the one way in."""
+
+    def __init__(self, layout: QueueLayout, requester: Optional[str] = None, feed: Optional[ChangeFeed] = None) -> None:
+        self.layout = layout
+        self.requester = requester
+        self._feed = feed
+        self._lock = threading.Lock()
+        self._jobs: dict[Key, _Job] = {}
+        self._version = 0
+        self._snapshot = Snapshot(0, ())
+        self._pending: set[Scope] = set()
+        self._pending_lock = threading.Lock()
+        self._unsubscribe: Optional[Callable[[], None]] = None
+
+    def snapshot(self) -> Snapshot:
+        """Every job whose ``job.json`` is valid, newest first, as the files are now."""
+        with self._lock:
+            self._update()
+            if self._snapshot.version != self._version:
+                self._snapshot = Snapshot.build(
+                    self._version, (job.entry for job in self._jobs.values() if job.entry is not None)
+                )
+            return self._snapshot
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- what changed -------------------------------------------------------------------
+    def _watched(self) -> list[tuple[Path, Optional[int]]]:
+        """Folders whose changes matter, and how deep: code/ only to the owner (arrivals)
+        and outputs/ only to the requester (results)."""
+        if self.requester is None:
+            return [(self.layout.inbox, None), (self.layout.review, 2)]
+        return [(self.layout.inbox / self.requester, 1), (self.layout.review / self.requester, None)]
+
+    def _on_change(self, changes: Changes) -> None:
+        if changes is None:
+            scopes = {ALL_JOBS}
+        else:
+            scopes = {scope for path in changes if (scope := self._scope(path)) is not None}
+        if scopes:
+            with self._pending_lock:
+                self._pending |= scopes
+
+    def _scope(self, path: str) -> Optional[Scope]:
+        scope = self.layout.locate(path)
+        if scope is None or self.requester is None or scope.requester is None:
+            return scope
+        if scope.requester != self.requester:
+            return None  # another requester's folder
+        return ALL_JOBS if scope.uid is None else scope
+
+    def _update(self) -> None:
+        feed = self._feed
+        if feed is None or not feed.exact:
+            self._rescan()
+            return
+        if self._unsubscribe is None:  # first use: watch, then read everything once
+            self._unsubscribe = feed.subscribe(self._on_change)
+            for folder, depth in self._watched():
+                feed.watch(folder, depth)
+            self._rescan()
+            return
+        feed.sync()
+        with self._pending_lock:
+            scopes, self._pending = self._pending, set()
+        if ALL_JOBS in scopes or not feed.exact:
+            self._rescan()
+            return
+        for scope in scopes:
+            if scope.uid is None:
+                self._rescan(scope.requester)
+            else:
+                self._visit((scope.requester, scope.uid))  # type: ignore[arg-type]
+
+    # -- reading ------------------------------------------------------------------------
+    def _rescan(self, requester: Optional[str] = None) -> None:
+        """List the submission folders (all, or one requester's) and check each of them."""
+        requester = requester or self.requester
+        keys = submission_folders(self.layout, requester)
+        for key in keys:
+            self._refresh(key)
+        present = set(keys)
+        gone = [k for k in self._jobs if k not in present and (requester is None or k[0] == requester)]
+        for key in gone:
+            self._drop(key)
+
+    def _visit(self, key: Key) -> None:
+        if self.layout.submission(*key).is_dir():
+            self._refresh(key)
+        elif key in self._jobs:
+            self._drop(key)
+
+    def _drop(self, key: Key) -> None:
+        job = self._jobs.pop(key)
+        if job.entry is not None:
+            self._version += 1
+
+    def _refresh(self, key: Key) -> None:
+        requester, uid = key
+        known = self._jobs.get(key)
+        request = _read(self.layout.job_file(requester, uid), parse_request, known.request if known else None)
+        state = _read(
+            self.layout.state_file(requester, uid),
+            partial(parse_state, requester=requester, uid=uid),
+            known.state if known else None,
+        )
+        if known is not None and _same(request, known.request) and _same(state, known.state):
+            known.request, known.state = request, state  # same content; maybe trusted now
+            return
+        entry = None
+        if request.value is not None:
+            self._version += 1
+            entry = Entry(f"{requester}/{uid}", self._version, Job(request=request.value, state=state.value))
+        elif known is not None and known.entry is not None:
+            self._version += 1  # it had a valid job.json and lost it
+        self._jobs[key] = _Job(request, state, entry)
+
+
+def _same(new: _Doc, old: _Doc) -> bool:
+    return new is old or new.value == old.value

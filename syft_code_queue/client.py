@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from .index import JobIndex
 from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
-from .snapshot import Snapshot
+from .snapshot import Snapshot, next_version
 from .store import RequesterStore, SubmissionError
 from .table import JobList, jobs_to_dataframe
 from .syftbox import UnsafeFolderError, Workspace, build_manifest
@@ -125,8 +125,11 @@ class CodeQueueClient:
             parts = [self._index(owner).snapshot() for owner in owners]
             made_of = (target_email, tuple(zip(owners, (part.version for part in parts))))
             if made_of != self._snapshot_of:
-                entries = [entry for part in parts for entry in part.entries]
-                self._snapshot = Snapshot.build(self._snapshot.version + 1, entries)
+                version = next_version()  # after the parts: above their revisions, below later ones
+                if len(parts) == 1:  # one owner, the usual case: its order is already right
+                    self._snapshot = Snapshot(version, parts[0].entries, parts[0].positions)
+                else:
+                    self._snapshot = Snapshot.build(version, [e for part in parts for e in part.entries])
                 self._snapshot_of = made_of
             return self._snapshot
 

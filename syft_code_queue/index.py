@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .models import Job
-from .snapshot import Entry, Snapshot
+from .snapshot import Entry, Snapshot, next_version
 from .store import ALL_JOBS, QueueLayout, Scope, parse_request, parse_state, submission_folders
 from .watch import ChangeFeed, Changes
 
@@ -90,6 +90,8 @@ class JobIndex:
         self._jobs: dict[Key, _Job] = {}
         self._version = 0
         self._snapshot = Snapshot(0, ())
+        self._touched: set[Key] = set()  # entries replaced since the last snapshot
+        self._reorder = False  # whether one was added, removed or re-dated since
         self._pending: set[Scope] = set()
         self._pending_lock = threading.Lock()
         self._unsubscribe: Optional[Callable[[], None]] = None
@@ -99,9 +101,16 @@ class JobIndex:
         with self._lock:
             self._update()
             if self._snapshot.version != self._version:
-                self._snapshot = Snapshot.build(
-                    self._version, (job.entry for job in self._jobs.values() if job.entry is not None)
-                )
+                if self._reorder:
+                    self._snapshot = Snapshot.build(
+                        self._version, (job.entry for job in self._jobs.values() if job.entry is not None)
+                    )
+                else:
+                    self._snapshot = self._snapshot.replaced(
+                        self._version, (self._jobs[key].entry for key in self._touched)  # type: ignore[misc]
+                    )
+                self._touched.clear()
+                self._reorder = False
             return self._snapshot
 
     def close(self) -> None:
@@ -178,7 +187,8 @@ class JobIndex:
     def _drop(self, key: Key) -> None:
         job = self._jobs.pop(key)
         if job.entry is not None:
-            self._version += 1
+            self._version = next_version()
+            self._reorder = True
 
     def _refresh(self, key: Key) -> None:
         requester, uid = key
@@ -194,11 +204,16 @@ class JobIndex:
             return
         entry = None
         if request.value is not None:
-            self._version += 1
+            self._version = next_version()
             entry = Entry(f"{requester}/{uid}", self._version, Job(request=request.value, state=state.value))
         elif known is not None and known.entry is not None:
-            self._version += 1  # it had a valid job.json and lost it
+            self._version = next_version()  # it had a valid job.json and lost it
         self._jobs[key] = _Job(request, state, entry)
+        old = known.entry if known is not None else None
+        if entry is not None and old is not None and old.created_at == entry.created_at:
+            self._touched.add(key)
+        elif entry is not None or old is not None:
+            self._reorder = True
 
 
 def _same(new: _Doc, old: _Doc) -> bool:

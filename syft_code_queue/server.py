@@ -133,6 +133,10 @@ class CodeQueueServer:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         self._serving.close()
+        with self._lock:  # release the watches; a later listing or start opens new ones
+            if self._feed is not None:
+                self._feed.close()
+            self._feed = self._index = None
         self._release_serve_lock()
 
     def __enter__(self) -> "CodeQueueServer":

@@ -3,14 +3,17 @@
 A snapshot is immutable. Its ``version`` changes whenever a job was added, changed or
 removed, and every entry carries the version at which its job last changed, so a table can
 send only the rows that changed since the snapshot it sent last (a few hundred bytes for one
-job) instead of re-sending a page of rows.
+job) instead of re-sending a page of rows. Versions come from one counter per process, so
+"changed since" is a comparison of numbers, even across the indexes a client merges.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, Iterable, Optional
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import attrgetter
+from typing import Any, Iterable, Mapping, Optional
 
 from .models import Job
 
@@ -20,6 +23,19 @@ class Entry:
     key: str  # "<requester>/<uid>": the folder the job lives in, unique within a queue
     revision: int  # the snapshot version at which this job last changed
     job: Job
+    created_at: datetime = field(init=False)  # the sort key, read once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", self.job.created_at)
+
+
+_NEWEST_FIRST = attrgetter("created_at", "key")
+_versions = itertools.count(1)
+
+
+def next_version() -> int:
+    """A version greater than every one handed out before in this process."""
+    return next(_versions)
 
 
 def job_row(entry: Entry) -> dict[str, Any]:
@@ -50,12 +66,20 @@ class Delta:
 class Snapshot:
     version: int
     entries: tuple[Entry, ...]  # newest first
+    positions: Mapping[str, int] = field(default_factory=dict, repr=False)  # key -> index
 
     @classmethod
     def build(cls, version: int, entries: Iterable[Entry]) -> "Snapshot":
-        ordered = sorted(entries, key=lambda e: e.key)
-        ordered.sort(key=lambda e: e.job.created_at, reverse=True)
-        return cls(version, tuple(ordered))
+        ordered = tuple(sorted(entries, key=_NEWEST_FIRST, reverse=True))
+        return cls(version, ordered, {entry.key: i for i, entry in enumerate(ordered)})
+
+    def replaced(self, version: int, changed: Iterable[Entry]) -> "Snapshot":
+        """This snapshot with some jobs' entries replaced, in the same order: none added,
+        removed or re-dated (the common case, one job moving on, costs no sort)."""
+        entries = list(self.entries)
+        for entry in changed:
+            entries[self.positions[entry.key]] = entry
+        return Snapshot(version, tuple(entries), self.positions)
 
     @property
     def jobs(self) -> list[Job]:
@@ -68,17 +92,16 @@ class Snapshot:
         end = None if limit is None else offset + limit
         return [job_row(entry) for entry in self.entries[offset:end]]
 
-    @cached_property
-    def revisions(self) -> dict[str, int]:
-        return {entry.key: entry.revision for entry in self.entries}
-
     def changes_since(self, previous: Optional["Snapshot"]) -> Delta:
-        """The rows a view holding ``previous`` needs to become this snapshot."""
+        """The rows a view holding ``previous`` (an older snapshot of the same source)
+        needs to become this snapshot."""
         if previous is None:
             return Delta(self.version, None, self.rows(), [])
         if previous.version == self.version:
             return Delta(self.version, previous.version, [], [])
-        old = previous.revisions
-        changed = [job_row(e) for e in self.entries if old.get(e.key) != e.revision]
-        removed = [key for key in old if key not in self.revisions]
+        changed = [job_row(e) for e in self.entries if e.revision > previous.version]
+        if self.positions is previous.positions:  # same jobs in the same order
+            removed: list[str] = []
+        else:
+            removed = [key for key in previous.positions if key not in self.positions]
         return Delta(self.version, previous.version, changed, removed)

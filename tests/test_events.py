@@ -1,0 +1,112 @@
+"""Event-driven pick-up: the server and the requester's wait react to file-system events,
+not to the periodic rescan (set to an hour here, so only events can move a job along)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import syft_code_queue as scq
+from syft_code_queue import inotify
+from syft_code_queue.exitwait import ExitWaiter
+from syft_code_queue.models import JobStatus
+
+from conftest import ALICE, OWNER
+
+needs_events = pytest.mark.skipif(not inotify.available(), reason="exact events need inotify (Linux)")
+HOUR = 3600
+
+
+@needs_events
+def test_a_submission_is_picked_up_and_awaited_by_events_alone(
+    server_factory: Callable[..., scq.CodeQueueServer], client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    server = server_factory(auto_approval_enabled=True, rescan_interval=HOUR).start()
+    job = client.submit_code(OWNER, make_code('echo hi > "$SYFT_OUTPUT_DIR/out.txt"'), name="j", auto_approval=True)
+    done = client.wait_for_job(job.uid, timeout=60, poll_interval=HOUR)
+    assert done.status == JobStatus.completed
+    assert [t.status for t in done.history] == [
+        JobStatus.pending, JobStatus.approved, JobStatus.running, JobStatus.completed
+    ]
+    assert (client.get_job_output(job.uid) / "out.txt").read_text() == "hi\n"  # type: ignore[operator]
+    assert server.list_jobs()[0].status == JobStatus.completed
+
+
+@needs_events
+def test_an_approval_from_another_owner_process_is_picked_up(
+    server_factory: Callable[..., scq.CodeQueueServer], client: scq.CodeQueueClient,
+    make_code: Callable[..., Path], root: Path,
+) -> None:
+    server = server_factory(rescan_interval=HOUR)
+    accepted = threading.Event()
+    server.subscribe(lambda uid: accepted.set())
+    server.start()
+    job = client.submit_code(OWNER, make_code("echo hi"), name="j")
+    assert accepted.wait(60)
+    assert client.get_job(job.uid).status == JobStatus.pending
+    cli = scq.CodeQueueServer(email=OWNER, data_dir=root)  # what `scq approve` builds: never started
+    cli.approve_job(job.uid)
+    assert client.wait_for_job(job.uid, timeout=60, poll_interval=HOUR).status == JobStatus.completed
+
+
+def test_server_listing_follows_the_files(
+    server_factory: Callable[..., scq.CodeQueueServer], client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    server = server_factory()
+    first = client.submit_code(OWNER, make_code("echo 1"), name="first")
+    assert [j.uid for j in server.list_jobs()] == [first.uid]
+    second = client.submit_code(OWNER, make_code("echo 2"), name="second")
+    assert [j.uid for j in server.list_jobs()] == [second.uid, first.uid]
+    assert [j.uid for j in server.list_jobs(requester_email=ALICE, limit=1)] == [second.uid]
+    assert server.list_jobs(requester_email="nobody@example.com") == []
+    shutil.rmtree(server.store.layout.submission(ALICE, first.uid))
+    assert [j.uid for j in server.list_jobs()] == [second.uid]
+    assert [j.uid for j in client.list_jobs()] == [second.uid]
+    assert server.snapshot().version == server.snapshot().version
+
+
+def test_client_snapshot_versions_change_only_with_the_files(
+    server_factory: Callable[..., scq.CodeQueueServer], client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    server = server_factory()
+    job = client.submit_code(OWNER, make_code("echo 1"), name="j")
+    before = client.snapshot()
+    assert client.snapshot() is before
+    server.store.create_state(ALICE, job.uid, JobStatus.rejected, by=OWNER, reason="no")
+    after = client.snapshot()
+    assert after.version != before.version
+    assert [row["status"] for row in after.changes_since(before).changed] == ["rejected"]
+
+
+def test_exit_waiter_wakes_on_exit_and_times_out_while_running() -> None:
+    quick = subprocess.Popen(["true"])
+    with ExitWaiter(quick) as waiter:
+        assert waiter.wait(30)
+    assert quick.returncode == 0
+    slow = subprocess.Popen(["sleep", "30"])
+    try:
+        with ExitWaiter(slow) as waiter:
+            assert not waiter.wait(0.01)
+    finally:
+        slow.kill()
+        slow.wait()
+
+
+def test_client_snapshot_merges_owners_newest_first(
+    root: Path, client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    other = "other-owner@example.com"
+    first = client.submit_code(OWNER, make_code("echo 1"), name="first")
+    second = client.submit_code(other, make_code("echo 2"), name="second")
+    before = client.snapshot()
+    assert [job.uid for job in before.jobs] == [second.uid, first.uid]
+    assert [job.uid for job in client.list_jobs(target_email=other)] == [second.uid]
+    other_store = scq.CodeQueueServer(email=other, data_dir=root).store
+    other_store.create_state(ALICE, second.uid, JobStatus.rejected, by=other, reason="no")
+    delta = client.snapshot().changes_since(before)
+    assert [(row["uid"], row["status"]) for row in delta.changed] == [(second.uid, "rejected")]

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from .index import JobIndex
 from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
 from .snapshot import Snapshot, next_version
-from .store import RequesterStore, SubmissionError
+from .store import QueueLayout, RequesterStore, SubmissionError
 from .table import JobList, jobs_to_dataframe
 from .syftbox import UnsafeFolderError, Workspace, build_manifest
 from .watch import ChangeFeed, Changes, open_feed
@@ -176,9 +176,9 @@ class CodeQueueClient:
         try:
             with feed.running():
                 while True:
-                    arrived.clear()
-                    job = self.get_job(uid)
-                    if job.is_terminal and self._results_arrived(job):
+                    arrived.clear()  # before reading: a change after this wakes the wait below
+                    job = self.store.reload(layout, uid)
+                    if job.is_terminal and self._results_arrived(layout, job):
                         return job
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -187,11 +187,11 @@ class CodeQueueClient:
         finally:
             unsubscribe()
 
-    def _results_arrived(self, job: Job) -> bool:
+    def _results_arrived(self, layout: QueueLayout, job: Job) -> bool:
         if job.state is None or job.state.result is None or job.state.cleaned_up:
             return True
-        return self.get_job_logs(job.uid) is not None and (
-            not job.state.result.outputs or self.get_job_output(job.uid) is not None
+        return self.store.logs_of(layout, job) is not None and (
+            not job.state.result.outputs or self.store.outputs_of(layout, job) is not None
         )
 
     def jobs_dataframe(self, **filters: Any) -> Any:

@@ -205,7 +205,11 @@ class CodeQueueServer:
         if changes is None:
             scopes = {ALL_JOBS}
         else:
-            scopes = {scope for path in changes if (scope := self.store.layout.locate(path)) is not None}
+            layout = self.store.layout
+            scopes = {
+                scope for path in changes
+                if not layout.is_published_result(path) and (scope := layout.locate(path)) is not None
+            }
         if scopes:
             self._mark(scopes)
 

@@ -136,6 +136,15 @@ class QueueLayout:
             return Scope(parts[1])
         return Scope(parts[1], parts[2]) if UID_PATTERN.match(parts[2]) else None
 
+    def is_published_result(self, path: str) -> bool:
+        """Logs and outputs the owner publishes: changes there never need the owner's
+        attention (unlike ``state.json``, which another owner process may have written)."""
+        review = str(self.review) + os.sep
+        if not path.startswith(review):
+            return False
+        parts = path[len(review) :].split(os.sep)
+        return len(parts) >= 4 or (len(parts) == 3 and parts[2] != STATE_FILE)
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -287,9 +296,19 @@ class RequesterStore:
             atomic_write_json(path, cancel.model_dump_json(indent=2))
         return job
 
+    def reload(self, layout: QueueLayout, uid: str) -> Job:
+        """A job already found, read again (without looking for it at every owner)."""
+        job = self._load(layout, uid)
+        if job is None:
+            raise JobNotFoundError(f"job {uid} is gone from {layout.owner}'s queue {self.queue!r}")
+        return job
+
     def output_dir(self, uid: str) -> Optional[Path]:
         """The returned outputs once the job finished and every output file has synced."""
-        layout, job = self.find(uid)
+        return self.outputs_of(*self.find(uid))
+
+    def outputs_of(self, layout: QueueLayout, job: Job) -> Optional[Path]:
+        uid = job.uid
         result = job.state.result if job.state else None
         if not job.is_terminal or result is None or job.state.cleaned_up:  # type: ignore[union-attr]
             return None
@@ -302,12 +321,13 @@ class RequesterStore:
         return outputs
 
     def logs(self, uid: str) -> Optional[str]:
-        layout, job = self.find(uid)
+        return self.logs_of(*self.find(uid))
+
+    def logs_of(self, layout: QueueLayout, job: Job) -> Optional[str]:
         result = job.state.result if job.state else None
         if result is None:
             return None
-        folder = layout.review_dir(self.workspace.email, uid)
-        return format_logs(folder, result)
+        return format_logs(layout.review_dir(self.workspace.email, job.uid), result)
 
 
 def format_logs(folder: Path, result: JobResult) -> Optional[str]:

@@ -184,26 +184,42 @@ def _wait(proc: subprocess.Popen, timeout: Optional[float], cancel: threading.Ev
     start = time.monotonic()
     deadline = start + timeout if timeout else None
     next_check = start + WATCHDOG_PERIOD
-    while True:
-        now = time.monotonic()
-        wait = 0.05 if deadline is None else max(0.0, min(0.05, deadline - now))
-        try:
-            proc.wait(timeout=wait)
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        reason = None
-        if deadline is not None and now >= deadline:
-            reason = f"timed out after {timeout:g} s"
-        elif cancel.is_set():
-            reason = "cancelled while running"
-        elif watchdog is not None and now >= next_check:
-            reason = watchdog()
-            next_check = now + WATCHDOG_PERIOD
-        if reason is not None:
-            _stop(proc)
-            return reason
+    with _ExitSignal(proc) as exited:
+        while True:
+            now = time.monotonic()
+            if exited.wait(0.05 if deadline is None else max(0.0, min(0.05, deadline - now))):
+                return None
+            now = time.monotonic()
+            reason = None
+            if deadline is not None and now >= deadline:
+                reason = f"timed out after {timeout:g} s"
+            elif cancel.is_set():
+                reason = "cancelled while running"
+            elif watchdog is not None and now >= next_check:
+                reason = watchdog()
+                next_check = now + WATCHDOG_PERIOD
+            if reason is not None:
+                _stop(proc)
+                return reason
+
+
+class _ExitSignal:
+    """Wakes the moment a child exits (a pidfd), rather than on the next polling tick."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.fd = os.pidfd_open(proc.pid)
+
+    def __enter__(self) -> "_ExitSignal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def wait(self, timeout: float) -> bool:
+        """True once the child has exited (and is reaped)."""
+        select.select([self.fd], [], [], timeout)
+        return self.proc.poll() is not None
 
 
 def _stop(proc: subprocess.Popen) -> None:

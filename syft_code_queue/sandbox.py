@@ -252,6 +252,17 @@ def tasks_of(uid: int) -> int:
 # --- identities ------------------------------------------------------------------------
 
 
+def _has_processes(uid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    return True
+            except FileNotFoundError:
+                pass
+    return False
+
+
 @contextmanager
 def lease_job_ids(base: int, slots: int = 4096) -> Iterator[JobIds]:
     """Hold an unused uid from ``base`` upwards for one job, across threads and processes (an
@@ -264,7 +275,7 @@ def lease_job_ids(base: int, slots: int = 4096) -> Iterator[JobIds]:
         except BlockingIOError:
             os.close(fd)
             continue
-        if tasks_of(uid):
+        if _has_processes(uid):  # left behind by a server that died mid-job
             os.close(fd)
             continue
         try:

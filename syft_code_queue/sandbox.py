@@ -87,10 +87,10 @@ class Launch:
     ids: Optional[JobIds] = None
 
     def supervised(self) -> list[str]:
-        ids: list[str] = []
+        options = ["--parent", str(os.getpid())]
         if self.ids is not None:
-            ids = ["--uid", str(self.ids.uid), "--gid", str(self.ids.gid)]
-        return [sys.executable, "-I", "-S", str(SUPERVISOR), *ids, "--", *self.argv]
+            options += ["--uid", str(self.ids.uid), "--gid", str(self.ids.gid)]
+        return [sys.executable, "-I", "-S", str(SUPERVISOR), *options, "--", *self.argv]
 
 
 # --- bubblewrap ------------------------------------------------------------------------

@@ -4,8 +4,8 @@ started outlives it.
 A process group is not enough: a job can ``setsid``, double-fork into a daemon, or ignore
 SIGTERM. The supervisor is a *child subreaper*, so every orphaned descendant is re-parented to it
 instead of to init, and it can always find and SIGKILL the whole tree. It runs as its own process
-(``python -I -S supervisor.py [--uid U --gid G] -- COMMAND...``) and imports only the standard
-library, so it starts in milliseconds and never loads the server's code.
+(``python -I -S supervisor.py --parent P [--uid U --gid G] -- COMMAND...``) and imports only the standard
+library, so it starts fast and never loads the server's code.
 
 It starts COMMAND in a new session (as uid/gid U/G when given: the server is root and the job
 must not be), then waits. When the job's main process exits, or the supervisor gets SIGTERM (the
@@ -110,21 +110,20 @@ def _prctl(option: int, value: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    ids = {"--uid": None, "--gid": None}
-    while argv and argv[0] in ids:
-        ids[argv[0]] = int(argv[1])
+    options: dict[str, Optional[int]] = {"--parent": None, "--uid": None, "--gid": None}
+    while argv and argv[0] in options:
+        options[argv[0]] = int(argv[1])
         argv = argv[2:]
-    if not argv or argv[0] != "--" or len(argv) < 2:
-        print("usage: supervisor.py [--uid U] [--gid G] -- COMMAND...", file=sys.stderr)
+    if options["--parent"] is None or not argv or argv[0] != "--" or len(argv) < 2:
+        print("usage: supervisor.py --parent PID [--uid U] [--gid G] -- COMMAND...", file=sys.stderr)
         return 2
     # Signals are taken synchronously with sigwaitinfo: no handler can interrupt the clean-up.
     signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
-    parent = os.getppid()
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
-        return STOPPED_EXIT  # the server died before we could watch it
-    main_pid = start(argv[1:], ids["--uid"], ids["--gid"])
+    if os.getppid() != options["--parent"]:
+        return STOPPED_EXIT  # the server died while we were starting: run nothing
+    main_pid = start(argv[1:], options["--uid"], options["--gid"])
     status = None
     while status is None:
         if signal.sigwaitinfo(WATCHED).si_signo != signal.SIGCHLD:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -184,6 +186,48 @@ def test_the_jobs_leftovers_are_killed_when_run_sh_exits_early(sandbox, make_cod
     assert processes_with(token) == []
 
 
+def test_cancelling_a_running_job_kills_its_tree(sandbox, server_factory, client, make_code):
+    token = f"scq-cancel-{uuid.uuid4().hex[:12]}"
+    server = server_factory(runner=safe_runner(sandbox), auto_approval_enabled=True).start()
+    code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\nsleep 300\n")
+    job = client.submit_code(OWNER, code, name="to cancel", auto_approval=True)
+    _until(lambda: processes_with(token))
+    server.cancel_job(job.uid, reason="changed my mind")
+    assert wait_for(server, job.uid).status == scq.JobStatus.cancelled
+    assert processes_with(token) == []
+
+
+def test_when_the_server_process_dies_its_jobs_die_too(sandbox, make_code, tmp_path):
+    token = f"scq-orphan-{uuid.uuid4().hex[:12]}"
+    code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\nsleep 300\n")
+    server = subprocess.Popen([sys.executable, "-c", _SERVER_THAT_WILL_DIE, sandbox, str(code), str(tmp_path)],
+                              cwd=Path(__file__).parents[1])
+    try:
+        _until(lambda: processes_with(token))
+    finally:
+        server.kill()  # SIGKILL: no clean-up code of ours runs in that process
+        server.wait()
+    _until(lambda: not processes_with(token), timeout=2)
+
+
+_SERVER_THAT_WILL_DIE = """
+import sys, threading
+from pathlib import Path
+sys.path[:0] = [".", "tests"]
+from test_hostile_jobs import run_job
+from syft_code_queue.runner import SafeCodeRunner
+sandbox, code, tmp = sys.argv[1:]
+threading.Thread(target=run_job, args=(SafeCodeRunner(sandbox=sandbox), Path(code), Path(tmp))).start()
+"""
+
+
+def _until(condition: Callable[[], object], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
 # --- output: capped on disk, flat in memory ----------------------------------------------
 
 
@@ -266,7 +310,7 @@ def test_a_cpu_burner_is_stopped_by_the_cpu_limit(sandbox, make_code, tmp_path):
 
 def test_a_memory_bomb_fails_alone(sandbox, make_code, tmp_path):
     code = make_code("x=$(head -c 1G /dev/zero | tr '\\0' x)\necho survived ${#x}\n")
-    ran = run_job(safe_runner(sandbox, max_memory=256 * MiB), code, tmp_path)
+    ran = run_job(safe_runner(sandbox, max_memory=128 * MiB), code, tmp_path)
     assert not ran.result.succeeded
     assert "cannot allocate" in ran.stderr
     assert "survived" not in ran.stdout

@@ -47,10 +47,12 @@ class WrapperSpec:
     long_with_value: frozenset[str] = frozenset()
     positionals: int = 0
     assignments: bool = False  # ``env A=1 cmd``, ``sudo A=1 cmd``
+    options_after_positionals: bool = False  # ``flock FILE -c CMD``
 
 
-def _spec(short: str = "", long: str = "", positionals: int = 0, assignments: bool = False) -> WrapperSpec:
-    return WrapperSpec(short, frozenset(long.split()), positionals, assignments)
+def _spec(short: str = "", long: str = "", positionals: int = 0, assignments: bool = False,
+          options_after_positionals: bool = False) -> WrapperSpec:
+    return WrapperSpec(short, frozenset(long.split()), positionals, assignments, options_after_positionals)
 
 
 WRAPPERS: dict[str, WrapperSpec] = {
@@ -74,13 +76,14 @@ WRAPPERS: dict[str, WrapperSpec] = {
     "xargs": _spec("adEILnPs", "arg-file delimiter eof replace max-lines max-args max-procs max-chars process-slot-var"),
     "taskset": _spec("", "", positionals=1),
     "chrt": _spec("", "", positionals=1),
-    "runuser": _spec("gGuw", "group supp-group user whitelist-environment"),
-    "flock": _spec("Ew", "conflict-exit-code timeout", positionals=1),
+    "runuser": _spec("cgGuw", "command group supp-group user whitelist-environment"),
+    "flock": _spec("cEw", "command conflict-exit-code timeout", positionals=1, options_after_positionals=True),
     "busybox": _spec(),
     "parallel": _spec("jS", "jobs sshlogin"),
     "watch": _spec("dn", "differences interval"),
 }
 # Programs that run a *string* as a shell command line: ``su -c 'rm x'``, ``env -S 'rm x'``.
+# For the wrappers among them the option counts only before the wrapped command.
 STRING_OPTION = {"su": "c", "runuser": "c", "script": "c", "flock": "c", "env": "S"}
 # Programs that join their arguments into one shell command line: ``watch 'rm x'``.
 JOINS_ARGS = {"watch", "parallel"}
@@ -105,6 +108,7 @@ class _Word:
     line: int
     dynamic: bool = False  # holds an expansion: $x, $(...), `...`, ${...}, $((...))
     glob: bool = False  # holds an unquoted pattern or brace expansion: r?, r{m,}
+    raw: str = ""  # the source text, for messages
 
     @property
     def fixed(self) -> bool:
@@ -171,6 +175,7 @@ class _Lexer:
     # -- words -------------------------------------------------------------------------
     def _word(self) -> _Word:
         s = self.s
+        start = self.i
         word = _Word("", self.line)
         text: list[str] = []
         while self.i < len(s):
@@ -218,6 +223,7 @@ class _Lexer:
                 text.append(c)
                 self.i += 1
         word.text = "".join(text)
+        word.raw = s[start : self.i]
         return word
 
     def _double_quoted(self, text: list[str]) -> bool:
@@ -535,7 +541,7 @@ class _Parser:
             self._invoke(words[i:], script)
 
     def _unchecked(self, word: _Word, script: str, why: str, text: Optional[str] = None) -> None:
-        self.found.append(Invocation(None, word.line, text or word.text or "$...", script, why))
+        self.found.append(Invocation(None, word.line, text or word.raw or word.text, script, why))
 
     def _invoke(self, words: list[_Word], script: str) -> None:
         head, args = words[0], words[1:]
@@ -568,11 +574,10 @@ class _Parser:
                 rest = rest[: next((k for k, w in enumerate(rest) if w.text in (":::", "::::")), len(rest))]
             if rest:
                 self._command_line(rest[0], rest, script)
-        else:
-            if name in STRING_OPTION and self._string_option(name, args, script):
-                return
-            if name in WRAPPERS:
-                self._wrapper(name, args, script)
+        elif name in WRAPPERS:
+            self._wrapper(name, args, script)
+        elif name in STRING_OPTION:
+            self._string_option(name, args, script)
 
     def _trap(self, args: list[_Word], script: str) -> None:
         if args and args[0].text == "--":
@@ -584,7 +589,8 @@ class _Parser:
         self._command_line(args[0], [args[0]], script)
 
     def _string_option(self, name: str, args: list[_Word], script: str) -> bool:
-        """``su -c 'cmd'``, ``env -S 'cmd'``, ``flock f -c 'cmd'``: the option may come anywhere."""
+        """``su bob -c 'cmd'``, ``env -S 'cmd'``: find the option among ``args`` and check its
+        command line. True if there was one."""
         flag = STRING_OPTION[name]
         long_names = {"c": ("command",), "S": ("split-string",)}[flag]
         for k, arg in enumerate(args):
@@ -607,7 +613,7 @@ class _Parser:
         """A string that bash will parse and run (``eval``, ``bash -c``, ``trap``, ``alias``)."""
         if any(not p.fixed for p in parts):
             self._unchecked(at, script, "is a command line computed at run time and cannot be checked",
-                            " ".join(p.text for p in parts))
+                            " ".join(p.raw or p.text for p in parts))
         else:
             self.source(" ".join(p.text for p in parts), at.line, script)
 
@@ -663,10 +669,17 @@ class _Parser:
     def _wrapper(self, name: str, args: list[_Word], script: str) -> None:
         spec = WRAPPERS[name]
         rest = _skip_options(args, spec, numeric_flags=name == "nice")
+        options = args[: len(args) - len(rest)]
         if spec.assignments:
             while rest and ASSIGNMENT.match(rest[0].text):
                 rest = rest[1:]
         rest = rest[spec.positionals :]
+        if spec.options_after_positionals:
+            after = _skip_options(rest, spec)
+            options += rest[: len(rest) - len(after)]
+            rest = after
+        if name in STRING_OPTION and self._string_option(name, options, script):
+            return
         if rest:
             self._invoke(rest, script)
 

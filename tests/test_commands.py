@@ -117,6 +117,10 @@ def test_names_are_reported_in_order_with_their_lines() -> None:
         'bash -c "rm data"',
         "sh -ec 'rm data'",
         "su nobody -c 'rm data'",
+        "env rm -S data",
+        "flock /tmp/lock -c 'rm data'",
+        "flock -w 5 /tmp/lock rm data",
+        "runuser -u bob -- rm data",
         "watch -n1 'rm data'",
         "busybox rm data",
         "eval 'rm data'",
@@ -132,6 +136,12 @@ def test_names_are_reported_in_order_with_their_lines() -> None:
 )
 def test_a_blocked_command_is_caught_however_it_is_written(script: str) -> None:
     assert any("'rm' is a blocked command" in p for p in blocked(script, "rm")), names(script)
+
+
+def test_a_wrappers_options_are_not_mistaken_for_commands() -> None:
+    assert names("flock /tmp/lock -c 'make all'") == ["flock", "make"]
+    assert names("timeout -k 5 60 python3 x.py") == ["timeout", "python3"]
+    assert names("env -u HOME -C /tmp LANG=C sort -S 1G f") == ["env", "sort"]
 
 
 def test_find_exec_is_checked_but_find_itself_is_not_blocked() -> None:

@@ -43,6 +43,7 @@ ETC_ENTRIES = (
 )
 NETWORK_ETC_ENTRIES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+LOCK_FILE = ".in-use"  # held (flock) by the runner while a staging folder is in use
 
 
 class SandboxPolicy(BaseModel):
@@ -288,14 +289,20 @@ def lease_job_ids(base: int, slots: int = 4096) -> Iterator[JobIds]:
 
 def _lease_dir() -> Path:
     parent = Path("/run") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
-    folder = parent / "syft-code-queue-uids"
+    return _own_folder(parent / "syft-code-queue-uids", 0o700)
+
+
+def _own_folder(folder: Path, mode: int) -> Path:
+    """A folder of ours in a shared place such as /tmp: created with ``mode``, and refused if
+    someone else made it first (a planted folder or link could redirect our files)."""
     try:
-        folder.mkdir(mode=0o700)
+        folder.mkdir()
+        os.chmod(folder, mode)
     except FileExistsError:
         pass
     info = folder.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
-        raise RuntimeError(f"{folder} is not a private root-owned directory; refusing to use it")
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise RuntimeError(f"{folder} is not a private folder of this user; refusing to use it")
     return folder
 
 
@@ -333,7 +340,13 @@ class Staging:
     @classmethod
     @contextmanager
     def create(cls, code: Path, ids: Optional[JobIds]) -> Iterator["Staging"]:
-        root = Path(tempfile.mkdtemp(prefix="syft-job-"))
+        """A fresh staging folder, locked while the job uses it. Folders whose lock nobody holds
+        were left by a server that died mid-job; they hold a requester's outputs and go now."""
+        parent = staging_parent(ids)
+        _sweep_stale(parent)
+        root = Path(tempfile.mkdtemp(prefix="job-", dir=parent))
+        lock = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         staging = cls(root)
         try:
             os.chmod(root, 0o711 if ids else 0o700)
@@ -354,6 +367,7 @@ class Staging:
             yield staging
         finally:
             _remove_tree(root)
+            os.close(lock)
 
     def over_limit(self, policy: SandboxPolicy) -> Optional[str]:
         """Why the job must stop now because of what it wrote, or None."""
@@ -379,6 +393,38 @@ class Staging:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _copy_file(source, target)
         return None
+
+
+def staging_parent(ids: Optional[JobIds]) -> Path:
+    """Where staging folders live: in the system's temporary folder, which a job running as its
+    own uid must be able to pass through."""
+    base = Path(tempfile.gettempdir())
+    if ids is None:
+        return _own_folder(base / f"syft-code-queue-jobs-{os.geteuid()}", 0o700)
+    for folder in (base, *base.parents):
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            raise RuntimeError(
+                f"jobs run as uid {ids.uid} cannot reach their staging folder under {base}: {folder} "
+                "is not searchable by other users; point TMPDIR at a folder that is (such as /tmp)"
+            )
+    return _own_folder(base / "syft-code-queue-jobs", 0o711)
+
+
+def _sweep_stale(parent: Path) -> None:
+    for folder in parent.iterdir():
+        try:
+            lock = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # being created right now, or not one of ours
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a running job's
+        else:
+            log.warning("removing %s, left behind by a server that stopped mid-job", folder)
+            _remove_tree(folder)
+        finally:
+            os.close(lock)
 
 
 def tree_size(folder: Path) -> int:

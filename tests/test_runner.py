@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 import syft_code_queue as scq
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
-from syft_code_queue.sandbox import SandboxPolicy
+from syft_code_queue.sandbox import JobIds, SandboxPolicy, staging_parent
 
 from conftest import OWNER
 
@@ -136,3 +137,12 @@ def test_a_fifo_in_the_code_folder_is_refused(make_code) -> None:
     assert CodeRunner().check_code(code, None) == [  # type: ignore[arg-type]
         "pipe is not a regular file; only regular files and folders are accepted"
     ]
+
+
+def test_jobs_that_run_as_their_own_uid_need_a_reachable_temporary_folder(tmp_path, monkeypatch) -> None:
+    private = tmp_path / "private-tmp"
+    private.mkdir()
+    private.chmod(0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    with pytest.raises(RuntimeError, match="is not searchable by other users; point TMPDIR at"):
+        staging_parent(JobIds(1_900_000_000, 1_900_000_000))

@@ -106,6 +106,8 @@ class CodeQueueServer:
         self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
         self._thread.start()
         log.info("serving queue %r of %s with %s", self.queue_name, self.email, self.runner.describe())
+        for warning in self.runner.warnings():
+            log.warning("queue %r: %s", self.queue_name, warning)
         return self
 
     def stop(self, timeout: float = 30) -> None:

@@ -45,6 +45,7 @@ from .syftbox import (
     missing_or_mismatched,
     queue_permissions_yaml,
     sha256_file,
+    through_symlink,
     write_if_changed,
 )
 
@@ -384,8 +385,8 @@ class OwnerStore:
         code_dir = self.layout.code_dir(request.requester_email, request.uid)
         for entry in request.files:
             path = code_dir / entry.path
-            if path.is_symlink():
-                raise SubmissionError(f"{entry.path} is a symlink; only regular files are accepted")
+            if through_symlink(code_dir, entry.path):
+                raise SubmissionError(f"{entry.path} goes through a symlink; only regular files are accepted")
             try:
                 if path.stat().st_size > entry.size:
                     raise SubmissionError(f"{entry.path} is larger than its manifest entry: corrupt")

@@ -174,13 +174,23 @@ def build_manifest(folder: Path) -> list[FileEntry]:
     return entries
 
 
+def through_symlink(folder: Path, rel: str) -> bool:
+    """Whether any component of ``folder/rel`` is a symlink: such a path may lead anywhere."""
+    path = folder
+    for part in rel.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
+
+
 def missing_or_mismatched(folder: Path, files: Iterable[FileEntry]) -> list[str]:
     """Paths whose bytes on disk differ from the manifest. 0-byte files never sync, so a
     missing empty file counts as present."""
     problems: list[str] = []
     for entry in files:
         path = folder / entry.path
-        if path.is_symlink():
+        if through_symlink(folder, entry.path):
             problems.append(entry.path)
             continue
         try:
@@ -206,7 +216,7 @@ def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry]) -> None:
         if entry.size == 0 and not src.exists():
             out.write_bytes(b"")
             continue
-        if src.is_symlink() or not src.is_file():
+        if through_symlink(source, entry.path) or not src.is_file():
             raise ValueError(f"{entry.path} is missing or not a regular file")
         digest = hashlib.sha256()
         size = 0

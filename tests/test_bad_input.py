@@ -164,6 +164,19 @@ def test_symlink_planted_in_the_inbox_is_rejected(server, root, tmp_path):
     assert "symlink" in _rejection(server, uid)
 
 
+def test_symlinked_folder_planted_in_the_inbox_is_rejected(server, root, tmp_path):
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "secret.txt").write_bytes(b"abc")
+
+    def plant(code_dir: Path) -> None:
+        (code_dir / "sub" / "secret.txt").unlink()
+        (code_dir / "sub").rmdir()
+        os.symlink(tmp_path / "private", code_dir / "sub")
+
+    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi", "sub/secret.txt": b"abc"}, prepare=plant)
+    assert "sub/secret.txt goes through a symlink" in _rejection(server, uid)
+
+
 def test_file_larger_than_its_manifest_entry_is_corrupt(server, root):
     uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi"},
                              prepare=lambda code: (code / "run.sh").write_bytes(b"echo hi; rm -rf ~"))

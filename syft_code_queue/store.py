@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -44,6 +45,7 @@ from .syftbox import (
     legacy_permissions_yaml,
     missing_or_mismatched,
     queue_permissions_yaml,
+    rejected_copy,
     sha256_file,
     write_if_changed,
 )
@@ -200,8 +202,31 @@ class RequesterStore:
         except ValidationError:
             return None
         if request is None:
-            return None
+            return self._refused_upload(layout, uid)
         return Job(request=request, state=read_state(layout, me, uid))  # type: ignore[arg-type]
+
+    def _refused_upload(self, layout: QueueLayout, uid: str) -> Optional[Job]:
+        """A submission the SyftBox server refused (its client renamed job.json aside) is shown
+        as rejected, so it does not silently vanish. Only this view says so: the owner never
+        saw it, so there is no owner state."""
+        refused = rejected_copy(layout.job_file(self.workspace.email, uid))
+        if refused is None:
+            return None
+        try:
+            request = JobRequest.model_validate_json(refused.read_bytes())
+        except (ValidationError, OSError):
+            return None
+        reason = (
+            f"SyftBox refused to upload this submission to {layout.owner}'s datasite (no write "
+            f"permission): their queue {self.queue!r} is not set up or its permissions have not "
+            "synced yet; submit again once it is"
+        )
+        at = datetime.fromtimestamp(refused.stat().st_mtime, timezone.utc)
+        state = JobState(
+            uid=uid, requester_email=self.workspace.email, status=JobStatus.rejected, error=reason,
+            history=[Transition(status=JobStatus.rejected, at=at, by="syftbox", reason=reason)],
+        )
+        return Job(request=request, state=state)
 
     def find(self, uid: str) -> tuple[QueueLayout, Job]:
         if not UID_PATTERN.match(uid or ""):

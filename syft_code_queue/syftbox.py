@@ -145,9 +145,25 @@ class UnsafeFolderError(ValueError):
     """A folder holds something that could reach outside it (a symlink, a special file)."""
 
 
+# How a SyftBox client renames a file the server refused: ``job.json`` becomes
+# ``job.syftrejected.json`` (legacy client) or ``job.rejected.json`` (current client).
+REJECTED_MARKERS = (".syftrejected", ".rejected")
+
+
 def is_sync_artifact(name: str) -> bool:
     """Files SyftBox or our own writers leave around that are never part of a payload."""
-    return name.endswith(TEMP_SUFFIX) or ".syftrejected." in name or ".rejected." in name
+    return name.endswith(TEMP_SUFFIX) or any(
+        f"{marker}." in name or name.endswith(marker) for marker in REJECTED_MARKERS
+    )
+
+
+def rejected_copy(path: Path) -> Optional[Path]:
+    """Where the SyftBox client put ``path`` after the server refused to take it, if it did."""
+    for marker in REJECTED_MARKERS:
+        candidate = path.with_name(f"{path.stem}{marker}{path.suffix}")
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def build_manifest(folder: Path) -> list[FileEntry]:

@@ -67,13 +67,16 @@ class World:
     base: Path
     hazards: Hazards = field(default_factory=Hazards)
     seed: int = 0
+    devices: dict[str, str] = field(default_factory=dict)  # more roots: name -> email
     config: QueueConfig = field(default_factory=lambda: QueueConfig(
         auto_approval_enabled=True, max_concurrent_jobs=4, rescan_interval=0.05, arrival_timeout=600,
     ))
 
     def __post_init__(self) -> None:
         self.roots = {email: self.base / email.split("@")[0] for email in (OWNER, ALICE, BOB, EVE)}
-        self.sim = SyncSim([Peer(email, email, root) for email, root in self.roots.items()], self.hazards, self.seed)
+        peers = [Peer(email, email, root) for email, root in self.roots.items()]
+        peers += [Peer(name, email, self.base / name) for name, email in self.devices.items()]
+        self.sim = SyncSim(peers, self.hazards, self.seed)
         self.runner = FastRunner()
         self.servers: list[CodeQueueServer] = []
 
@@ -83,13 +86,15 @@ class World:
     def client(self, email: str) -> CodeQueueClient:
         return CodeQueueClient(config=self.config, workspace=self.workspace(email))
 
-    def server(self, runner: Optional[CodeRunner] = None, **callbacks: object) -> CodeQueueServer:
-        """The owner's server, started, with its permission files synced out."""
-        server = CodeQueueServer(
-            config=self.config, runner=runner or self.runner, workspace=self.workspace(OWNER), **callbacks  # type: ignore[arg-type]
-        )
+    def server(self, runner: Optional[CodeRunner] = None, start: bool = True) -> CodeQueueServer:
+        """The owner's server with its permission files synced out: started, or (``start=False``)
+        left for the test to drive pass by pass with ``process_once``."""
+        server = CodeQueueServer(config=self.config, runner=runner or self.runner, workspace=self.workspace(OWNER))
         self.servers.append(server)
-        server.start()
+        if start:
+            server.start()
+        else:
+            server.store.ensure_queue()
         self.sim.settle()
         return server
 
@@ -118,6 +123,11 @@ class World:
         for server in self.servers:
             server.stop()
 
+    def queue_dir(self, email: str) -> Path:
+        """The owner's queue folder as it appears on ``email``'s root (or device name's)."""
+        root = self.roots.get(email) or self.base / email
+        return root / "datasites" / OWNER / "app_data" / self.config.queue_name
+
     def files_of(self, email: str) -> list[str]:
-        datasites = self.roots[email] / "datasites"
+        datasites = (self.roots.get(email) or self.base / email) / "datasites"
         return sorted(p.relative_to(datasites).as_posix() for p in datasites.rglob("*") if p.is_file())

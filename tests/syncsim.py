@@ -25,6 +25,7 @@ import hashlib
 import os
 import random
 import re
+import stat
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -282,18 +283,24 @@ class SyncSim:
             self._acl_cache = Acl({rel: b.data for rel, b in self._hub.items() if rel.endswith(PERMISSION_FILE)})
         return self._acl_cache
 
-    def _scan(self, peer: Peer) -> dict[str, tuple[Path, os.stat_result]]:
-        found: dict[str, tuple[Path, os.stat_result]] = {}
-        root = peer.datasites
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in filenames:
-                path = Path(dirpath, name)
+    def _scan(self, peer: Peer) -> dict[str, tuple[str, os.stat_result]]:
+        found: dict[str, tuple[str, os.stat_result]] = {}
+        stack = [(str(peer.datasites), "")]
+        while stack:
+            folder, prefix = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel + "/"))
+                    continue
                 try:
-                    st = path.lstat()
+                    found[rel] = (entry.path, entry.stat(follow_symlinks=False))
                 except FileNotFoundError:
                     continue
-                found[path.relative_to(root).as_posix()] = (path, st)
         return found
 
     def _upload(self, peer: Peer) -> bool:
@@ -305,10 +312,11 @@ class SyncSim:
             mine = known.get(rel)
             if mine is not None and mine.fingerprint == fingerprint:
                 continue
-            if never_synced(rel, st.st_size) or not path.is_file():
+            if never_synced(rel, st.st_size) or not stat.S_ISREG(st.st_mode):
                 continue
             try:
-                data = path.read_bytes()
+                with open(path, "rb") as fh:
+                    data = fh.read()
             except FileNotFoundError:
                 continue
             digest = hashlib.sha256(data).hexdigest()
@@ -316,7 +324,7 @@ class SyncSim:
                 mine.fingerprint = fingerprint
                 continue
             if not self._acl().allows(peer.email, rel, "write"):
-                self._reject(peer, rel, path)
+                self._reject(peer, rel, Path(path))
                 moved = True
                 continue
             current = self._hub.get(rel)

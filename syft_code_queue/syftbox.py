@@ -261,14 +261,20 @@ def queue_permissions_yaml() -> str:
 
 
 def legacy_permissions_yaml(requesters: Iterable[str]) -> str:
-    """The legacy ``syftperm.yaml`` format. It names each known requester's review folder
-    explicitly: a ``user: '*'`` rule with a path template would let that server list every
-    requester's files to everyone."""
+    """The legacy ``syftperm.yaml`` format (SyftBox 0.4 servers). Rules apply in order, later
+    ones winning; the datasite's owner may always do anything.
+
+    That server grants create or write only together with read, so the inbox rule gives all
+    three. It lists a file to every user that a ``user: '*'`` rule with a ``{useremail}``
+    template matches for *someone* (downloads are still refused), so other users can list the
+    paths, sizes and hashes in the inboxes (never their content): an open inbox for requesters
+    not known in advance needs that template. Results are different: each known requester's
+    review folder is named explicitly, so nobody else can even list them."""
     lines = [
         "# Written by syft-code-queue (legacy SyftBox permission format).",
         "- path: 'inbox/{useremail}/**'",
         "  user: '*'",
-        "  permissions: [write]",
+        "  permissions: [create, write, read]",
         "  type: allow",
     ]
     for email in sorted(set(requesters)):

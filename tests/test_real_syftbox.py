@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Optional, TypeVar
 import pytest
 
 from syft_code_queue import CodeQueueClient, CodeQueueServer, CodeRunner, JobStatus, QueueConfig, Workspace
+from syft_code_queue.syftbox import legacy_permissions_yaml
 
 from realprocs import REPO, stop
 
@@ -173,3 +174,44 @@ def _accepted(server: CodeQueueServer, uid: str) -> bool:
         return server.get_job(uid).state is not None
     except LookupError:
         return False
+
+
+LEGACY_CHECK = """
+import json, sys
+from pathlib import Path
+from syftbox.lib.permissions import ComputedPermission, PermissionType, SyftPermission
+text, queue, cases = sys.stdin.read().split("\\0")
+perm = SyftPermission.from_string(text, queue + "/syftperm.yaml")
+out = []
+for user, rel, kind in json.loads(cases):
+    computed = ComputedPermission.from_user_rules_and_path(rules=perm.rules, user=user, path=Path(queue, rel))
+    out.append(computed.has_permission(PermissionType[kind]))
+print(json.dumps(out))
+"""
+
+
+def test_the_legacy_acl_means_what_the_queue_needs_to_the_real_syftbox_code() -> None:
+    venv = syftbox_venv()
+    queue = f"{OWNER}/app_data/code-queue"
+    expect = {
+        (ALICE, f"inbox/{ALICE}/u/job.json", "CREATE"): True,
+        (ALICE, f"inbox/{ALICE}/u/code/run.sh", "WRITE"): True,
+        (ALICE, f"inbox/{ALICE}/u/job.json", "READ"): True,
+        (EVE, f"inbox/{ALICE}/u/job.json", "READ"): False,
+        (EVE, f"inbox/{ALICE}/u/job.json", "CREATE"): False,
+        (ALICE, f"review/{ALICE}/u/state.json", "READ"): True,
+        (ALICE, f"review/{ALICE}/u/state.json", "WRITE"): False,
+        (ALICE, f"review/{ALICE}/u/outputs/x.txt", "CREATE"): False,
+        (EVE, f"review/{ALICE}/u/state.json", "READ"): False,
+        (EVE, f"review/{EVE}/u/state.json", "READ"): False,  # not a requester yet
+        (ALICE, "syft.pub.yaml", "READ"): False,
+        (ALICE, "syftperm.yaml", "WRITE"): False,
+        (OWNER, f"review/{ALICE}/u/state.json", "WRITE"): True,
+    }
+    cases = [list(key) for key in expect]
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", LEGACY_CHECK],
+        input="\0".join([legacy_permissions_yaml([ALICE]), queue, json.dumps(cases)]),
+        capture_output=True, text=True, check=True,
+    )
+    assert dict(zip(expect, json.loads(result.stdout))) == expect

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from syft_code_queue import JobStatus
+from syft_code_queue import CodeRunner, JobStatus
 
 from syncsim import Hazards
 from syncworld import ALICE, EVE, OWNER, World, code_digest
@@ -162,7 +162,8 @@ def test_results_are_never_returned_half_synced(world: World, code: Callable[...
     (review / "outputs" / "digest.txt").unlink()  # (before the syncer takes them for alice's writes)
     (review / "stdout.txt").unlink()
     world.sim.release(r"/review/.*/(outputs/|stdout\.txt)")
-    done = world.until("the whole results", lambda: alice.get_job_output(job.uid))
+    done = world.until("the whole results", lambda: alice.get_job_output(job.uid) and alice.get_job_logs(job.uid)
+                       and alice.get_job_output(job.uid))
     assert alice.wait_for_job(job.uid, timeout=0).status == JobStatus.completed
     assert alice.get_job_logs(job.uid) == "ran results\n"
     assert (done / "digest.txt").read_text().strip() == code_digest(folder)
@@ -247,3 +248,36 @@ def test_a_submission_syftbox_refuses_shows_as_rejected_instead_of_vanishing(
     again = alice.submit_code(OWNER, code(), name="in time", auto_approval=True)
     assert world.until("results", lambda: alice.get_job_output(again.uid))
     assert server.list_jobs().__len__() == 1
+
+
+def test_files_syftbox_never_syncs_are_left_out_both_ways(world: World, code: Callable[..., Path]) -> None:
+    server = world.server(runner=CodeRunner())
+    alice = world.client(ALICE)
+    folder = code(
+        'cat notes/readme.txt\necho data > "$SYFT_OUTPUT_DIR/result.txt"\necho log > "$SYFT_OUTPUT_DIR/train.log"\n'
+        'mkdir "$SYFT_OUTPUT_DIR/logs" && echo x > "$SYFT_OUTPUT_DIR/logs/epoch1.txt"\n',
+        {"notes/readme.txt": "hello\n", ".git/config": "[core]\n", "debug.log": "old run\n",
+         "logs/old.txt": "old\n", "__pycache__/m.cpython-311.pyc": "\0\0", "scratch.tmp": "t\n"},
+    )
+    job = alice.submit_code(OWNER, folder, name="untidy folder", auto_approval=True)
+    assert sorted(f.path for f in job.files) == ["notes/readme.txt", "run.sh"]
+    logs = world.until("logs", lambda: alice.get_job_logs(job.uid))
+    output = world.until("outputs", lambda: alice.get_job_output(job.uid))
+    done = alice.get_job(job.uid)
+    assert done.status == JobStatus.completed, done.error
+    assert sorted(p.name for p in output.rglob("*") if p.is_file()) == ["result.txt"]
+    assert logs.startswith("hello\n")
+    assert "not returned (SyftBox does not sync them): logs/epoch1.txt, train.log" in logs
+
+
+def test_a_state_caught_mid_sync_never_sends_the_status_backwards(world: World, code: Callable[..., Path]) -> None:
+    world.server()
+    alice = world.client(ALICE)
+    job = alice.submit_code(OWNER, code(), name="steady", auto_approval=True)
+    world.until("results", lambda: alice.get_job_output(job.uid))
+    state = world.queue_dir(ALICE) / "review" / ALICE / job.uid / "state.json"
+    whole = state.read_bytes()
+    state.write_bytes(whole[: len(whole) // 2])  # a newer version arriving, a prefix first
+    assert alice.get_job(job.uid).status == JobStatus.completed
+    assert [j.status for j in alice.list_jobs()] == [JobStatus.completed]
+    state.write_bytes(whole)

@@ -47,10 +47,6 @@ class Hazards:
     partial: float = 0.0
 
     @classmethod
-    def none(cls) -> "Hazards":
-        return cls()
-
-    @classmethod
     def all(cls) -> "Hazards":
         return cls(reorder=True, delay=0.3, partial=0.3)
 

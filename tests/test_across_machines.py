@@ -173,7 +173,7 @@ def test_writes_the_acls_forbid_are_rejected_at_the_writer_and_never_reach_the_o
     world: World, code: Callable[..., Path]
 ) -> None:
     server = world.server()
-    alice, eve = world.client(ALICE), world.client(EVE)
+    alice = world.client(ALICE)
     job = alice.submit_code(OWNER, code(), name="mine")
     world.until("acceptance", lambda: world.owner_view(server, job.uid))
     world.until("alice to see it", lambda: alice.get_job(job.uid).state)
@@ -206,7 +206,7 @@ def test_an_outsider_receives_nothing_of_anyone_elses_jobs(world: World, code: C
     assert [j.uid for j in alice.list_jobs()] == [job.uid]
     assert not [p for p in world.files_of(EVE) if ALICE in p]
     assert not [p for p in world.files_of(ALICE) if EVE in p]
-    assert server.list_jobs().__len__() == 2
+    assert len(server.list_jobs()) == 2
 
 
 def test_a_second_writer_changing_approved_code_never_gets_it_run(
@@ -247,11 +247,11 @@ def test_a_submission_syftbox_refuses_shows_as_rejected_instead_of_vanishing(
     server = world.server()  # once the queue exists, submitting again works
     again = alice.submit_code(OWNER, code(), name="in time", auto_approval=True)
     assert world.until("results", lambda: alice.get_job_output(again.uid))
-    assert server.list_jobs().__len__() == 1
+    assert len(server.list_jobs()) == 1
 
 
 def test_files_syftbox_never_syncs_are_left_out_both_ways(world: World, code: Callable[..., Path]) -> None:
-    server = world.server(runner=CodeRunner())
+    world.server(runner=CodeRunner())
     alice = world.client(ALICE)
     folder = code(
         'cat notes/readme.txt\necho data > "$SYFT_OUTPUT_DIR/result.txt"\necho log > "$SYFT_OUTPUT_DIR/train.log"\n'

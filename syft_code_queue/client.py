@@ -132,6 +132,9 @@ class CodeQueueClient:
             if job.is_terminal and self._results_arrived(job):
                 return job
             if time.monotonic() >= deadline:
+                if job.is_terminal:
+                    raise TimeoutError(f"job {uid} is {job.status.value} but its results have not all "
+                                       f"synced after {timeout:g} s")
                 raise TimeoutError(f"job {uid} is still {job.status.value} after {timeout:g} s")
             time.sleep(poll_interval)
 

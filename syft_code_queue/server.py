@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .leftovers import stop_job_processes
 from .models import Job, JobState, JobStatus, QueueConfig, utcnow
 from .runner import CodeRunner, JobRun, SafeCodeRunner
 from .store import (
@@ -211,7 +212,10 @@ class CodeQueueServer:
             return
         cancel = self.store.read_cancel(requester, uid)
         if cancel is not None:
-            self._cancel(requester, uid, cancel.reason or "cancelled by requester", by=requester)
+            try:
+                self._cancel(requester, uid, cancel.reason or "cancelled by requester", by=requester)
+            except InvalidTransitionError:
+                pass  # it finished in the meantime; the next pass settles it
         elif state.status == JobStatus.approved:
             self._dispatch(requester, uid)
 
@@ -358,15 +362,20 @@ class CodeQueueServer:
         self._settle(requester, uid, state)
 
     def _recover(self) -> None:
-        """Jobs left running by a server that died are settled as failed, never re-run."""
+        """Jobs left running by a server that died are settled as failed, never re-run; what
+        they left running is stopped first, and their scratch folders removed."""
         for requester, uid in self.store.submissions():
             state = self.store.read_state(requester, uid)
-            if state is not None and state.status == JobStatus.running:
-                try:
-                    self.store.transition(requester, uid, JobStatus.failed, by=self.email,
-                                          reason=RECOVERED_REASON, error=RECOVERED_REASON)
-                except InvalidTransitionError:
-                    pass
+            if state is None or state.status != JobStatus.running:
+                continue
+            stopped = stop_job_processes(uid)
+            reason = RECOVERED_REASON + (f" ({stopped} leftover processes were stopped)" if stopped else "")
+            for scratch in (self.workspace.private_dir / "runs").glob(f"{uid[:8]}-*"):
+                shutil.rmtree(scratch, ignore_errors=True)
+            try:
+                self.store.transition(requester, uid, JobStatus.failed, by=self.email, reason=reason, error=reason)
+            except InvalidTransitionError:
+                pass
 
     def _cleanup(self) -> None:
         keep = self.config.cleanup_completed_after

@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -40,10 +41,11 @@ from .syftbox import (
     Workspace,
     atomic_write,
     atomic_write_json,
-    is_sync_artifact,
     legacy_permissions_yaml,
     missing_or_mismatched,
+    never_synced,
     queue_permissions_yaml,
+    rejected_copy,
     sha256_file,
     through_symlink,
     write_if_changed,
@@ -58,6 +60,7 @@ CODE_DIR = "code"
 OUTPUTS_DIR = "outputs"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
+WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
 
 
 class JobNotFoundError(LookupError):
@@ -154,6 +157,9 @@ class RequesterStore:
     def __init__(self, workspace: Workspace, queue: str) -> None:
         self.workspace = workspace
         self.queue = queue
+        # The last whole state seen per job: a state.json caught mid-sync (a prefix of a newer
+        # version) must not make a job look pending again.
+        self._last_state: dict[str, JobState] = {}
 
     def layout(self, owner: str) -> QueueLayout:
         return QueueLayout(self.workspace.datasites, owner, self.queue)
@@ -201,8 +207,36 @@ class RequesterStore:
         except ValidationError:
             return None
         if request is None:
+            return self._refused_upload(layout, uid)
+        state = read_state(layout, me, uid)
+        if state is None:
+            state = self._last_state.get(uid)
+        else:
+            self._last_state[uid] = state
+        return Job(request=request, state=state)  # type: ignore[arg-type]
+
+    def _refused_upload(self, layout: QueueLayout, uid: str) -> Optional[Job]:
+        """A submission the SyftBox server refused (its client renamed job.json aside) is shown
+        as rejected, so it does not silently vanish. Only this view says so: the owner never
+        saw it, so there is no owner state."""
+        refused = rejected_copy(layout.job_file(self.workspace.email, uid))
+        if refused is None:
             return None
-        return Job(request=request, state=read_state(layout, me, uid))  # type: ignore[arg-type]
+        try:
+            request = JobRequest.model_validate_json(refused.read_bytes())
+        except (ValidationError, OSError):
+            return None
+        reason = (
+            f"SyftBox refused to upload this submission to {layout.owner}'s datasite (no write "
+            f"permission): their queue {self.queue!r} is not set up or its permissions have not "
+            "synced yet; submit again once it is"
+        )
+        at = datetime.fromtimestamp(refused.stat().st_mtime, timezone.utc)
+        state = JobState(
+            uid=uid, requester_email=self.workspace.email, status=JobStatus.rejected, error=reason,
+            history=[Transition(status=JobStatus.rejected, at=at, by="syftbox", reason=reason)],
+        )
+        return Job(request=request, state=state)
 
     def find(self, uid: str) -> tuple[QueueLayout, Job]:
         if not UID_PATTERN.match(uid or ""):
@@ -493,18 +527,25 @@ class OwnerStore:
         Returns the manifest that the state records, so the requester can tell when the
         results have fully synced."""
         review = self.layout.review_dir(requester, uid)
-        entries: dict[str, Optional[FileEntry]] = {}
-        for source, name in ((stdout, "stdout.txt"), (stderr, "stderr.txt")):
-            entries[name] = _publish_file(source, review / name, name) if source.exists() else None
         out_entries: list[FileEntry] = []
+        withheld: list[str] = []
         dest_root = self.layout.outputs_dir(requester, uid)
         if outputs.is_dir():
             for path in sorted(outputs.rglob("*")):
-                if path.is_symlink() or not path.is_file() or is_sync_artifact(path.name):
+                if path.is_symlink() or not path.is_file():
                     continue
                 rel = path.relative_to(outputs).as_posix()
+                if never_synced(rel):
+                    withheld.append(rel)  # listed, it would keep the results "not yet synced"
+                    continue
                 out_entries.append(_publish_file(path, dest_root / rel, rel))
-        return JobResult(stdout=entries["stdout.txt"], stderr=entries["stderr.txt"], outputs=out_entries)
+        if withheld:
+            with open(stderr, "ab") as fh:
+                fh.write(WITHHELD_NOTE.format(", ".join(withheld)).encode())
+        entries: dict[str, Optional[FileEntry]] = {}
+        for source, name in ((stdout, STDOUT_FILE), (stderr, STDERR_FILE)):
+            entries[name] = _publish_file(source, review / name, name) if source.exists() else None
+        return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=out_entries)
 
     def remove_bulky(self, requester: str, uid: str) -> None:
         """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""

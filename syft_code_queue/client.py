@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 import time
 import uuid
 from pathlib import Path
@@ -140,7 +141,10 @@ class CodeQueueClient:
 
     def _index(self, owner: str) -> JobIndex:
         if owner not in self._indexes:
-            self._indexes[owner] = JobIndex(self.store.layout(owner), requester=self.email, feed=self._changes())
+            layout = self.store.layout(owner)
+            self._indexes[owner] = JobIndex(
+                layout, partial(self.store.job_view, layout), requester=self.email, feed=self._changes()
+            )
         return self._indexes[owner]
 
     def get_job_output(self, uid: str) -> Optional[Path]:
@@ -182,6 +186,9 @@ class CodeQueueClient:
                         return job
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
+                        if job.is_terminal:
+                            raise TimeoutError(f"job {uid} is {job.status.value} but its results have not all "
+                                               f"synced after {timeout:g} s")
                         raise TimeoutError(f"job {uid} is still {job.status.value} after {timeout:g} s")
                     arrived.wait(min(poll_interval, remaining))
         finally:

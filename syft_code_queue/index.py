@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .models import Job
+from .models import Job, JobRequest, JobState
 from .snapshot import Entry, Snapshot, next_version
 from .store import ALL_JOBS, QueueLayout, Scope, parse_request, parse_state, submission_folders
 from .watch import ChangeFeed, Changes
@@ -33,6 +33,9 @@ RACY_NS = 2_000_000_000
 
 Stamp = tuple[int, int, int, int]
 Key = tuple[str, str]  # (requester, uid): the submission folder
+# How a job is seen from its parsed documents: (requester, uid, request, whether job.json
+# exists, state) -> the job, or None to leave it out. The stores define the two views.
+View = Callable[[str, str, Optional[JobRequest], bool, Optional[JobState]], Optional[Job]]
 
 
 @dataclass(frozen=True)
@@ -75,16 +78,19 @@ def _read(path: Path, parse: Callable[[bytes], Any], previous: Optional[_Doc]) -
 class _Job:
     request: _Doc
     state: _Doc
-    entry: Optional[Entry]  # None while job.json is absent or invalid
+    entry: Optional[Entry]  # None while the view leaves the job out
 
 
 class JobIndex:
     """All jobs of one queue (``requester=None``: the owner's view) or one requester's
     jobs in it. Thread-safe; ``snapshot()`` is the one way in."""
 
-    def __init__(self, layout: QueueLayout, requester: Optional[str] = None, feed: Optional[ChangeFeed] = None) -> None:
+    def __init__(
+        self, layout: QueueLayout, view: View, requester: Optional[str] = None, feed: Optional[ChangeFeed] = None
+    ) -> None:
         self.layout = layout
         self.requester = requester
+        self._view = view
         self._feed = feed
         self._lock = threading.Lock()
         self._jobs: dict[Key, _Job] = {}
@@ -199,20 +205,21 @@ class JobIndex:
             partial(parse_state, requester=requester, uid=uid),
             known.state if known else None,
         )
-        if known is not None and _same(request, known.request) and _same(state, known.state):
-            known.request, known.state = request, state  # same content; maybe trusted now
+        unchanged = known is not None and _same(request, known.request) and _same(state, known.state)
+        if unchanged and request.value is not None:  # (without a request the view looks around)
+            known.request, known.state = request, state  # type: ignore[union-attr]  # maybe trusted now
             return
-        entry = None
-        if request.value is not None:
-            self._version = next_version()
-            entry = Entry(f"{requester}/{uid}", self._version, Job(request=request.value, state=state.value))
-        elif known is not None and known.entry is not None:
-            self._version = next_version()  # it had a valid job.json and lost it
-        self._jobs[key] = _Job(request, state, entry)
         old = known.entry if known is not None else None
+        job = self._view(requester, uid, request.value, request.stamp is not None, state.value)
+        if (job is None and old is None) or (job is not None and old is not None and old.job == job):
+            self._jobs[key] = _Job(request, state, old)  # it looks the same as before
+            return
+        self._version = next_version()
+        entry = Entry(f"{requester}/{uid}", self._version, job) if job is not None else None
+        self._jobs[key] = _Job(request, state, entry)
         if entry is not None and old is not None and old.created_at == entry.created_at:
             self._touched.add(key)
-        elif entry is not None or old is not None:
+        else:
             self._reorder = True
 
 

@@ -1,29 +1,55 @@
 """Running an approved job: ``bash run.sh`` on a scratch copy, with logs and outputs captured.
 
-``CodeRunner`` is the plain runner (subclass it and override ``run_job``); ``SafeCodeRunner``
-adds output caps, a process-tree timeout and command policy checks.
+``CodeRunner`` is the plain runner (subclass it and override ``run_job``): no sandbox and no
+limits, but every process the job starts is killed when it ends, times out or is cancelled.
+``SafeCodeRunner``, the default, adds the sandbox, resource limits, output caps and the
+command policy; the README's "Security model" says what each of them does and does not do.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
+import shutil
 import signal
+import stat
 import subprocess
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Optional
+from typing import IO, Any, Callable, Iterable, Optional
 
-from .commands import policy_violations
-from .exitwait import ExitWaiter
+from pydantic import ValidationError
+
+from .commands import normalise_names, policy_violations
 from .models import Job
+from .sandbox import (
+    INSIDE_ROOT,
+    MINIMAL_PATH,
+    Bubblewrap,
+    JobIds,
+    Launch,
+    SandboxPolicy,
+    Staging,
+    allowed_binaries,
+    format_size,
+    bwrap_argv,
+    hidden_binaries,
+    job_path,
+    lease_job_ids,
+    limits_prologue,
+    shell_command,
+    tasks_of,
+)
 
 log = logging.getLogger(__name__)
 
 TRUNCATION_MARKER = b"\n[syft-code-queue: output truncated at %d bytes]\n"
-MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
+WATCHDOG_PERIOD = 0.5  # seconds between checks of what a running job has written
+Watchdog = Callable[[], Optional[str]]
 
 
 @dataclass
@@ -61,16 +87,22 @@ class JobRun:
 
     def environment(self) -> dict[str, str]:
         """The job's whole environment: nothing of the owner's leaks in."""
-        return {
-            "SYFT_JOB_ID": self.job.uid,
-            "SYFT_JOB_NAME": self.job.name,
-            "SYFT_OUTPUT_DIR": str(self.output_dir),
-            "SYFT_REQUESTER": self.job.requester_email,
-            "PATH": MINIMAL_PATH,
-            "HOME": str(self.home_dir),
-            "TMPDIR": str(self.home_dir),
-            "LANG": "C.UTF-8",
-        }
+        return job_environment(self.job, self.output_dir, self.home_dir, self.home_dir)
+
+
+def job_environment(job: Job, output_dir: Path | str, home: Path | str, tmp: Path | str,
+                    path: Optional[str] = None) -> dict[str, str]:
+    """The job's whole environment; ``path`` defaults to what a job run as the owner gets."""
+    return {
+        "SYFT_JOB_ID": job.uid,
+        "SYFT_JOB_NAME": job.name,
+        "SYFT_OUTPUT_DIR": str(output_dir),
+        "SYFT_REQUESTER": job.requester_email,
+        "PATH": path or job_path(as_other_user=False),
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+    }
 
 
 @dataclass
@@ -85,41 +117,52 @@ class RunResult:
 
 
 class CodeRunner:
-    """Runs ``bash run.sh`` in the job's scratch folder and waits for it.
-
-    The whole process group is killed on timeout or cancellation."""
+    """Runs ``bash run.sh`` in the job's scratch folder and waits for it, under the supervisor
+    (supervisor.py), so the job's whole process tree goes when it ends, times out or is
+    cancelled, daemons and ``setsid`` children included."""
 
     def __init__(self, timeout: Optional[float] = None, max_output_size: Optional[int] = None) -> None:
+        for name, value in (("timeout", timeout), ("max_output_size", max_output_size)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
         self.timeout = timeout
         self.max_output_size = max_output_size
 
     def check_code(self, code_dir: Path, job: Job) -> list[str]:
-        """Reasons to refuse a submission before anyone approves it (none by default)."""
-        return []
+        """Reasons to refuse a submission before anyone approves it: anything in the code
+        folder that is not a plain file or folder (a symlink could point at the owner's files)."""
+        return unsafe_entries(code_dir)
 
     def describe(self) -> str:
         return type(self).__name__
+
+    def warnings(self) -> list[str]:
+        """What the owner should know about this runner's containment (logged at server start)."""
+        return [f"{type(self).__name__} runs jobs with no sandbox and no resource limits; "
+                "use SafeCodeRunner to contain them"]
 
     def command(self, run: JobRun) -> list[str]:
         return ["bash", "run.sh"]
 
     def run_job(self, job: JobRun) -> RunResult:
-        timeout = min(t for t in (self.timeout, job.timeout) if t is not None) if (self.timeout or job.timeout) else None
         job.output_dir.mkdir(parents=True, exist_ok=True)
         job.home_dir.mkdir(parents=True, exist_ok=True)
-        with open(job.stdout_path, "wb") as out, open(job.stderr_path, "wb") as err:
+        launch = Launch(argv=self.command(job), cwd=job.code_dir, env=job.environment())
+        return self.supervise(launch, job, self.effective_timeout(job))
+
+    def effective_timeout(self, run: JobRun) -> Optional[float]:
+        limits = [t for t in (self.timeout, run.timeout) if t]
+        return min(limits) if limits else None
+
+    def supervise(self, launch: Launch, run: JobRun, timeout: Optional[float],
+                  watchdog: Optional[Watchdog] = None) -> RunResult:
+        """Start ``launch`` under the supervisor, stream its output to the log files (capped at
+        ``max_output_size``) and stop it on timeout, cancellation or the watchdog's word."""
+        with open(run.stdout_path, "wb") as out, open(run.stderr_path, "wb") as err:
             try:
                 proc = subprocess.Popen(
-                    self.command(job),
-                    cwd=job.code_dir,
-                    env=job.environment(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                    # Only a real hook: any preexec_fn makes Python fork instead of vfork,
-                    # which costs milliseconds per job with the GIL held.
-                    preexec_fn=self.preexec if type(self).preexec is not CodeRunner.preexec else None,
+                    launch.supervised(), cwd=launch.cwd, env=launch.env, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                 )
             except OSError as exc:
                 return RunResult(exit_code=None, error=f"could not start the job: {exc}")
@@ -127,85 +170,158 @@ class CodeRunner:
                 _Pump(proc.stdout, out, self.max_output_size),  # type: ignore[arg-type]
                 _Pump(proc.stderr, err, self.max_output_size),  # type: ignore[arg-type]
             ]
-            error = self._wait(proc, timeout, job.cancel_event)
+            error = _wait(proc, timeout, run.cancel_event, watchdog)
+            if error is None and proc.returncode < 0:
+                error = ("the job's supervisor was killed; processes the job started may still be "
+                         "running")
             for pump in pumps:
-                pump.join()
+                pump.finish()
         truncated = any(p.truncated for p in pumps)
         return RunResult(exit_code=proc.returncode, error=error, truncated=truncated)
 
-    def preexec(self) -> None:
-        """Runs in the child before exec; subclasses set limits here."""
 
-    def _wait(self, proc: subprocess.Popen, timeout: Optional[float], cancel: threading.Event) -> Optional[str]:
-        deadline = time.monotonic() + timeout if timeout else None
-        with ExitWaiter(proc) as exited:
-            while True:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    kill_tree(proc)
-                    return f"timed out after {_fmt_seconds(timeout)} s"
-                if exited.wait(0.05 if remaining is None else min(0.05, remaining)):
-                    kill_tree(proc)  # reap anything the job left behind in its group
-                    return None
-                if cancel.is_set():
-                    kill_tree(proc)
-                    return "cancelled while running"
+def _wait(proc: subprocess.Popen, timeout: Optional[float], cancel: threading.Event,
+          watchdog: Optional[Watchdog]) -> Optional[str]:
+    """Wait for the supervisor; None when the job ended by itself, else why it was stopped."""
+    start = time.monotonic()
+    deadline = start + timeout if timeout else None
+    next_check = start + WATCHDOG_PERIOD
+    with _ExitSignal(proc) as exited:
+        while True:
+            now = time.monotonic()
+            if exited.wait(0.05 if deadline is None else max(0.0, min(0.05, deadline - now))):
+                return None
+            now = time.monotonic()
+            reason = None
+            if deadline is not None and now >= deadline:
+                reason = f"timed out after {timeout:g} s"
+            elif cancel.is_set():
+                reason = "cancelled while running"
+            elif watchdog is not None and now >= next_check:
+                reason = watchdog()
+                next_check = now + WATCHDOG_PERIOD
+            if reason is not None:
+                _stop(proc)
+                return reason
 
 
-def _fmt_seconds(value: Optional[float]) -> str:
-    return f"{value:g}" if value is not None else "?"
+class _ExitSignal:
+    """Wakes the moment a child exits (a pidfd), rather than on the next polling tick."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.fd = os.pidfd_open(proc.pid)
+
+    def __enter__(self) -> "_ExitSignal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def wait(self, timeout: float) -> bool:
+        """True once the child has exited (and is reaped)."""
+        select.select([self.fd], [], [], timeout)
+        return self.proc.poll() is not None
 
 
-def kill_tree(proc: subprocess.Popen) -> None:
-    """Kill the job's whole process group and reap the leader."""
+def _stop(proc: subprocess.Popen) -> None:
+    """Ask the supervisor to kill the job's tree and wait for it to finish doing so."""
+    proc.send_signal(signal.SIGTERM)
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
+        proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        log.error("job process %s did not die after SIGKILL", proc.pid)
+        log.error("the supervisor of job process %s did not stop; killing it", proc.pid)
+        proc.kill()
+        proc.wait()
 
 
 class _Pump(threading.Thread):
-    """Copies a pipe to a file while it streams, keeping at most ``limit`` bytes."""
+    """Copies a pipe to a file while it streams, keeping at most ``limit`` bytes (memory stays
+    flat however much the job prints: it reads and writes 64 KiB at a time)."""
+
+    GRACE = 5.0  # seconds to drain after the supervisor ended
 
     def __init__(self, source: IO[bytes], sink: IO[bytes], limit: Optional[int]) -> None:
         super().__init__(daemon=True)
         self.source, self.sink, self.limit = source, sink, limit
         self.written = 0
         self.truncated = False
+        self._abandon = threading.Event()
         self.start()
+
+    def finish(self) -> None:
+        """Drain what is left, but never wait forever for a writer that escaped."""
+        self.join(self.GRACE)
+        if self.is_alive():
+            log.warning("a job's output pipe stayed open after the job ended; abandoning it")
+            self._abandon.set()
+            self.join()
 
     def run(self) -> None:
         fd = self.source.fileno()
         try:
-            while True:
+            while not self._abandon.is_set():
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if not ready:
+                    continue
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     break
-                if self.limit is not None and self.written + len(chunk) > self.limit:
-                    keep = max(0, self.limit - self.written)
-                    if keep:
-                        self.sink.write(chunk[:keep])
-                        self.written += keep
-                    if not self.truncated:
-                        self.sink.write(TRUNCATION_MARKER % self.limit)
-                        self.truncated = True
-                    continue  # keep draining so the job never blocks on a full pipe
-                self.sink.write(chunk)
-                self.written += len(chunk)
+                self._write(chunk)
         finally:
             self.sink.flush()
             self.source.close()
 
+    def _write(self, chunk: bytes) -> None:
+        if self.limit is not None and self.written + len(chunk) > self.limit:
+            keep = max(0, self.limit - self.written)
+            if keep:
+                self.sink.write(chunk[:keep])
+                self.written += keep
+            if not self.truncated:
+                self.sink.write(TRUNCATION_MARKER % self.limit)
+                self.truncated = True
+            return  # keep draining so the job never blocks on a full pipe
+        self.sink.write(chunk)
+        self.written += len(chunk)
+
+
+def unsafe_entries(code_dir: Path) -> list[str]:
+    """Everything in a code folder that is not a regular file or a folder, by relative path."""
+    if code_dir.is_symlink() or not code_dir.is_dir():
+        return ["the code folder is not a plain folder"]
+    problems = []
+    for dirpath, dirnames, filenames in os.walk(code_dir):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            mode = path.lstat().st_mode
+            rel = path.relative_to(code_dir).as_posix()
+            if stat.S_ISLNK(mode):
+                problems.append(f"{rel} is a symbolic link; only regular files and folders are accepted")
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                problems.append(f"{rel} is not a regular file; only regular files and folders are accepted")
+    return problems
+
+
+LIMIT_EXIT_CODES = {
+    128 + signal.SIGXCPU: "a process used up its CPU time limit ({max_cpu_time} s, max_cpu_time)",
+    128 + signal.SIGXFSZ: "a process tried to write a file larger than max_file_size ({max_file_size} bytes)",
+}
+
 
 class SafeCodeRunner(CodeRunner):
-    """The default runner: a timeout that kills the whole process tree, capped output, and
-    command lists checked against the commands ``run.sh`` actually invokes.
+    """The default runner: the job runs in a bubblewrap sandbox (no network, read-only system,
+    only its own files visible) under resource limits, its logs and outputs are capped, its
+    whole process tree dies on timeout, and ``run.sh`` is checked against the command lists
+    when the job is accepted.
 
-    The lists are a policy check applied when a job is accepted; they are not containment."""
+    The first four parameters are the original API. The other keywords are the fields of
+    :class:`~syft_code_queue.sandbox.SandboxPolicy`: ``max_outputs_size``, ``max_scratch_size``,
+    ``max_cpu_time``, ``max_memory``, ``max_processes``, ``max_open_files``, ``max_file_size``,
+    ``allow_network``, ``sandbox`` ("bwrap" or "none"), ``require_sandbox`` and ``job_uid_base``.
+
+    The command lists are a policy check on what run.sh says; containment comes from the sandbox.
+    """
 
     def __init__(
         self,
@@ -213,18 +329,116 @@ class SafeCodeRunner(CodeRunner):
         max_output_size: int = 10 * 1024 * 1024,
         blocked_commands: Optional[Iterable[str]] = None,
         allowed_commands: Optional[Iterable[str]] = None,
+        **limits: Any,
     ) -> None:
         super().__init__(timeout=timeout, max_output_size=max_output_size)
-        self.blocked_commands = frozenset(blocked_commands or ())
-        self.allowed_commands = frozenset(allowed_commands) if allowed_commands is not None else None
-
-    def check_code(self, code_dir: Path, job: Job) -> list[str]:
-        script = code_dir / "run.sh"
+        self.blocked_commands = normalise_names(blocked_commands or (), "blocked_commands")
+        self.allowed_commands = (
+            None if allowed_commands is None else normalise_names(allowed_commands, "allowed_commands")
+        )
         try:
-            text = script.read_text()
+            self.policy = SandboxPolicy(**limits)
+        except ValidationError as exc:
+            raise ValueError(_explain(exc)) from None
+        self.bubblewrap = Bubblewrap(self.policy)
+
+    # -- acceptance ---------------------------------------------------------------------
+    def check_code(self, code_dir: Path, job: Job) -> list[str]:
+        problems = super().check_code(code_dir, job)
+        if problems:
+            return problems
+        try:
+            text = (code_dir / "run.sh").read_text()
         except UnicodeDecodeError:
             return ["run.sh is not UTF-8 text"]
-        return policy_violations(text, self.blocked_commands, self.allowed_commands)
 
+        def read_script(rel: str) -> Optional[str]:
+            path = code_dir / rel
+            if not path.is_file():  # links were refused above
+                return None
+            return path.read_text(errors="replace")
+
+        return policy_violations(text, self.blocked_commands, self.allowed_commands, read_script)
+
+    # -- reporting ----------------------------------------------------------------------
     def describe(self) -> str:
-        return f"SafeCodeRunner(timeout={self.timeout:g}s, max_output_size={self.max_output_size})"
+        p = self.policy
+        bwrap, problem = self.bubblewrap.status()
+        sandbox = "bubblewrap" if bwrap else f"none ({problem})"
+        network = "on" if p.allow_network else "off"
+        return (
+            f"SafeCodeRunner(timeout={self.timeout:g} s, sandbox={sandbox}, network={network}, "
+            f"logs={format_size(self.max_output_size or 0)}, outputs={format_size(p.max_outputs_size)}, "
+            f"scratch={format_size(p.max_scratch_size)}, cpu={p.max_cpu_time} s, "
+            f"memory={format_size(p.max_memory)}/process, processes={p.max_processes}, "
+            f"open_files={p.max_open_files}, file_size={format_size(p.max_file_size)})"
+        )
+
+    def warnings(self) -> list[str]:
+        bwrap, problem = self.bubblewrap.status()
+        if bwrap is not None:
+            return []
+        if self.policy.require_sandbox:
+            return [f"require_sandbox=True but the sandbox is unavailable ({problem}): every job will "
+                    "fail until bubblewrap works"]
+        who = "their dedicated uid" if os.geteuid() == 0 else "the server's own user"
+        notes = [
+            f"jobs run WITHOUT a sandbox ({problem}): they can read any file {who} can read, use "
+            "the network and see other processes; only the resource limits, the clean environment "
+            "and the process-tree kill apply. Install bubblewrap, or set require_sandbox=True to "
+            "refuse to run jobs without it."
+        ]
+        if os.geteuid() != 0:
+            notes.append("without the sandbox, the process limit counts the server user's other "
+                         "processes too, and a job could kill its supervisor and leave processes behind")
+        return notes
+
+    # -- running --------------------------------------------------------------------------
+    def run_job(self, job: JobRun) -> RunResult:
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        bwrap, problem = self.bubblewrap.status()
+        if bwrap is None and self.policy.require_sandbox:
+            message = f"not run: the sandbox is required (require_sandbox=True) but unavailable: {problem}"
+            job.stderr_path.write_text(message + "\n")
+            return RunResult(exit_code=None, error=message)
+        with ExitStack() as stack:
+            ids = stack.enter_context(lease_job_ids(self.policy.job_uid_base)) if os.geteuid() == 0 else None
+            staging = stack.enter_context(Staging.create(job.code_dir, ids))
+            launch = self._launch(job, staging, ids, bwrap)
+            result = self.supervise(launch, job, self.effective_timeout(job),
+                                    watchdog=lambda: staging.over_limit(self.policy))
+            refused = staging.collect_outputs(job.output_dir, self.policy.max_outputs_size)
+        error = result.error or refused
+        if error is None and result.exit_code in LIMIT_EXIT_CODES:
+            why = LIMIT_EXIT_CODES[result.exit_code].format(**self.policy.model_dump())
+            error = f"run.sh exited with code {result.exit_code}: {why}"
+        return RunResult(exit_code=result.exit_code, error=error, truncated=result.truncated)
+
+    def _launch(self, job: JobRun, staging: Staging, ids: Optional[JobIds], bwrap: Optional[str]) -> Launch:
+        bash = shutil.which("bash", path=MINIMAL_PATH) or "/bin/bash"
+        other_user = ids is not None
+        if bwrap is None:
+            # Without a user namespace RLIMIT_NPROC counts every process of the uid.
+            nproc = self.policy.max_processes + (0 if ids else tasks_of(os.getuid()))
+            env = job_environment(job.job, staging.outputs, staging.home, staging.tmp, job_path(other_user))
+            command = shell_command(bash, limits_prologue(self.policy, nproc))
+            return Launch(argv=command, cwd=staging.code, env=env, ids=ids)
+        allowed = allowed_binaries(self.allowed_commands, other_user) if self.allowed_commands is not None else {}
+        path = f"{INSIDE_ROOT}/bin" if self.allowed_commands is not None else job_path(other_user)
+        env = job_environment(job.job, f"{INSIDE_ROOT}/outputs", f"{INSIDE_ROOT}/home", "/tmp", path)
+        command = shell_command(bash, limits_prologue(self.policy, self.policy.max_processes))
+        argv = bwrap_argv(bwrap, self.policy, staging, command,
+                          hidden_binaries(self.blocked_commands, bash), allowed, other_user)
+        return Launch(argv=argv, cwd=staging.code, env=env, ids=ids)
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "options"
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(SandboxPolicy.model_fields)
+            parts.append(f"unknown SafeCodeRunner option {where!r} (known: {known})")
+        else:
+            parts.append(f"SafeCodeRunner option {where}: {err['msg']}")
+    return "; ".join(parts)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .index import JobIndex
+from .leftovers import stop_job_processes
 from .models import Job, JobState, JobStatus, QueueConfig, utcnow
 from .runner import CodeRunner, JobRun, SafeCodeRunner
 from .snapshot import Snapshot
@@ -117,6 +118,8 @@ class CodeQueueServer:
         self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
         self._thread.start()
         log.info("serving queue %r of %s with %s", self.queue_name, self.email, self.runner.describe())
+        for warning in self.runner.warnings():
+            log.warning("queue %r: %s", self.queue_name, warning)
         return self
 
     def stop(self, timeout: float = 30) -> None:
@@ -276,7 +279,10 @@ class CodeQueueServer:
             return
         cancel = self.store.read_cancel(requester, uid)
         if cancel is not None:
-            self._cancel(requester, uid, cancel.reason or "cancelled by requester", by=requester)
+            try:
+                self._cancel(requester, uid, cancel.reason or "cancelled by requester", by=requester)
+            except InvalidTransitionError:
+                pass  # it finished in the meantime; the next pass settles it
         elif state.status == JobStatus.approved:
             self._dispatch(requester, uid)
 
@@ -414,15 +420,20 @@ class CodeQueueServer:
         self._settle(requester, uid, state)
 
     def _recover(self) -> None:
-        """Jobs left running by a server that died are settled as failed, never re-run."""
+        """Jobs left running by a server that died are settled as failed, never re-run; what
+        they left running is stopped first, and their scratch folders removed."""
         for requester, uid in self.store.submissions():
             state = self.store.read_state(requester, uid)
-            if state is not None and state.status == JobStatus.running:
-                try:
-                    self.store.transition(requester, uid, JobStatus.failed, by=self.email,
-                                          reason=RECOVERED_REASON, error=RECOVERED_REASON)
-                except InvalidTransitionError:
-                    pass
+            if state is None or state.status != JobStatus.running:
+                continue
+            stopped = stop_job_processes(uid)
+            reason = RECOVERED_REASON + (f" ({stopped} leftover processes were stopped)" if stopped else "")
+            for scratch in (self.workspace.private_dir / "runs").glob(f"{uid[:8]}-*"):
+                shutil.rmtree(scratch, ignore_errors=True)
+            try:
+                self.store.transition(requester, uid, JobStatus.failed, by=self.email, reason=reason, error=reason)
+            except InvalidTransitionError:
+                pass
 
     def _cleanup(self) -> None:
         keep = self.config.cleanup_completed_after
@@ -512,7 +523,7 @@ class CodeQueueServer:
         call often (only what changed since the last call is read again)."""
         with self._lock:
             if self._index is None:
-                self._index = JobIndex(self.store.layout, feed=self._changes())
+                self._index = JobIndex(self.store.layout, self.store.job_view, feed=self._changes())
             index = self._index
         return index.snapshot()
 

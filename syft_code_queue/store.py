@@ -15,6 +15,7 @@ import shutil
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Optional
@@ -41,11 +42,13 @@ from .syftbox import (
     Workspace,
     atomic_write,
     atomic_write_json,
-    is_sync_artifact,
     legacy_permissions_yaml,
     missing_or_mismatched,
+    never_synced,
     queue_permissions_yaml,
+    rejected_copy,
     sha256_file,
+    through_symlink,
     write_if_changed,
 )
 
@@ -58,6 +61,7 @@ CODE_DIR = "code"
 OUTPUTS_DIR = "outputs"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
+WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
 
 
 class JobNotFoundError(LookupError):
@@ -233,6 +237,9 @@ class RequesterStore:
     def __init__(self, workspace: Workspace, queue: str) -> None:
         self.workspace = workspace
         self.queue = queue
+        # The last whole state seen per job: a state.json caught mid-sync (a prefix of a newer
+        # version) must not make a job look pending again.
+        self._last_state: dict[str, JobState] = {}
 
     def layout(self, owner: str) -> QueueLayout:
         return QueueLayout(self.workspace.datasites, owner, self.queue)
@@ -268,12 +275,48 @@ class RequesterStore:
     def _load(self, layout: QueueLayout, uid: str) -> Optional[Job]:
         me = self.workspace.email
         try:
-            request = read_model(layout.job_file(me, uid), JobRequest)
-        except ValidationError:
-            return None
+            raw: Optional[bytes] = layout.job_file(me, uid).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raw = None
+        request = parse_request(raw) if raw is not None else None
+        return self.job_view(layout, me, uid, request, raw is not None, read_state(layout, me, uid))
+
+    def job_view(
+        self, layout: QueueLayout, requester: str, uid: str,
+        request: Optional[JobRequest], present: bool, state: Optional[JobState],
+    ) -> Optional[Job]:
+        """The requester's view of a submission from its parsed documents (``present``:
+        whether a job.json exists at all); the job index builds its jobs the same way."""
         if request is None:
+            return None if present else self._refused_upload(layout, uid)
+        if state is None:
+            state = self._last_state.get(uid)
+        else:
+            self._last_state[uid] = state
+        return Job(request=request, state=state)
+
+    def _refused_upload(self, layout: QueueLayout, uid: str) -> Optional[Job]:
+        """A submission the SyftBox server refused (its client renamed job.json aside) is shown
+        as rejected, so it does not silently vanish. Only this view says so: the owner never
+        saw it, so there is no owner state."""
+        refused = rejected_copy(layout.job_file(self.workspace.email, uid))
+        if refused is None:
             return None
-        return Job(request=request, state=read_state(layout, me, uid))  # type: ignore[arg-type]
+        try:
+            request = JobRequest.model_validate_json(refused.read_bytes())
+        except (ValidationError, OSError):
+            return None
+        reason = (
+            f"SyftBox refused to upload this submission to {layout.owner}'s datasite (no write "
+            f"permission): their queue {self.queue!r} is not set up or its permissions have not "
+            "synced yet; submit again once it is"
+        )
+        at = datetime.fromtimestamp(refused.stat().st_mtime, timezone.utc)
+        state = JobState(
+            uid=uid, requester_email=self.workspace.email, status=JobStatus.rejected, error=reason,
+            history=[Transition(status=JobStatus.rejected, at=at, by="syftbox", reason=reason)],
+        )
+        return Job(request=request, state=state)
 
     def find(self, uid: str) -> tuple[QueueLayout, Job]:
         if not UID_PATTERN.match(uid or ""):
@@ -474,8 +517,8 @@ class OwnerStore:
         code_dir = self.layout.code_dir(request.requester_email, request.uid)
         for entry in request.files:
             path = code_dir / entry.path
-            if path.is_symlink():
-                raise SubmissionError(f"{entry.path} is a symlink; only regular files are accepted")
+            if through_symlink(code_dir, entry.path):
+                raise SubmissionError(f"{entry.path} goes through a symlink; only regular files are accepted")
             try:
                 if path.stat().st_size > entry.size:
                     raise SubmissionError(f"{entry.path} is larger than its manifest entry: corrupt")
@@ -496,13 +539,29 @@ class OwnerStore:
             return None
 
     def load_job(self, requester: str, uid: str) -> Optional[Job]:
+        """The job as the owner sees it. A submission rejected for an unreadable job.json is
+        still shown (named as such), so the audit trail has no holes."""
+        state = self.read_state(requester, uid)
         try:
             request = read_model(self.layout.job_file(requester, uid), JobRequest)
-        except ValidationError:
-            return None
+        except (ValidationError, ValueError):
+            request = None
+        return self.job_view(requester, uid, request, request is not None, state)  # type: ignore[arg-type]
+
+    def job_view(
+        self, requester: str, uid: str, request: Optional[JobRequest], present: bool, state: Optional[JobState]
+    ) -> Optional[Job]:
+        """The owner's view of a submission from its parsed documents; the job index builds
+        its jobs the same way."""
         if request is None:
-            return None
-        return Job(request=request, state=self.read_state(requester, uid))  # type: ignore[arg-type]
+            if state is None:
+                return None
+            request = JobRequest.model_construct(
+                uid=uid, name="(unreadable submission)", description="", tags=[],
+                requester_email=requester, target_email=self.workspace.email, auto_approval=False,
+                created_at=state.history[0].at, files=[],
+            )
+        return Job(request=request, state=state)
 
     def code_listing(self, requester: str, uid: str) -> list[FileEntry]:
         request = self.read_request(requester, uid)
@@ -580,18 +639,25 @@ class OwnerStore:
         Returns the manifest that the state records, so the requester can tell when the
         results have fully synced."""
         review = self.layout.review_dir(requester, uid)
-        entries: dict[str, Optional[FileEntry]] = {}
-        for source, name in ((stdout, "stdout.txt"), (stderr, "stderr.txt")):
-            entries[name] = _publish_file(source, review / name, name) if source.exists() else None
         out_entries: list[FileEntry] = []
+        withheld: list[str] = []
         dest_root = self.layout.outputs_dir(requester, uid)
         if outputs.is_dir():
             for path in sorted(outputs.rglob("*")):
-                if path.is_symlink() or not path.is_file() or is_sync_artifact(path.name):
+                if path.is_symlink() or not path.is_file():
                     continue
                 rel = path.relative_to(outputs).as_posix()
+                if never_synced(rel):
+                    withheld.append(rel)  # listed, it would keep the results "not yet synced"
+                    continue
                 out_entries.append(_publish_file(path, dest_root / rel, rel))
-        return JobResult(stdout=entries["stdout.txt"], stderr=entries["stderr.txt"], outputs=out_entries)
+        if withheld:
+            with open(stderr, "ab") as fh:
+                fh.write(WITHHELD_NOTE.format(", ".join(withheld)).encode())
+        entries: dict[str, Optional[FileEntry]] = {}
+        for source, name in ((stdout, STDOUT_FILE), (stderr, STDERR_FILE)):
+            entries[name] = _publish_file(source, review / name, name) if source.exists() else None
+        return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=out_entries)
 
     def remove_bulky(self, requester: str, uid: str) -> None:
         """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""

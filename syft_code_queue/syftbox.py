@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -19,6 +20,8 @@ from typing import Iterable, Optional, Union
 from .models import FileEntry, validate_email
 
 PathLike = Union[str, Path]
+
+log = logging.getLogger(__name__)
 
 CONFIG_PATH_ENV = "SYFTBOX_CLIENT_CONFIG_PATH"
 EMAIL_ENV = "SYFTBOX_EMAIL"
@@ -145,14 +148,52 @@ class UnsafeFolderError(ValueError):
     """A folder holds something that could reach outside it (a symlink, a special file)."""
 
 
+# How a SyftBox client renames a file the server refused: ``job.json`` becomes
+# ``job.syftrejected.json`` (legacy client) or ``job.rejected.json`` (current client).
+REJECTED_MARKERS = (".syftrejected", ".rejected")
+
+
 def is_sync_artifact(name: str) -> bool:
     """Files SyftBox or our own writers leave around that are never part of a payload."""
-    return name.endswith(TEMP_SUFFIX) or ".syftrejected." in name or ".rejected." in name
+    return name.endswith(TEMP_SUFFIX) or any(
+        f"{marker}." in name or name.endswith(marker) for marker in REJECTED_MARKERS
+    )
+
+
+def rejected_copy(path: Path) -> Optional[Path]:
+    """Where the SyftBox client put ``path`` after the server refused to take it, if it did."""
+    for marker in REJECTED_MARKERS:
+        candidate = path.with_name(f"{path.stem}{marker}{path.suffix}")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# What SyftBox never carries between machines, by name: hidden files and folders, caches and
+# editor files (the SyftBox 0.4 client's default ignore list), ``*.log``, ``*.tmp`` and anything
+# under a ``logs/`` folder (measured on the current server). Empty files never sync either:
+# manifests list them and readers treat a missing empty file as present.
+NEVER_SYNCED_DIRS = frozenset({"logs", "__pycache__"})
+NEVER_SYNCED_SUFFIXES = (".log", TEMP_SUFFIX, ".pyc", ".pyo", ".pyd", ".swp", ".swo", ".iml")
+
+
+def never_synced(relative: str) -> bool:
+    """Whether SyftBox would leave this file (a relative POSIX path) behind."""
+    *folders, name = relative.split("/")
+    return (
+        is_sync_artifact(name)
+        or name.endswith(NEVER_SYNCED_SUFFIXES)
+        or any(part.startswith(".") for part in (*folders, name))
+        or any(part in NEVER_SYNCED_DIRS for part in folders)
+    )
 
 
 def build_manifest(folder: Path) -> list[FileEntry]:
-    """Hash every regular file under ``folder``; refuse anything that could escape it."""
+    """Hash every regular file under ``folder`` that SyftBox will carry; refuse anything that
+    could escape it. Files SyftBox never syncs are left out (and logged): listed, they would
+    keep the submission "still arriving" until it times out."""
     entries: list[FileEntry] = []
+    left_out: list[str] = []
     root = folder.resolve()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         current = Path(dirpath)
@@ -166,12 +207,25 @@ def build_manifest(folder: Path) -> list[FileEntry]:
                 raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {path}")
             if not path.is_file():
                 raise UnsafeFolderError(f"only regular files are allowed in a code folder: {path}")
-            if is_sync_artifact(name):
-                continue
             relative = path.resolve().relative_to(root).as_posix()
+            if never_synced(relative):
+                left_out.append(relative)
+                continue
             size, digest = sha256_file(path)
             entries.append(FileEntry(path=relative, size=size, sha256=digest))
+    if left_out:
+        log.warning("left out of the submission (SyftBox does not sync them): %s", ", ".join(left_out))
     return entries
+
+
+def through_symlink(folder: Path, rel: str) -> bool:
+    """Whether any component of ``folder/rel`` is a symlink: such a path may lead anywhere."""
+    path = folder
+    for part in rel.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 def missing_or_mismatched(folder: Path, files: Iterable[FileEntry]) -> list[str]:
@@ -180,7 +234,7 @@ def missing_or_mismatched(folder: Path, files: Iterable[FileEntry]) -> list[str]
     problems: list[str] = []
     for entry in files:
         path = folder / entry.path
-        if path.is_symlink():
+        if through_symlink(folder, entry.path):
             problems.append(entry.path)
             continue
         try:
@@ -206,7 +260,7 @@ def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry]) -> None:
         if entry.size == 0 and not src.exists():
             out.write_bytes(b"")
             continue
-        if src.is_symlink() or not src.is_file():
+        if through_symlink(source, entry.path) or not src.is_file():
             raise ValueError(f"{entry.path} is missing or not a regular file")
         digest = hashlib.sha256()
         size = 0
@@ -245,14 +299,20 @@ def queue_permissions_yaml() -> str:
 
 
 def legacy_permissions_yaml(requesters: Iterable[str]) -> str:
-    """The legacy ``syftperm.yaml`` format. It names each known requester's review folder
-    explicitly: a ``user: '*'`` rule with a path template would let that server list every
-    requester's files to everyone."""
+    """The legacy ``syftperm.yaml`` format (SyftBox 0.4 servers). Rules apply in order, later
+    ones winning; the datasite's owner may always do anything.
+
+    That server grants create or write only together with read, so the inbox rule gives all
+    three. It lists a file to every user that a ``user: '*'`` rule with a ``{useremail}``
+    template matches for *someone* (downloads are still refused), so other users can list the
+    paths, sizes and hashes in the inboxes (never their content): an open inbox for requesters
+    not known in advance needs that template. Results are different: each known requester's
+    review folder is named explicitly, so nobody else can even list them."""
     lines = [
         "# Written by syft-code-queue (legacy SyftBox permission format).",
         "- path: 'inbox/{useremail}/**'",
         "  user: '*'",
-        "  permissions: [write]",
+        "  permissions: [create, write, read]",
         "  type: allow",
     ]
     for email in sorted(set(requesters)):

@@ -4,7 +4,6 @@ not to the periodic rescan (set to an hour here, so only events can move a job a
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 from typing import Callable
@@ -13,7 +12,6 @@ import pytest
 
 import syft_code_queue as scq
 from syft_code_queue import inotify
-from syft_code_queue.exitwait import ExitWaiter
 from syft_code_queue.models import JobStatus
 
 from conftest import ALICE, OWNER
@@ -81,20 +79,6 @@ def test_client_snapshot_versions_change_only_with_the_files(
     after = client.snapshot()
     assert after.version != before.version
     assert [row["status"] for row in after.changes_since(before).changed] == ["rejected"]
-
-
-def test_exit_waiter_wakes_on_exit_and_times_out_while_running() -> None:
-    quick = subprocess.Popen(["true"])
-    with ExitWaiter(quick) as waiter:
-        assert waiter.wait(30)
-    assert quick.returncode == 0
-    slow = subprocess.Popen(["sleep", "30"])
-    try:
-        with ExitWaiter(slow) as waiter:
-            assert not waiter.wait(0.01)
-    finally:
-        slow.kill()
-        slow.wait()
 
 
 def test_client_snapshot_merges_owners_newest_first(

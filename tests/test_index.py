@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -15,7 +16,7 @@ from syft_code_queue import index as index_module
 from syft_code_queue import inotify
 from syft_code_queue.index import JobIndex
 from syft_code_queue.models import JobStatus
-from syft_code_queue.store import OwnerStore
+from syft_code_queue.store import OwnerStore, RequesterStore
 from syft_code_queue.syftbox import Workspace
 from syft_code_queue.watch import InotifyFeed
 
@@ -33,11 +34,20 @@ def make_index(request: pytest.FixtureRequest, root: Path) -> Iterator[Callable[
         if request.param == "inotify":
             feed = InotifyFeed()
             feeds.append(feed)
-        return JobIndex(OwnerStore(Workspace(OWNER, root), "code-queue").layout, requester=requester, feed=feed)
+        return make_index_with(root, requester, feed)
 
     yield make
     for feed in feeds:
         feed.close()
+
+
+def make_index_with(root: Path, requester: Optional[str], feed: Optional[InotifyFeed]) -> JobIndex:
+    """An owner's index, or a requester's: each builds jobs the way its store does."""
+    owner = OwnerStore(Workspace(OWNER, root), "code-queue")
+    if requester is None:
+        return JobIndex(owner.layout, owner.job_view, feed=feed)
+    mine = RequesterStore(Workspace(requester, root), "code-queue")
+    return JobIndex(owner.layout, partial(mine.job_view, owner.layout), requester=requester, feed=feed)
 
 
 @pytest.fixture
@@ -93,7 +103,7 @@ def test_with_events_even_a_rewrite_that_restores_the_mtime_is_seen(
     job = submit(root, make_code, name="aaaa")
     feed = InotifyFeed()
     try:
-        index = JobIndex(OwnerStore(Workspace(OWNER, root), "code-queue").layout, feed=feed)
+        index = make_index_with(root, None, feed)
         assert index.snapshot().jobs[0].name == "aaaa"
         path = index.layout.job_file(ALICE, job.uid)
         before = os.stat(path)
@@ -166,10 +176,39 @@ def test_an_index_whose_feed_gave_up_still_sees_every_change(
 ) -> None:
     feed = InotifyFeed()
     try:
-        index = JobIndex(owner.layout, feed=feed)
+        index = make_index_with(root, None, feed)
         assert statuses(index) == {}
         feed.close()  # no more events: the index must fall back to checking the files
         job = submit(root, make_code)
         assert statuses(index) == {job.uid: "pending"}
     finally:
         feed.close()
+
+
+def test_the_owner_index_keeps_an_unreadable_submission_that_has_a_state(
+    make_index: Callable[..., JobIndex], owner: OwnerStore, root: Path, make_code: Callable[..., Path]
+) -> None:
+    job = submit(root, make_code)
+    owner.create_state(ALICE, job.uid, JobStatus.rejected, by=OWNER, reason="job.json is invalid")
+    owner.layout.job_file(ALICE, job.uid).write_text("{not json")
+    index = make_index()
+    [listed] = index.snapshot().jobs
+    assert (listed.uid, listed.name, listed.status) == (job.uid, "(unreadable submission)", JobStatus.rejected)
+    assert index.snapshot().jobs == [owner.load_job(ALICE, job.uid)]
+
+
+def test_the_requester_index_keeps_the_last_whole_state_and_shows_refused_uploads(
+    make_index: Callable[..., JobIndex], owner: OwnerStore, root: Path, make_code: Callable[..., Path]
+) -> None:
+    job = submit(root, make_code)
+    owner.create_state(ALICE, job.uid, JobStatus.pending, by=OWNER)
+    owner.transition(ALICE, job.uid, JobStatus.approved, by=OWNER)
+    index = make_index(requester=ALICE)
+    assert statuses(index) == {job.uid: "approved"}
+    state_file = owner.layout.state_file(ALICE, job.uid)
+    state_file.write_bytes(state_file.read_bytes()[:40])  # a newer state caught mid-sync
+    assert statuses(index) == {job.uid: "approved"}
+    refused = submit(root, make_code, name="refused")
+    job_file = owner.layout.job_file(ALICE, refused.uid)
+    job_file.rename(job_file.with_name("job.syftrejected.json"))  # what the SyftBox client does
+    assert statuses(index) == {job.uid: "approved", refused.uid: "rejected"}

@@ -1,0 +1,464 @@
+"""Hostile jobs against SafeCodeRunner: each test is an attack a requester could send, run for
+real, and what the data owner must still be able to rely on afterwards.
+
+Most attacks run twice: inside bubblewrap, and without it (``sandbox="none"``, the fallback when
+bubblewrap is missing), where only the supervisor, the rlimits and the clean environment hold.
+Attacks that only the sandbox stops (reading the owner's files, the network) run with it only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import syft_code_queue as scq
+from syft_code_queue.models import Job, JobRequest, utcnow
+from syft_code_queue.runner import TRUNCATION_MARKER, JobRun, RunResult, SafeCodeRunner
+from syft_code_queue.sandbox import JobIds, staging_parent
+from syft_code_queue.syftbox import build_manifest, copy_verified
+
+from conftest import ALICE, OWNER, need
+
+MiB = 1024 * 1024
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["bwrap", "none"])
+def sandbox(request: pytest.FixtureRequest) -> str:
+    if request.param == "bwrap":
+        need("bwrap")
+    return request.param
+
+
+@pytest.fixture
+def bwrap() -> str:
+    need("bwrap")
+    return "bwrap"
+
+
+def safe_runner(sandbox: str, **options: object) -> SafeCodeRunner:
+    runner = SafeCodeRunner(sandbox=sandbox, **options)  # type: ignore[arg-type]
+    if sandbox == "bwrap":
+        path, problem = runner.bubblewrap.status()
+        assert path is not None, f"bubblewrap is installed but does not work here: {problem}"
+    return runner
+
+
+@dataclass
+class Ran:
+    result: RunResult
+    run: JobRun
+    elapsed: float
+
+    @property
+    def stdout(self) -> str:
+        return self.run.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.run.stderr_path.read_text(errors="replace")
+
+    @property
+    def logs(self) -> str:
+        return self.stdout + self.stderr
+
+    def outputs(self) -> dict[str, bytes]:
+        return {p.relative_to(self.run.output_dir).as_posix(): p.read_bytes()
+                for p in self.run.output_dir.rglob("*") if p.is_file()}
+
+
+def run_job(runner: SafeCodeRunner, code: Path, tmp_path: Path, timeout: float = 30) -> Ran:
+    """Run a code folder the way the server does: a verified scratch copy, then ``run_job``."""
+    files = build_manifest(code)
+    request = JobRequest(uid=uuid.uuid4().hex, name="hostile", requester_email=ALICE,
+                         target_email=OWNER, created_at=utcnow(), files=files)
+    base = tmp_path / f"run-{request.uid[:8]}"
+    copy_verified(code, base / "code", files)
+    run = JobRun(job=Job(request=request), code_dir=base / "code", output_dir=base / "outputs",
+                 stdout_path=base / "stdout.txt", stderr_path=base / "stderr.txt",
+                 home_dir=base / "home", timeout=timeout)
+    start = time.monotonic()
+    result = runner.run_job(run)
+    return Ran(result, run, time.monotonic() - start)
+
+
+def processes_with(token: str) -> list[int]:
+    """Live processes whose command line holds ``token`` (zombies have none)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                if token.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def descendants_of_this_process() -> int:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+    count = 0
+    for pid in parents:
+        p = parents.get(pid)
+        while p and p != os.getpid():
+            p = parents.get(p)
+        count += p == os.getpid()
+    return count
+
+
+class Sampler(threading.Thread):
+    """Samples a number while a job runs and keeps the largest value seen."""
+
+    def __init__(self, measure: Callable[[], int]) -> None:
+        super().__init__(daemon=True)
+        self.measure, self.peak, self.done = measure, 0, threading.Event()
+
+    def __enter__(self) -> "Sampler":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, self.measure())
+            time.sleep(0.05)
+
+
+def wait_for(server: scq.CodeQueueServer, uid: str, timeout: float = 30) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = server.get_job(uid)
+        if job.is_terminal:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {uid} still {server.get_job(uid).status} after {timeout} s")
+
+
+# --- timeouts: nothing outlives the job ---------------------------------------------------
+
+
+def test_a_timed_out_job_and_every_process_it_hid_are_gone_within_a_second(sandbox, make_code, tmp_path):
+    token = f"scq-hostile-{uuid.uuid4().hex[:12]}"
+    code = make_code(
+        f"""
+        trap '' TERM HUP INT
+        setsid bash -c 'trap "" TERM; exec -a {token}-setsid sleep 300' &
+        nohup bash -c 'trap "" TERM HUP; exec -a {token}-nohup sleep 300' >/dev/null 2>&1 &
+        (setsid bash -c 'trap "" TERM; exec -a {token}-daemon sleep 300' & disown) &
+        exec -a {token}-main sleep 300
+        """
+    )
+    runner = safe_runner(sandbox, timeout=2)
+    with Sampler(lambda: len(processes_with(token))) as seen:
+        ran = run_job(runner, code, tmp_path)
+    assert seen.peak >= 4, "the hostile processes never started"
+    assert ran.result.error == "timed out after 2 s"
+    assert ran.elapsed < 2 + 1
+    assert processes_with(token) == []
+
+
+def test_the_jobs_leftovers_are_killed_when_run_sh_exits_early(sandbox, make_code, tmp_path):
+    token = f"scq-leftover-{uuid.uuid4().hex[:12]}"
+    code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\nsleep 0.5\necho bye\n")
+    ran = run_job(safe_runner(sandbox), code, tmp_path)
+    assert ran.result.succeeded and ran.stdout == "bye\n"
+    assert processes_with(token) == []
+
+
+def test_cancelling_a_running_job_kills_its_tree(sandbox, server_factory, client, make_code):
+    token = f"scq-cancel-{uuid.uuid4().hex[:12]}"
+    server = server_factory(runner=safe_runner(sandbox), auto_approval_enabled=True).start()
+    code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\nsleep 300\n")
+    job = client.submit_code(OWNER, code, name="to cancel", auto_approval=True)
+    _until(lambda: processes_with(token))
+    server.cancel_job(job.uid, reason="changed my mind")
+    assert wait_for(server, job.uid).status == scq.JobStatus.cancelled
+    assert processes_with(token) == []
+
+
+def test_when_the_server_process_dies_its_jobs_die_too(sandbox, make_code, tmp_path):
+    token = f"scq-orphan-{uuid.uuid4().hex[:12]}"
+    code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\n"
+                     f"echo private > \"$SYFT_OUTPUT_DIR/{token}\"\nsleep 300\n")
+    server = subprocess.Popen([sys.executable, "-c", _SERVER_THAT_WILL_DIE, sandbox, str(code), str(tmp_path)],
+                              cwd=Path(__file__).parents[1])
+    try:
+        _until(lambda: processes_with(token))
+    finally:
+        server.kill()  # SIGKILL: no clean-up code of ours runs in that process
+        server.wait()
+    _until(lambda: not processes_with(token), timeout=5)
+
+    # What it left on disk (the job's outputs) is swept when the next job starts.
+    parent = staging_parent(JobIds(0, 0) if os.geteuid() == 0 else None)
+    assert list(parent.glob(f"*/outputs/{token}")), "the dead server's staging folder should be there"
+    assert run_job(safe_runner(sandbox), make_code("echo next\n"), tmp_path).result.succeeded
+    assert not list(parent.glob(f"*/outputs/{token}"))
+
+
+_SERVER_THAT_WILL_DIE = """
+import sys, threading
+from pathlib import Path
+sys.path[:0] = [".", "tests"]
+from test_hostile_jobs import run_job
+from syft_code_queue.runner import SafeCodeRunner
+sandbox, code, tmp = sys.argv[1:]
+threading.Thread(target=run_job, args=(SafeCodeRunner(sandbox=sandbox), Path(code), Path(tmp))).start()
+"""
+
+
+def _until(condition: Callable[[], object], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+# --- output: capped on disk, flat in memory ----------------------------------------------
+
+
+def test_a_gigabyte_of_output_is_capped_and_does_not_grow_the_servers_memory(sandbox, make_code, tmp_path):
+    code = make_code("head -c 1G /dev/zero\necho done >&2\n")
+    runner = safe_runner(sandbox, max_output_size=1 * MiB)
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS counter
+    before = _status_kib("VmRSS")
+    ran = run_job(runner, code, tmp_path)
+    growth_mib = (_status_kib("VmHWM") - before) / 1024
+    assert ran.result.succeeded and ran.result.truncated
+    assert ran.run.stdout_path.stat().st_size == 1 * MiB + len(TRUNCATION_MARKER % MiB)
+    assert ran.stdout.endswith((TRUNCATION_MARKER % MiB).decode())
+    assert ran.stderr == "done\n"
+    assert growth_mib < 32, f"server RSS grew by {growth_mib:.0f} MiB while the job printed 1 GiB"
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def test_an_outputs_folder_over_its_cap_stops_the_job_and_returns_nothing(sandbox, make_code, tmp_path):
+    code = make_code(
+        """
+        for i in 1 2 3; do head -c 700K /dev/zero > "$SYFT_OUTPUT_DIR/part$i"; done
+        sleep 60
+        """
+    )
+    ran = run_job(safe_runner(sandbox, max_outputs_size=1 * MiB), code, tmp_path)
+    assert "the job was stopped" in (ran.result.error or "")  # by the watchdog, not the timeout
+    assert "max_outputs_size" in (ran.result.error or "")
+    assert ran.outputs() == {}
+
+
+def test_a_file_larger_than_max_file_size_cannot_be_written(sandbox, make_code, tmp_path):
+    code = make_code('head -c 3M /dev/zero > "$TMPDIR/big"\n')
+    ran = run_job(safe_runner(sandbox, max_file_size=1 * MiB), code, tmp_path)
+    assert ran.result.exit_code == 153
+    assert "max_file_size" in (ran.result.error or "")
+
+
+def test_filling_home_and_tmp_stops_the_job(sandbox, make_code, tmp_path):
+    code = make_code(
+        """
+        for i in 1 2 3 4; do head -c 700K /dev/zero > "$HOME/f$i"; head -c 700K /dev/zero > "$TMPDIR/f$i"; done
+        sleep 60
+        """
+    )
+    ran = run_job(safe_runner(sandbox, max_scratch_size=2 * MiB), code, tmp_path)
+    assert "max_scratch_size" in (ran.result.error or "")  # by the watchdog, not the timeout
+
+
+# --- resource limits -------------------------------------------------------------------
+
+
+def test_the_limits_are_in_force_inside_the_job(sandbox, make_code, tmp_path):
+    code = make_code("cat /proc/self/limits\n")
+    runner = safe_runner(sandbox, max_cpu_time=7, max_memory=300 * MiB, max_processes=42,
+                         max_open_files=99, max_file_size=5 * MiB)
+    limits = {line[:26].strip(): line[26:].split()[:2] for line in run_job(runner, code, tmp_path).stdout.splitlines()}
+    assert limits["Max cpu time"] == ["7", "8"]  # SIGXCPU at 7 s, SIGKILL at 8 s
+    assert limits["Max address space"] == [str(300 * MiB)] * 2
+    assert limits["Max processes"] == ["42", "42"]
+    assert limits["Max open files"] == ["99", "99"]
+    assert limits["Max file size"] == [str(5 * MiB)] * 2
+    assert limits["Max core file size"] == ["0", "0"]
+
+
+def test_a_cpu_burner_is_stopped_by_the_cpu_limit(sandbox, make_code, tmp_path):
+    code = make_code("while :; do :; done\n")
+    ran = run_job(safe_runner(sandbox, max_cpu_time=1, timeout=20), code, tmp_path)
+    assert ran.result.exit_code == 152
+    assert "CPU time limit" in (ran.result.error or "")
+
+
+def test_a_memory_bomb_fails_alone(sandbox, make_code, tmp_path):
+    code = make_code("x=$(head -c 1G /dev/zero | tr '\\0' x)\necho survived ${#x}\n")
+    ran = run_job(safe_runner(sandbox, max_memory=128 * MiB), code, tmp_path)
+    assert not ran.result.succeeded
+    assert "cannot allocate" in ran.stderr
+    assert "survived" not in ran.stdout
+
+
+def test_a_fork_bomb_is_contained_and_the_server_keeps_serving(sandbox, server_factory, client, make_code):
+    if sandbox == "none" and os.geteuid() != 0:
+        pytest.skip("without the sandbox the process limit is per job only when the server is root")
+    runner = safe_runner(sandbox, timeout=4, max_processes=40)
+    server = server_factory(runner=runner, max_concurrent_jobs=2, auto_approval_enabled=True).start()
+    bomb = client.submit_code(OWNER, make_code("bomb() { bomb | bomb & }\nbomb\nsleep 60\n"),
+                              name="fork bomb", auto_approval=True)
+    with Sampler(descendants_of_this_process) as processes:
+        time.sleep(1)  # let the bomb hit its ceiling first
+        normal = client.submit_code(
+            OWNER, make_code('for i in $(seq 20); do /bin/true; done\necho fine > "$SYFT_OUTPUT_DIR/ok.txt"\n'),
+            name="normal", auto_approval=True,
+        )
+        assert wait_for(server, normal.uid, timeout=20).status == scq.JobStatus.completed
+        assert wait_for(server, bomb.uid).error == "timed out after 4 s"
+    assert (server.get_job_output(normal.uid) / "ok.txt").read_text() == "fine\n"
+    assert processes.peak <= 40 + 30, f"{processes.peak} processes under the server at once"
+
+
+# --- the environment -------------------------------------------------------------------
+
+
+def test_the_job_sees_none_of_the_owners_environment(sandbox, make_code, tmp_path, monkeypatch):
+    secret = f"owner-secret-{uuid.uuid4().hex}"
+    monkeypatch.setenv("OWNER_API_KEY", secret)
+    code = make_code("env\ncat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'\nexit 0\n")
+    ran = run_job(safe_runner(sandbox), code, tmp_path)
+    assert ran.result.succeeded
+    env = dict(line.split("=", 1) for line in ran.stdout.splitlines()[: _env_lines(ran.stdout)])
+    assert set(env) - {"PWD", "SHLVL", "_"} == {
+        "SYFT_JOB_ID", "SYFT_JOB_NAME", "SYFT_OUTPUT_DIR", "SYFT_REQUESTER", "PATH", "HOME", "TMPDIR", "LANG"
+    }
+    assert env["SYFT_REQUESTER"] == ALICE and env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert secret not in ran.logs
+
+
+def _env_lines(stdout: str) -> int:
+    lines = stdout.splitlines()
+    return next(i for i, line in enumerate(lines) if line.startswith("_=")) + 1
+
+
+# --- the file system (sandbox only) ------------------------------------------------------
+
+
+def test_a_job_that_hunts_for_secrets_finds_none_and_cannot_write_outside(bwrap, root, make_code, tmp_path, monkeypatch):
+    token = uuid.uuid4().hex
+    owner_home = tmp_path / "owner-home"
+    (owner_home / ".ssh").mkdir(parents=True)
+    (owner_home / ".ssh" / "id_ed25519").write_text(f"home-secret-{token}")
+    monkeypatch.setenv("HOME", str(owner_home))
+    private = root / "datasites" / OWNER / "private" / "patients.csv"
+    private.parent.mkdir(parents=True)
+    private.write_text(f"datasite-secret-{token}")
+    shadow = Path("/etc/shadow").read_text().splitlines()[0] if os.access("/etc/shadow", os.R_OK) else None
+    targets = [str(owner_home / ".ssh" / "id_ed25519"), str(private), "/etc/shadow", "/root/.bash_history"]
+    code = make_code(
+        f"""
+        for f in {' '.join(targets)}; do cat "$f"; done
+        ls -a / /root /home {root} {owner_home}
+        half={token[:16]}  # the token is spelled in two halves so the job's own code never matches
+        grep -rs "secret-$half{token[16:]}" / --exclude-dir=proc --exclude-dir=sys --exclude-dir=usr
+        for d in /usr /etc "$PWD" {root} {owner_home} /job; do echo pwned > "$d/pwned-{token}"; done
+        echo kept > "$SYFT_OUTPUT_DIR/kept.txt"
+        exit 0
+        """
+    )
+    ran = run_job(safe_runner("bwrap"), code, tmp_path)
+    assert ran.result.succeeded
+    assert f"secret-{token}" not in ran.stdout
+    assert shadow is None or shadow not in ran.logs
+    assert "/etc/shadow: No such file or directory" in ran.stderr
+    assert ran.outputs() == {"kept.txt": b"kept\n"}
+    for place in ("/usr", "/etc", str(root), str(owner_home)):
+        assert not Path(place, f"pwned-{token}").exists()
+    assert ran.stderr.count("Read-only file system") + ran.stderr.count("Permission denied") + \
+        ran.stderr.count("No such file or directory") >= 6
+
+
+def test_no_network_inside_the_sandbox_unless_the_owner_allows_it(bwrap, make_code, tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    code = make_code(f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected\n")
+    try:
+        closed = run_job(safe_runner("bwrap"), code, tmp_path)
+        opened = run_job(safe_runner("bwrap", allow_network=True), code, tmp_path)
+    finally:
+        listener.close()
+    assert closed.stdout == "" and "Connection refused" in closed.stderr
+    assert opened.stdout == "connected\n"
+
+
+def test_blocked_programs_are_unavailable_inside_the_sandbox(bwrap, make_code, tmp_path):
+    code = make_code('touch victim\n"$(echo rm)" -f victim && echo removed\n/usr/bin/rm --version\n')
+    ran = run_job(safe_runner("bwrap", blocked_commands=["rm"]), code, tmp_path)
+    assert "removed" not in ran.stdout
+    assert ran.stderr.count("Permission denied") == 2
+
+
+def test_an_allowlist_is_the_sandboxs_whole_path(bwrap, make_code, tmp_path):
+    code = make_code("echo builtin works\ncat run.sh > /dev/null && echo cat works\nls\n")
+    ran = run_job(safe_runner("bwrap", allowed_commands=["cat"]), code, tmp_path)
+    assert ran.stdout == "builtin works\ncat works\n"
+    assert "ls: command not found" in ran.stderr
+
+
+# --- without the sandbox ---------------------------------------------------------------
+
+
+def test_without_bubblewrap_the_server_warns_and_a_required_sandbox_fails_jobs_clearly(
+    server_factory, client, make_code, monkeypatch, tmp_path, caplog
+):
+    empty = tmp_path / "no-bwrap-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # bubblewrap is not installed, as far as the server can tell
+    runner = SafeCodeRunner(require_sandbox=True)
+    with caplog.at_level("WARNING", logger="syft_code_queue.server"):
+        server = server_factory(runner=runner, auto_approval_enabled=True).start()
+    assert "require_sandbox=True but the sandbox is unavailable" in caplog.text
+    job = client.submit_code(OWNER, make_code("echo should not run\n"), name="needs sandbox", auto_approval=True)
+    failed = wait_for(server, job.uid)
+    assert failed.status == scq.JobStatus.failed
+    assert failed.error == (
+        "not run: the sandbox is required (require_sandbox=True) but unavailable: "
+        "bubblewrap (bwrap) is not installed"
+    )
+
+    fallback = SafeCodeRunner()
+    assert fallback.warnings()[0].startswith("jobs run WITHOUT a sandbox (bubblewrap (bwrap) is not installed)")
+    assert "sandbox=none (bubblewrap (bwrap) is not installed)" in fallback.describe()
+
+
+def test_without_the_sandbox_a_root_server_runs_each_job_as_its_own_unprivileged_uid(make_code, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only a root server switches jobs to a dedicated uid")
+    code = make_code("id -u\ncat /etc/shadow\n")
+    ran = run_job(safe_runner("none"), code, tmp_path)
+    assert int(ran.stdout) >= SafeCodeRunner().policy.job_uid_base
+    assert "Permission denied" in ran.stderr

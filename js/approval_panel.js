@@ -108,7 +108,7 @@ function render({ model, el }) {
       const note = ack.ok ? { text: ack.message, kind: "ok" } : { text: ack.error, kind: "error" };
       card.noteState = note;
       showNote(card);
-      status.ack(ack);
+      if (ack.ok) status.ack(ack); // stays visible after a decided job's card leaves
       if (ack.ok) card.reason.value = "";
       // Re-enable per the job's current status (an update may already have arrived).
       const current = (model.get("jobs") || []).find((j) => j.uid === job.uid);

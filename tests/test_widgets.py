@@ -141,7 +141,7 @@ def test_submit_approve_run_and_table_shows_completed(
 
     # The requester's table (polling, no server in its process) sees the same outcome.
     assert wait_for(lambda: [r for r in mine.rows if r["uid"] == uid and r["status"] == "completed"])
-    assert mine.party_label == "target" and mine.rows[0]["party"] == OWNER
+    assert mine.party_label == "Target" and mine.rows[0]["party"] == OWNER
 
 
 # -- approval panel -------------------------------------------------------------------------

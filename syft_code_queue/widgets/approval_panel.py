@@ -36,7 +36,7 @@ class ApproveAction(Action):
 class RejectAction(Action):
     kind: Literal["reject"]
     uid: Uid
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(default="", max_length=2000)
 
     @field_validator("reason")
     @classmethod

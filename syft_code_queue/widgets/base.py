@@ -41,9 +41,13 @@ class Action(BaseModel):
     id: str = Field(max_length=64)
 
 
-def validation_message(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError, kind: Any = None) -> str:
+    """The first problem, named by its field (without the union's ``kind`` tag)."""
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
+    loc = err["loc"]
+    if len(loc) > 1 and loc[0] == kind:
+        loc = loc[1:]
+    where = ".".join(str(p) for p in loc)
     message = str(err["msg"]).replace("Value error, ", "")
     return f"{where}: {message}" if where else message
 
@@ -74,7 +78,8 @@ class QueueWidget(anywidget.AnyWidget):
         try:
             action = self._actions.validate_python(content)
         except ValidationError as exc:
-            self.send({**reply, "ok": False, "error": validation_message(exc)})
+            kind = content.get("kind") if isinstance(content, dict) else None
+            self.send({**reply, "ok": False, "error": validation_message(exc, kind)})
             return
         try:
             result = self.handle(action)

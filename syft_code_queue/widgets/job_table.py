@@ -122,7 +122,7 @@ class JobTable(QueueWidget):
     _actions = TypeAdapter(TableAction)
 
     title = traitlets.Unicode("").tag(sync=True)
-    party_label = traitlets.Unicode("requester").tag(sync=True)
+    party_label = traitlets.Unicode("Requester").tag(sync=True)
     query = traitlets.Dict().tag(sync=True)
     page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
     rows = traitlets.List().tag(sync=True)
@@ -140,7 +140,7 @@ class JobTable(QueueWidget):
         owner_side = isinstance(source.api, CodeQueueServer)
         super().__init__(
             page_size=page_size,
-            party_label="requester" if owner_side else "target",
+            party_label="Requester" if owner_side else "Target",
             title=_title(source.api, owner_side),
             **kwargs,
         )

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ log = logging.getLogger(__name__)
 
 TRUNCATION_MARKER = b"\n[syft-code-queue: output truncated at %d bytes]\n"
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def job_path() -> str:
+    """The interpreter serving the queue comes first, so ``python`` and the owner's
+    installed packages are what a job gets, as the README's examples expect."""
+    return f"{Path(sys.executable).parent}:{MINIMAL_PATH}"
 
 
 @dataclass
@@ -65,7 +72,7 @@ class JobRun:
             "SYFT_JOB_NAME": self.job.name,
             "SYFT_OUTPUT_DIR": str(self.output_dir),
             "SYFT_REQUESTER": self.job.requester_email,
-            "PATH": MINIMAL_PATH,
+            "PATH": job_path(),
             "HOME": str(self.home_dir),
             "TMPDIR": str(self.home_dir),
             "LANG": "C.UTF-8",

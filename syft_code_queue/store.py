@@ -423,13 +423,22 @@ class OwnerStore:
             return None
 
     def load_job(self, requester: str, uid: str) -> Optional[Job]:
+        """The job as the owner sees it. A submission rejected for an unreadable job.json is
+        still shown (named as such), so the audit trail has no holes."""
+        state = self.read_state(requester, uid)
         try:
             request = read_model(self.layout.job_file(requester, uid), JobRequest)
-        except ValidationError:
-            return None
+        except (ValidationError, ValueError):
+            request = None
         if request is None:
-            return None
-        return Job(request=request, state=self.read_state(requester, uid))  # type: ignore[arg-type]
+            if state is None:
+                return None
+            request = JobRequest.model_construct(
+                uid=uid, name="(unreadable submission)", description="", tags=[],
+                requester_email=requester, target_email=self.workspace.email, auto_approval=False,
+                created_at=state.history[0].at, files=[],
+            )
+        return Job(request=request, state=state)  # type: ignore[arg-type]
 
     def code_listing(self, requester: str, uid: str) -> list[FileEntry]:
         request = self.read_request(requester, uid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -75,3 +76,30 @@ def server_factory(root: Path) -> Iterator[Callable[..., scq.CodeQueueServer]]:
 @pytest.fixture
 def server(server_factory: Callable[..., scq.CodeQueueServer]) -> scq.CodeQueueServer:
     return server_factory().start()
+
+
+def accepted(server: scq.CodeQueueServer, uid: str, timeout: float = 10) -> str:
+    """Wait until the server has accepted a submission (it has a state); returns the uid."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if server.get_job(uid).state is not None:
+                return uid
+        except scq.JobNotFoundError:
+            pass  # job.json not readable until the server has recorded a verdict
+        assert time.monotonic() < deadline, "the server never accepted the submission"
+        time.sleep(0.01)
+
+
+def wait_accepted(client: scq.CodeQueueClient, uid: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get_job(uid).state is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def wait_status(client: scq.CodeQueueClient, uid: str, status: scq.JobStatus, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get_job(uid).status != status:
+        assert time.monotonic() < deadline, f"never reached {status}"
+        time.sleep(0.01)

@@ -1,0 +1,173 @@
+"""The owner's server: concurrency, timeouts, cleanup, restarts and custom runners."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import syft_code_queue as scq
+from conftest import ALICE, OWNER, accepted, wait_status
+from syft_code_queue.store import QueueLayout
+
+
+def test_start_returns_at_once_and_stop_is_clean(server_factory):
+    server = server_factory()
+    began = time.monotonic()
+    server.start()
+    assert time.monotonic() - began < 2
+    assert server.is_running
+    server.stop()
+    assert not server.is_running
+
+
+def test_max_concurrent_jobs_holds(client, server_factory, make_code, tmp_path):
+    server_factory(auto_approval_enabled=True, max_concurrent_jobs=2).start()
+    code = make_code('date +%s.%N > "$SYFT_OUTPUT_DIR/start"; sleep 0.6; date +%s.%N > "$SYFT_OUTPUT_DIR/end"')
+    uids = [client.submit_code(OWNER, code, f"j{i}", auto_approval=True).uid for i in range(4)]
+    spans = []
+    for uid in uids:
+        job = client.wait_for_job(uid, timeout=30)
+        assert job.status == scq.JobStatus.completed
+        out = client.get_job_output(uid)
+        spans.append((float((out / "start").read_text()), float((out / "end").read_text())))
+    most_at_once = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most_at_once == 2
+
+
+def test_timeout_kills_the_whole_process_group(client, server_factory, make_code, tmp_path):
+    marker = tmp_path / "child-still-alive"
+    server_factory(auto_approval_enabled=True, job_timeout=1).start()
+    code = make_code(f"""
+        (sleep 3; touch {marker}) &
+        sleep 30
+    """)
+    job = client.submit_code(OWNER, code, "sleeper", auto_approval=True)
+    job = client.wait_for_job(job.uid, timeout=30)
+    assert job.status == scq.JobStatus.failed
+    assert job.error == "timed out after 1 s"
+    assert job.duration < 3
+    time.sleep(3)
+    assert not marker.exists()
+
+
+def test_cleanup_removes_bulky_data_and_keeps_the_audit(client, server_factory, make_code, root):
+    server = server_factory(auto_approval_enabled=True, cleanup_completed_after=0.2, rescan_interval=0.1).start()
+    job = client.submit_code(OWNER, make_code('echo hi > "$SYFT_OUTPUT_DIR/out.txt"'), "old", auto_approval=True)
+    layout = QueueLayout(root / "datasites", OWNER, "code-queue")
+    deadline = time.monotonic() + 10
+    while not (server.get_job(job.uid).state and server.get_job(job.uid).state.cleaned_up):
+        assert time.monotonic() < deadline, "never cleaned up"
+        time.sleep(0.05)
+    job = client.get_job(job.uid)
+    assert job.status == scq.JobStatus.completed and [t.status for t in job.history][-1] == "completed"
+    assert not layout.code_dir(ALICE, job.uid).exists()
+    assert not layout.outputs_dir(ALICE, job.uid).exists()
+    assert layout.job_file(ALICE, job.uid).exists() and layout.state_file(ALICE, job.uid).exists()
+    assert client.get_job_output(job.uid) is None
+
+
+def test_restart_settles_jobs_that_were_running_and_picks_up_new_ones(client, make_code, root):
+    layout = QueueLayout(root / "datasites", OWNER, "code-queue")
+    first = client.submit_code(OWNER, make_code("sleep 30"), "interrupted")
+    # an earlier server accepted, approved and started it, then died
+    dead = scq.create_server(email=OWNER, data_dir=root)
+    dead.store.ensure_queue()
+    dead.process_once()
+    dead.approve_job(first.uid)
+    dead.store.transition(ALICE, first.uid, scq.JobStatus.running, by=OWNER, reason="started")
+    later = client.submit_code(OWNER, make_code("echo hello"), "submitted while down")
+
+    server = scq.create_server(email=OWNER, data_dir=root).start()
+    try:
+        job = client.wait_for_job(first.uid, timeout=10)
+        assert job.status == scq.JobStatus.failed
+        assert "server stopped while the job was running" in job.error
+        server.approve_job(accepted(server, later.uid))
+        assert client.wait_for_job(later.uid, timeout=30).status == scq.JobStatus.completed
+    finally:
+        server.stop()
+    history = json.loads(layout.state_file(ALICE, first.uid).read_text())["history"]
+    assert [t["status"] for t in history].count("running") == 1
+
+
+def test_only_one_server_serves_a_queue(server_factory):
+    server_factory().start()
+    with pytest.raises(scq.ServerAlreadyRunning, match="already being served"):
+        server_factory().start()
+    other_queue = server_factory(queue_name="other-queue").start()
+    assert other_queue.is_running
+
+
+def test_stop_records_a_running_job_as_failed(client, server_factory, make_code):
+    server = server_factory(auto_approval_enabled=True).start()
+    job = client.submit_code(OWNER, make_code("sleep 30"), "long", auto_approval=True)
+    wait_status(client, job.uid, scq.JobStatus.running)
+    server.stop()
+    job = client.get_job(job.uid)
+    assert job.status == scq.JobStatus.failed
+    assert job.error == "the server was stopped while the job was running"
+
+
+def test_a_custom_runner_subclass_runs_jobs(client, root, make_code):
+    seen = []
+
+    class CustomRunner(scq.CodeRunner):
+        def run_job(self, job):
+            seen.append(job.name)
+            return super().run_job(job)
+
+    server = scq.CodeQueueServer(
+        runner=CustomRunner(), config=scq.QueueConfig(auto_approval_enabled=True), email=OWNER, data_dir=root
+    ).start()
+    try:
+        job = client.submit_code(OWNER, make_code("echo custom"), "custom", auto_approval=True)
+        assert client.wait_for_job(job.uid, timeout=30).status == scq.JobStatus.completed
+    finally:
+        server.stop()
+    assert seen == ["custom"]
+
+
+def test_blocked_commands_reject_at_acceptance_naming_the_line(client, root, make_code):
+    runner = scq.SafeCodeRunner(timeout=300, max_output_size=10 * 1024 * 1024,
+                                blocked_commands=["rm", "sudo", "passwd"])
+    server = scq.CodeQueueServer(runner=runner, email=OWNER, data_dir=root).start()
+    try:
+        ok = client.submit_code(OWNER, make_code('echo "Job completed successfully"'), "harmless")
+        bad = client.submit_code(OWNER, make_code("echo start\nrm -r -f /tmp/x"), "hostile")
+        assert server.get_job(accepted(server, ok.uid)).status == scq.JobStatus.pending
+        job = server.get_job(accepted(server, bad.uid))
+        assert job.status == scq.JobStatus.rejected
+        assert "line 3: 'rm' is a blocked command" in job.error
+    finally:
+        server.stop()
+
+
+def test_server_actions_are_safe_from_many_threads(client, server, make_code):
+    import threading
+
+    uids = [client.submit_code(OWNER, make_code("echo x"), f"t{i}").uid for i in range(6)]
+    for uid in uids:
+        accepted(server, uid)
+    errors: list[Exception] = []
+
+    def approve_all() -> None:
+        for uid in uids:
+            try:
+                server.approve_job(uid)
+            except scq.InvalidTransitionError:
+                pass
+            except Exception as exc:  # pragma: no cover - would fail the test
+                errors.append(exc)
+
+    threads = [threading.Thread(target=approve_all) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for uid in uids:
+        job = client.wait_for_job(uid, timeout=30)
+        assert job.status == scq.JobStatus.completed
+        assert [t.status for t in job.history].count("approved") == 1

@@ -45,7 +45,9 @@ class Lab:
     root: Path
 
     def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
+        """The notebook alone in a workspace of its own (no other notebook's widgets in the page)."""
+        workspace = name.replace(".", "-")
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={self.token}"
 
 
 def _free_port() -> int:

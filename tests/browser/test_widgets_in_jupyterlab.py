@@ -18,6 +18,7 @@ from lab_harness import Lab, browser, lab, page, run_notebook, screenshot, wait_
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+KERNEL = "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
 XSS_NAME = '<img src=x onerror="window.__pwned=1">'
 XSS_FILE = "</script><script>window.__pwned=1</script>"
 
@@ -45,9 +46,16 @@ def test_demo_notebook_approve_in_the_panel_and_watch_the_table(lab: Lab, page: 
     card.locator("button.scq-approve").click()
     panel.locator(".scq-notice.scq-notice-ok", has_text="Approved 'Sum of 1..100'").wait_for()
 
+    # Keep the kernel busy with another cell's work: the table must still follow the job,
+    # pushed from the server's threads through the UI pump.
+    page.evaluate(f"() => {{ {KERNEL}.requestExecute({{code: 'import time; time.sleep(60)'}}); }}")
+    page.wait_for_function(f"() => {KERNEL}.status === 'busy'")
     owner_table = page.locator(".scq-jobtable").first
     row = owner_table.locator(f'tr[data-uid="{uid}"]')
-    row.locator(".scq-s-completed").wait_for(timeout=90_000)
+    row.locator(".scq-s-completed").wait_for(timeout=50_000)
+    assert page.evaluate(f"() => {KERNEL}.status") == "busy", "updated while another cell was running"
+    page.evaluate(f"() => {KERNEL}.interrupt()")
+    page.wait_for_function(f"() => {KERNEL}.status === 'idle'")
     row.click()
     detail = owner_table.locator(".scq-detail")
     detail.locator(".scq-log", has_text="The sum is 5050").wait_for()

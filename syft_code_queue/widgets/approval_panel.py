@@ -147,11 +147,6 @@ class ApprovalPanel(QueueWidget):
         source.attach(self)
         self._render()
 
-    def close(self) -> None:
-        if "source" in self.__dict__:  # not when __init__ failed half-way
-            self.source.detach(self)
-        super().close()
-
     def source_changed(self, changed: set[str]) -> None:
         with self._lock:
             self._render()

@@ -67,6 +67,12 @@ class QueueWidget(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self.on_msg(self._receive)
 
+    def close(self) -> None:
+        source = self.__dict__.get("source")
+        if source is not None:  # absent when __init__ failed half-way, or for the form
+            source.detach(self)
+        super().close()
+
     def handle(self, action: Any) -> dict[str, Any]:
         """Carry out one validated action; return extra fields for the acknowledgement
         (``ok: False`` among them for a partly failed one)."""

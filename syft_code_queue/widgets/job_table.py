@@ -160,11 +160,6 @@ class JobTable(QueueWidget):
         with self._lock:
             return jobs_to_dataframe(row.job for row in self._view)
 
-    def close(self) -> None:
-        if "source" in self.__dict__:  # not when __init__ failed half-way
-            self.source.detach(self)
-        super().close()
-
     # -- updates --------------------------------------------------------------------------
     def source_changed(self, changed: set[str]) -> None:
         with self._lock:

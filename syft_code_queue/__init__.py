@@ -10,7 +10,21 @@ from .syftbox import ConfigurationError, Workspace
 
 __version__ = "0.1.0"
 
+# The widgets pull in anywidget and ipywidgets (about 0.7 s), which the CLI and scripts
+# never need: they load on first use of ``scq.JobTable`` and friends.
+_WIDGETS = ("ApprovalPanel", "JobTable", "SubmitForm")
+
+
+def __getattr__(name: str) -> object:
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "ApprovalPanel",
     "CodeQueueClient",
     "CodeQueueServer",
     "CodeRunner",
@@ -20,10 +34,12 @@ __all__ = [
     "JobNotFoundError",
     "JobRun",
     "JobStatus",
+    "JobTable",
     "QueueConfig",
     "RunResult",
     "SafeCodeRunner",
     "ServerAlreadyRunning",
+    "SubmitForm",
     "SubmissionError",
     "Workspace",
     "create_client",

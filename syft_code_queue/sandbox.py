@@ -331,6 +331,8 @@ def _own_folder(folder: Path, mode: int) -> Path:
     info = folder.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
         raise RuntimeError(f"{folder} is not a private folder of this user; refusing to use it")
+    if stat.S_IMODE(info.st_mode) != mode:
+        os.chmod(folder, mode)  # ours and private, but left with other bits by an older run
     return folder
 
 
@@ -373,8 +375,12 @@ class Staging:
         parent = staging_parent(ids)
         _sweep_stale(parent)
         root = Path(tempfile.mkdtemp(prefix="job-", dir=parent))
-        lock = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        # Lock before the lock file has its name: a sweeper in another thread or process
+        # must never find it unlocked.
+        unnamed = root / f"{LOCK_FILE}.new"
+        lock = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
+        os.rename(unnamed, root / LOCK_FILE)
         staging = cls(root)
         try:
             os.chmod(root, 0o711 if ids else 0o700)

@@ -25,6 +25,7 @@ from .runner import CodeRunner, JobRun, SafeCodeRunner
 from .snapshot import Snapshot
 from .store import (
     ALL_JOBS,
+    CodeFile,
     InvalidTransitionError,
     JobNotFoundError,
     OwnerStore,
@@ -550,6 +551,10 @@ class CodeQueueServer:
         if job.state is None or job.state.result is None:
             return None
         return format_logs(self.store.layout.review_dir(job.requester_email, uid), job.state.result)
+
+    def read_submitted_file(self, uid: str, path: str, max_bytes: int = 64 * 1024) -> CodeFile:
+        """The start of one submitted file, for review (e.g. the approval panel's browser)."""
+        return self.store.read_code_file(self._requester(uid), uid, path, max_bytes)
 
     def get_job_output(self, uid: str) -> Optional[Path]:
         job = self.get_job(uid)

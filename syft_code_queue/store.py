@@ -8,6 +8,7 @@ Requester side writes only ``inbox/<requester>/<uid>/`` (``job.json``, ``code/``
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -78,6 +79,22 @@ class SubmissionError(ValueError):
 
 class StillArriving(Exception):
     """A submission whose files have not all synced yet: wait, don't reject."""
+
+
+@dataclass(frozen=True)
+class CodeFile:
+    """The first bytes of one submitted file, shown to the reviewer.
+
+    ``matches_manifest`` tells whether the bytes on disk are the ones the manifest (and so
+    an approval) pins: a reviewer must not be shown code that is not what would run."""
+
+    entry: FileEntry
+    head: bytes
+    matches_manifest: bool
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.head) < self.entry.size
 
 
 @dataclass(frozen=True)
@@ -566,6 +583,29 @@ class OwnerStore:
     def code_listing(self, requester: str, uid: str) -> list[FileEntry]:
         request = self.read_request(requester, uid)
         return list(request.files)
+
+    def read_code_file(self, requester: str, uid: str, path: str, max_bytes: int) -> CodeFile:
+        """At most ``max_bytes`` of a submitted file named in its manifest (nothing else is
+        readable this way), hashed in full to compare with the manifest."""
+        entry = next((f for f in self.read_request(requester, uid).files if f.path == path), None)
+        if entry is None:
+            raise FileNotFoundError(f"{path!r} is not part of job {uid}")
+        file = self.layout.code_dir(requester, uid) / entry.path
+        if file.is_symlink():
+            raise SubmissionError(f"{entry.path} is a symlink; only regular files are accepted")
+        if entry.size == 0 and not file.exists():
+            return CodeFile(entry=entry, head=b"", matches_manifest=True)  # empty files never sync
+        digest = hashlib.sha256()
+        head = bytearray()
+        size = 0
+        with open(file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 16), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                if len(head) < max_bytes:
+                    head += chunk[: max_bytes - len(head)]
+        matches = size == entry.size and digest.hexdigest() == entry.sha256
+        return CodeFile(entry=entry, head=bytes(head), matches_manifest=matches)
 
     # -- writing ----------------------------------------------------------------------
     def write_state(self, state: JobState) -> None:

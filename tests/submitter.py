@@ -41,8 +41,9 @@ def main(email: str, owner: str, data_dir: str, count: int, work: str) -> None:
         output = client.get_job_output(uid)
         outcome[uid] = {
             "status": job.status.value,
+            "error": job.error,
             "name": job.name,
-            "output": (output / "name.txt").read_text().strip() if output else None,
+            "output": (output / "name.txt").read_text().strip() if output and (output / "name.txt").exists() else None,
         }
     print(json.dumps({"jobs": outcome, "corrupt_reads": corrupt, "reads": reads}))
 

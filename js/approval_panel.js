@@ -1,0 +1,316 @@
+// ApprovalPanel front end: one card per job that needs a decision (or may still be
+// stopped), a file browser over its submitted code, bulk decisions with a confirmation
+// step, and the queue's recent activity. Cards are kept by uid, so an update never
+// clears a reason being typed or a ticked checkbox.
+import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice } from "./common.js";
+
+function render({ model, el }) {
+  const api = rpc(model);
+  const status = notice();
+  const cards = new Map(); // uid -> {el, key, reason, check, note, viewer}
+  const checked = new Set();
+
+  const counts = h("div", { class: "scq-counts" });
+  const updated = h("span", { class: "scq-updated" });
+  const header = h(
+    "div",
+    { class: "scq-header" },
+    h("div", { class: "scq-title" }, model.get("title")),
+    h("div", { class: "scq-header-right" }, counts, h("span", { class: "scq-live-dot" }), updated),
+  );
+
+  const selectAll = h("input", { type: "checkbox", class: "scq-select-all", "aria-label": "Select all pending jobs" });
+  selectAll.addEventListener("change", () => {
+    for (const job of pendingJobs()) {
+      if (selectAll.checked) checked.add(job.uid);
+      else checked.delete(job.uid);
+    }
+    for (const [uid, card] of cards) card.check.checked = checked.has(uid);
+    renderBulk();
+  });
+  const bulkCount = h("span", { class: "scq-muted" });
+  const bulkReason = h("input", { type: "text", class: "scq-input scq-bulk-reason", placeholder: "Reason for all selected (required to reject)", "aria-label": "Reason for the bulk decision" });
+  const bulkApprove = h("button", { type: "button", class: "scq-btn scq-btn-approve scq-bulk-approve", onclick: () => confirmBulk("approve") }, "Approve selected");
+  const bulkReject = h("button", { type: "button", class: "scq-btn scq-btn-reject scq-bulk-reject", onclick: () => confirmBulk("reject") }, "Reject selected");
+  const confirmBar = h("div", { class: "scq-confirm", hidden: true });
+  const bulk = h("div", { class: "scq-toolbar scq-bulk" }, h("label", { class: "scq-check" }, selectAll, " Select all pending"), bulkCount, bulkReason, bulkApprove, bulkReject);
+
+  const list = h("div", { class: "scq-cards" });
+  const more = h("div", { class: "scq-muted scq-more" });
+  const empty = h("div", { class: "scq-empty" }, "Nothing to review. New submissions appear here as they arrive.");
+  const activity = h("ol", { class: "scq-activity" });
+  const root = h(
+    "div",
+    { class: "scq scq-panel" },
+    header,
+    bulk,
+    confirmBar,
+    status.el,
+    list,
+    more,
+    empty,
+    h("div", { class: "scq-section" }, h("div", { class: "scq-section-title" }, "Recent activity"), activity),
+  );
+  el.append(root);
+
+  const pendingJobs = () => (model.get("jobs") || []).filter((j) => j.allowed.includes("approve"));
+
+  function renderBulk() {
+    const pending = new Set(pendingJobs().map((j) => j.uid));
+    for (const uid of [...checked]) if (!pending.has(uid)) checked.delete(uid);
+    bulkCount.textContent = checked.size ? `${checked.size} selected` : "";
+    bulkApprove.disabled = bulkReject.disabled = checked.size === 0;
+    selectAll.disabled = pending.size === 0;
+    selectAll.checked = pending.size > 0 && checked.size === pending.size;
+  }
+
+  function confirmBulk(decision) {
+    const jobs = pendingJobs().filter((j) => checked.has(j.uid));
+    if (!jobs.length) return;
+    const verb = decision === "approve" ? "Approve" : "Reject";
+    clear(confirmBar).hidden = false;
+    const yes = h("button", { type: "button", class: `scq-btn scq-btn-${decision} scq-confirm-yes` }, `Yes, ${verb.toLowerCase()} ${jobs.length}`);
+    const no = h("button", { type: "button", class: "scq-btn scq-confirm-no", onclick: () => (confirmBar.hidden = true) }, "Cancel");
+    yes.addEventListener("click", () => {
+      yes.disabled = no.disabled = true;
+      api
+        .call("bulk", {
+          decision,
+          reason: bulkReason.value,
+          items: jobs.map((j) => ({ uid: j.uid, manifest_sha256: j.manifest_sha256 })),
+        })
+        .then((ack) => {
+          confirmBar.hidden = true;
+          status.ack(ack);
+          if (ack.ok) {
+            checked.clear();
+            bulkReason.value = "";
+          }
+          renderBulk();
+        });
+    });
+    append(confirmBar, [
+      `${verb} ${jobs.length} job${jobs.length === 1 ? "" : "s"}: `,
+      h("span", { class: "scq-confirm-names" }, jobs.map((j) => j.name).join(", ")),
+      "?",
+      yes,
+      no,
+    ]);
+  }
+
+  function act(job, card, kind, button) {
+    const payload = { uid: job.uid, reason: card.reason.value };
+    if (kind === "approve") payload.manifest_sha256 = job.manifest_sha256;
+    for (const b of card.buttons) b.disabled = true;
+    button.classList.add("scq-busy");
+    api.call(kind, payload).then((ack) => {
+      button.classList.remove("scq-busy");
+      const note = ack.ok ? { text: ack.message, kind: "ok" } : { text: ack.error, kind: "error" };
+      card.noteState = note;
+      showNote(card);
+      if (ack.ok) status.ack(ack); // stays visible after a decided job's card leaves
+      if (ack.ok) card.reason.value = "";
+      // Re-enable per the job's current status (an update may already have arrived).
+      const current = (model.get("jobs") || []).find((j) => j.uid === job.uid);
+      for (const b of card.buttons) b.disabled = !current || !current.allowed.includes(b.dataset.action);
+    });
+  }
+
+  function showNote(card) {
+    const note = card.noteState;
+    card.note.textContent = note ? note.text : "";
+    card.note.className = "scq-card-note" + (note ? ` scq-notice-${note.kind}` : "");
+  }
+
+  function toggle(job) {
+    const open = model.get("selected") === job.uid;
+    api.call("select", { uid: open ? null : job.uid }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
+  }
+
+  function openFile(job, path) {
+    api.call("open_file", { uid: job.uid, path }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
+  }
+
+  function renderViewer(uid, viewer) {
+    const f = model.get("file_view") || {};
+    clear(viewer);
+    if (f.uid !== uid) {
+      viewer.hidden = true;
+      return;
+    }
+    viewer.hidden = false;
+    const check = f.matches_manifest
+      ? h("span", { class: "scq-ok" }, "✓ matches the manifest")
+      : h("span", { class: "scq-warn" }, "⚠ differs from the manifest: this is not the code an approval would run");
+    append(viewer, [
+      h("div", { class: "scq-viewer-head" }, h("span", { class: "scq-mono scq-viewer-path" }, f.path), h("span", { class: "scq-muted" }, " " + fmtSize(f.size) + " · "), check),
+      f.binary
+        ? h("div", { class: "scq-muted scq-binary" }, `Binary file (${fmtSize(f.size)}); contents not shown.`)
+        : h("pre", { class: "scq-code" }, f.text),
+      f.truncated && !f.binary ? h("div", { class: "scq-muted" }, `Showing the first ${fmtSize(f.shown_bytes)} of ${fmtSize(f.size)}.`) : null,
+    ]);
+  }
+
+  function buildCard(job, old) {
+    const open = model.get("selected") === job.uid;
+    const reason = old ? old.reason : h("input", { type: "text", class: "scq-input scq-reason", placeholder: "Reason (required to reject)", "aria-label": `Reason for ${job.name}` });
+    const check = old ? old.check : h("input", { type: "checkbox", class: "scq-card-check", "aria-label": `Select ${job.name}` });
+    if (!old) check.addEventListener("change", () => { if (check.checked) checked.add(job.uid); else checked.delete(job.uid); renderBulk(); });
+    check.checked = checked.has(job.uid);
+    check.disabled = !job.allowed.includes("approve");
+    const note = h("div", { class: "scq-card-note" });
+    const viewer = h("div", { class: "scq-viewer", hidden: true });
+    const card = { reason, check, note, viewer, buttons: [], noteState: old ? old.noteState : null };
+    const button = (kind, label) => {
+      const b = h("button", { type: "button", class: `scq-btn scq-btn-${kind} scq-${kind}`, dataset: { action: kind }, disabled: !job.allowed.includes(kind) }, label);
+      b.addEventListener("click", () => act(job, card, kind, b));
+      card.buttons.push(b);
+      return b;
+    };
+    const files = h(
+      "ul",
+      { class: "scq-filelist" },
+      job.files.map((f) =>
+        h(
+          "li",
+          {},
+          h("button", { type: "button", class: "scq-file", dataset: { path: f.path }, onclick: () => openFile(job, f.path) }, h("span", { class: "scq-mono" }, f.path)),
+          h("span", { class: "scq-muted" }, fmtSize(f.size)),
+        ),
+      ),
+    );
+    card.el = h(
+      "div",
+      { class: `scq-card scq-card-${job.status}` + (open ? " scq-open" : ""), dataset: { uid: job.uid } },
+      h(
+        "div",
+        { class: "scq-card-head" },
+        check,
+        h(
+          "button",
+          { type: "button", class: "scq-card-toggle", "aria-expanded": open ? "true" : "false", onclick: () => toggle(job) },
+          h("span", { class: "scq-caret" }, open ? "▾" : "▸"),
+          h("span", { class: "scq-card-name" }, job.name),
+        ),
+        badge(job.status),
+        h("span", { class: "scq-mono scq-muted", title: job.uid }, job.short_uid),
+      ),
+      h(
+        "div",
+        { class: "scq-card-meta" },
+        h("span", {}, "from ", h("strong", {}, job.requester)),
+        h("span", { class: "scq-muted" }, " · submitted " + fmtTime(job.created)),
+        h("span", { class: "scq-muted" }, ` · ${job.files.length} file${job.files.length === 1 ? "" : "s"}, ${fmtSize(job.total_size)}`),
+        job.auto_approval ? h("span", { class: "scq-muted" }, " · asked for auto-approval") : null,
+        " ",
+        (job.tags || []).map((t) => h("span", { class: "scq-tag" }, t)),
+      ),
+      job.description ? h("div", { class: "scq-description" }, job.description) : null,
+      !job.accepted ? h("div", { class: "scq-muted" }, "Still arriving: waiting for all files to sync.") : null,
+      open
+        ? h(
+            "div",
+            { class: "scq-card-body" },
+            h("div", { class: "scq-manifest" }, "Manifest sha256 (approval pins it): ", h("code", { class: "scq-mono scq-hash" }, job.manifest_sha256 || "not accepted yet")),
+            h("div", { class: "scq-browser" }, files, viewer),
+            h(
+              "details",
+              { class: "scq-audit" },
+              h("summary", {}, `Audit history (${job.history.length})`),
+              h(
+                "ol",
+                { class: "scq-history" },
+                job.history.map((t) => h("li", {}, h("span", { class: "scq-muted scq-mono" }, fmtTime(t.at)), " ", badge(t.status), " ", h("span", { class: "scq-by" }, t.by), t.reason ? " — " + t.reason : "")),
+              ),
+            ),
+          )
+        : null,
+      h("div", { class: "scq-actions" }, reason, button("approve", "Approve"), button("reject", "Reject"), button("cancel", "Cancel job")),
+      note,
+    );
+    showNote(card);
+    renderViewer(job.uid, viewer);
+    return card;
+  }
+
+  function renderCards() {
+    const jobs = model.get("jobs") || [];
+    const selected = model.get("selected");
+    const seen = new Set();
+    let cursor = list.firstChild;
+    for (const job of jobs) {
+      seen.add(job.uid);
+      const key = JSON.stringify(job) + (selected === job.uid ? "|open" : "");
+      let card = cards.get(job.uid);
+      if (!card || card.key !== key) {
+        const fresh = buildCard(job, card);
+        fresh.key = key;
+        if (card) card.el.replaceWith(fresh.el);
+        if (card && cursor === card.el) cursor = fresh.el;
+        card = fresh;
+        cards.set(job.uid, card);
+      }
+      if (card.el !== cursor) list.insertBefore(card.el, cursor);
+      else cursor = cursor.nextSibling;
+    }
+    for (const [uid, card] of cards) {
+      if (!seen.has(uid)) {
+        card.el.remove();
+        cards.delete(uid);
+      }
+    }
+    const hidden = model.get("hidden");
+    more.textContent = hidden ? `…and ${hidden} more; decide on these first.` : "";
+    empty.hidden = jobs.length > 0;
+  }
+
+  function renderActivity() {
+    clear(activity);
+    const entries = model.get("activity") || [];
+    if (!entries.length) activity.append(h("li", { class: "scq-muted" }, "No activity yet."));
+    for (const a of entries) {
+      activity.append(
+        h(
+          "li",
+          {},
+          h("span", { class: "scq-muted scq-mono" }, fmtTime(a.at)),
+          " ",
+          badge(a.status),
+          " ",
+          h("strong", {}, a.name),
+          h("span", { class: "scq-muted scq-mono" }, " " + a.short_uid),
+          " by ",
+          h("span", { class: "scq-by" }, a.by),
+          a.reason ? h("span", { class: "scq-reason" }, " — " + a.reason) : null,
+        ),
+      );
+    }
+  }
+
+  function onVersion() {
+    const c = model.get("counts") || {};
+    clear(counts);
+    append(counts, ["pending", "approved", "running"].map((s) => h("span", { class: `scq-count-pill scq-s-${s}` }, `${s} ${c[s] || 0}`)));
+    updated.textContent = "updated " + fmtTime(model.get("updated_at"));
+    renderCards();
+    renderBulk();
+    renderActivity();
+  }
+
+  const onFileView = () => {
+    for (const [uid, card] of cards) renderViewer(uid, card.viewer);
+  };
+  model.on("change:version", onVersion);
+  model.on("change:selected", renderCards);
+  model.on("change:file_view", onFileView);
+  onVersion();
+
+  return () => {
+    model.off("change:version", onVersion);
+    model.off("change:selected", renderCards);
+    model.off("change:file_view", onFileView);
+    api.dispose();
+  };
+}
+
+export default { render };

@@ -1,0 +1,331 @@
+// JobTable front end: shows the page of rows Python sends and asks Python for other views
+// (sort, status filter, search, page). Rows are kept by uid and updated in place, so an
+// update never loses the selection, the scroll position or the focus.
+import { STATUSES, h, append, clear, badge, rpc, fmtTime, fmtDuration, fmtSize, notice } from "./common.js";
+
+const COLUMNS = [
+  { key: "name", label: "Name" },
+  { key: "uid", label: "UID" },
+  { key: "party", label: "" },
+  { key: "status", label: "Status" },
+  { key: "created", label: "Created" },
+  { key: "started", label: "Started" },
+  { key: "finished", label: "Finished" },
+  { key: "duration", label: "Duration" },
+  { key: "tags", label: "Tags" },
+];
+const DESCENDING_FIRST = new Set(["created", "started", "finished", "duration"]);
+
+function render({ model, el }) {
+  const api = rpc(model);
+  const status = notice();
+  let query = { ...model.get("query") };
+  let clockOffset = 0; // Python's clock minus the browser's, for live durations
+  const rowsByUid = new Map();
+
+  const pauseButton = h("button", { class: "scq-btn scq-pause", type: "button", onclick: togglePause });
+  const updated = h("span", { class: "scq-updated" });
+  const liveDot = h("span", { class: "scq-live-dot" });
+  const header = h(
+    "div",
+    { class: "scq-header" },
+    h("div", { class: "scq-title" }, model.get("title")),
+    h("div", { class: "scq-header-right" }, liveDot, updated, pauseButton),
+  );
+
+  const search = h("input", {
+    class: "scq-search",
+    type: "search",
+    placeholder: "Search name, uid, email, tag…",
+    value: query.search || "",
+    "aria-label": "Search jobs",
+  });
+  let searchTimer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => changeView({ search: search.value, page: 0 }), 250);
+  });
+  const chips = h("div", { class: "scq-chips" });
+  const toolbar = h("div", { class: "scq-toolbar" }, search, chips);
+
+  const headRow = h("tr");
+  const tbody = h("tbody");
+  const table = h("table", { class: "scq-grid" }, h("thead", {}, headRow), tbody);
+  const scroller = h("div", { class: "scq-scroll" }, table);
+  const empty = h("div", { class: "scq-empty" });
+
+  const range = h("span", { class: "scq-range" });
+  const prev = h("button", { class: "scq-btn", type: "button", onclick: () => changeView({ page: query.page - 1 }) }, "‹ Prev");
+  const next = h("button", { class: "scq-btn", type: "button", onclick: () => changeView({ page: query.page + 1 }) }, "Next ›");
+  const footer = h("div", { class: "scq-footer" }, range, h("span", { class: "scq-pager" }, prev, next));
+
+  const detail = h("div", { class: "scq-detail", hidden: true });
+  const root = h("div", { class: "scq scq-jobtable" }, header, toolbar, scroller, empty, footer, status.el, detail);
+  el.append(root);
+
+  function changeView(change) {
+    query = { ...query, ...change };
+    renderHead();
+    renderChips();
+    api.call("view", {
+      sort: query.sort,
+      descending: query.descending,
+      statuses: query.statuses,
+      search: query.search,
+      page: Math.max(0, query.page),
+    }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
+  }
+
+  function togglePause() {
+    const paused = !model.get("paused");
+    api.call("pause", { paused }).then((ack) => status.ack(ack, paused ? "Paused" : "Live again"));
+  }
+
+  function select(uid) {
+    const next = model.get("selected") === uid ? null : uid;
+    api.call("select", { uid: next }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
+  }
+
+  function renderHead() {
+    clear(headRow);
+    for (const col of COLUMNS) {
+      const label = col.key === "party" ? model.get("party_label") : col.label;
+      const active = query.sort === col.key;
+      const arrow = active ? (query.descending ? " ▼" : " ▲") : "";
+      headRow.append(
+        h(
+          "th",
+          {
+            class: "scq-sortable" + (active ? " scq-sorted" : ""),
+            dataset: { key: col.key },
+            title: `Sort by ${label}`,
+            "aria-sort": active ? (query.descending ? "descending" : "ascending") : "none",
+            onclick: () =>
+              changeView(
+                active
+                  ? { descending: !query.descending, page: 0 }
+                  : { sort: col.key, descending: DESCENDING_FIRST.has(col.key), page: 0 },
+              ),
+          },
+          label,
+          h("span", { class: "scq-arrow" }, arrow),
+        ),
+      );
+    }
+  }
+
+  function renderChips() {
+    const counts = model.get("counts") || {};
+    const all = STATUSES.reduce((n, s) => n + (counts[s] || 0), 0);
+    const selected = new Set(query.statuses || []);
+    clear(chips);
+    chips.append(
+      h(
+        "button",
+        { type: "button", class: "scq-chip" + (selected.size ? "" : " scq-chip-on"), dataset: { status: "all" }, onclick: () => changeView({ statuses: [], page: 0 }) },
+        "All ",
+        h("span", { class: "scq-count" }, all),
+      ),
+    );
+    for (const s of STATUSES) {
+      const on = selected.has(s);
+      chips.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: `scq-chip scq-chip-${s}` + (on ? " scq-chip-on" : "") + (counts[s] ? "" : " scq-chip-zero"),
+            dataset: { status: s },
+            "aria-pressed": on ? "true" : "false",
+            onclick: () => {
+              const statuses = new Set(query.statuses || []);
+              if (statuses.has(s)) statuses.delete(s);
+              else statuses.add(s);
+              changeView({ statuses: STATUSES.filter((x) => statuses.has(x)), page: 0 });
+            },
+          },
+          s + " ",
+          h("span", { class: "scq-count" }, counts[s] || 0),
+        ),
+      );
+    }
+  }
+
+  function liveDuration(row) {
+    if (row.status !== "running" || !row.started) return row.duration;
+    return Math.max(0, (Date.now() + clockOffset - Date.parse(row.started)) / 1000);
+  }
+
+  function rowElement(row) {
+    let entry = rowsByUid.get(row.uid);
+    if (!entry) {
+      const cells = {};
+      const tr = h("tr", { class: "scq-row", dataset: { uid: row.uid }, tabindex: "0", onclick: () => select(row.uid) });
+      tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(row.uid); } });
+      for (const col of COLUMNS) {
+        cells[col.key] = h("td", { class: `scq-col-${col.key}` });
+        tr.append(cells[col.key]);
+      }
+      entry = { tr, cells, key: "" };
+      rowsByUid.set(row.uid, entry);
+    }
+    entry.row = row;
+    const key = JSON.stringify(row);
+    if (entry.key !== key) {
+      entry.key = key;
+      const c = entry.cells;
+      c.name.textContent = row.name;
+      c.name.title = row.name;
+      c.uid.textContent = row.short_uid;
+      c.uid.title = row.uid;
+      c.party.textContent = row.party;
+      clear(c.status).append(badge(row.status));
+      c.created.textContent = fmtTime(row.created);
+      c.started.textContent = fmtTime(row.started);
+      c.finished.textContent = fmtTime(row.finished);
+      clear(c.tags);
+      append(c.tags, (row.tags || []).map((t) => h("span", { class: "scq-tag" }, t)));
+    }
+    entry.cells.duration.textContent = fmtDuration(liveDuration(row));
+    return entry.tr;
+  }
+
+  function renderRows() {
+    clockOffset = model.get("clock") * 1000 - Date.now();
+    const rows = model.get("rows") || [];
+    const seen = new Set();
+    let cursor = tbody.firstChild;
+    for (const row of rows) {
+      seen.add(row.uid);
+      const tr = rowElement(row);
+      if (tr !== cursor) tbody.insertBefore(tr, cursor);
+      else cursor = cursor.nextSibling;
+    }
+    for (const [uid, entry] of rowsByUid) {
+      if (!seen.has(uid)) {
+        entry.tr.remove();
+        rowsByUid.delete(uid);
+      }
+    }
+    markSelection();
+    const total = model.get("total");
+    const size = model.get("page_size");
+    const page = query.page;
+    const first = total ? page * size + 1 : 0;
+    range.textContent = total ? `${first}–${first + rows.length - 1} of ${total.toLocaleString()}` : "";
+    prev.disabled = page <= 0;
+    next.disabled = (page + 1) * size >= total;
+    empty.textContent = total ? "" : (query.search || (query.statuses || []).length ? "No jobs match." : "No jobs yet.");
+    empty.hidden = total > 0;
+  }
+
+  function markSelection() {
+    const selected = model.get("selected");
+    for (const [uid, entry] of rowsByUid) entry.tr.classList.toggle("scq-selected", uid === selected);
+  }
+
+  function renderStatusLine() {
+    const paused = model.get("paused");
+    pauseButton.textContent = paused ? "▶ Resume" : "❚❚ Pause";
+    pauseButton.setAttribute("aria-pressed", paused ? "true" : "false");
+    liveDot.className = "scq-live-dot" + (paused ? " scq-paused" : "");
+    const when = fmtTime(model.get("updated_at"));
+    updated.textContent = (paused ? "Paused · last updated " : "Live · updated ") + when;
+  }
+
+  function section(title, ...children) {
+    return h("div", { class: "scq-section" }, h("div", { class: "scq-section-title" }, title), ...children);
+  }
+
+  function renderDetail() {
+    const d = model.get("detail") || {};
+    clear(detail);
+    detail.hidden = !d.uid;
+    markSelection();
+    if (!d.uid) return;
+    const close = h("button", { class: "scq-btn scq-close", type: "button", title: "Close", onclick: () => select(d.uid) }, "✕");
+    if (d.missing) {
+      append(detail, [h("div", { class: "scq-detail-head" }, h("strong", {}, `Job ${d.uid}`), close), h("div", { class: "scq-muted" }, "This job is no longer listed.")]);
+      return;
+    }
+    append(detail, [
+      h(
+        "div",
+        { class: "scq-detail-head" },
+        h("div", {}, h("strong", { class: "scq-detail-name" }, d.name), " ", badge(d.status), h("span", { class: "scq-mono scq-muted" }, " " + d.uid)),
+        close,
+      ),
+      d.description ? h("div", { class: "scq-description" }, d.description) : null,
+      h("div", { class: "scq-muted" }, `${d.requester} → ${d.target}` + (d.exit_code !== null && d.exit_code !== undefined ? ` · exit code ${d.exit_code}` : "")),
+      d.error ? h("div", { class: "scq-error-box" }, d.error) : null,
+      h(
+        "div",
+        { class: "scq-detail-grid" },
+        section(
+          "History",
+          h(
+            "ol",
+            { class: "scq-history" },
+            (d.history || []).map((t) =>
+              h("li", {}, h("span", { class: "scq-muted scq-mono" }, fmtTime(t.at)), " ", badge(t.status), " ", h("span", { class: "scq-by" }, t.by), t.reason ? h("span", { class: "scq-reason" }, " — " + t.reason) : null),
+            ),
+          ),
+        ),
+        section(
+          "Outputs",
+          d.cleaned_up
+            ? h("div", { class: "scq-muted" }, "Cleaned up (kept only the audit record).")
+            : (d.outputs || []).length
+              ? h("ul", { class: "scq-files" }, d.outputs.map((f) => h("li", {}, h("span", { class: "scq-mono" }, f.path), h("span", { class: "scq-muted" }, " " + fmtSize(f.size)))))
+              : h("div", { class: "scq-muted" }, "No output files."),
+        ),
+      ),
+      section(
+        d.log_truncated ? "Log (last lines)" : "Log",
+        d.log_tail ? h("pre", { class: "scq-log" }, d.log_tail) : h("div", { class: "scq-muted" }, d.status === "running" ? "No output yet." : "No log."),
+      ),
+    ]);
+  }
+
+  function onVersion() {
+    const incoming = model.get("query") || {};
+    // Python clamps the page; keep what the user is typing in the search box.
+    query = { ...incoming, search: document.activeElement === search ? search.value : incoming.search };
+    if (document.activeElement !== search) search.value = incoming.search || "";
+    renderHead();
+    renderChips();
+    renderRows();
+    renderStatusLine();
+  }
+
+  model.on("change:version", onVersion);
+  model.on("change:detail", renderDetail);
+  model.on("change:selected", markSelection);
+  model.on("change:paused", renderStatusLine);
+  onVersion();
+  renderDetail();
+
+  const ticker = setInterval(() => {
+    for (const entry of rowsByUid.values()) {
+      if (entry.row.status === "running") entry.cells.duration.textContent = fmtDuration(liveDuration(entry.row));
+    }
+  }, 1000);
+  // A running job's log grows without a status change: re-read it while it is open.
+  const logPoll = setInterval(() => {
+    const d = model.get("detail") || {};
+    if (d.uid && d.status === "running" && model.get("selected") === d.uid) api.call("select", { uid: d.uid });
+  }, 2000);
+
+  return () => {
+    clearInterval(ticker);
+    clearInterval(logPoll);
+    clearTimeout(searchTimer);
+    model.off("change:version", onVersion);
+    model.off("change:detail", renderDetail);
+    model.off("change:selected", markSelection);
+    model.off("change:paused", renderStatusLine);
+    api.dispose();
+  };
+}
+
+export default { render };

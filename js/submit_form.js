@@ -1,0 +1,100 @@
+// SubmitForm front end: the fields of client.submit_code. Python validates them with the
+// API's own model and answers with per-field errors or the new job's uid.
+import { h, append, clear, rpc, notice } from "./common.js";
+
+const FIELDS = [
+  { key: "target_email", label: "Data owner (datasite email)", type: "email", placeholder: "owner@example.com" },
+  { key: "code_folder", label: "Code folder (with run.sh)", type: "text", placeholder: "path/to/my_analysis" },
+  { key: "name", label: "Job name", type: "text", placeholder: "Data analysis" },
+  { key: "description", label: "Description", type: "textarea", placeholder: "What the code does and why" },
+  { key: "tags", label: "Tags (comma-separated)", type: "text", placeholder: "analysis, statistics" },
+];
+
+function render({ model, el }) {
+  const api = rpc(model);
+  const status = notice();
+  const defaults = model.get("defaults") || {};
+  const inputs = {};
+  const errors = {};
+
+  const rows = FIELDS.map((f) => {
+    const id = `scq-${f.key}-${Math.random().toString(36).slice(2, 8)}`;
+    const input =
+      f.type === "textarea"
+        ? h("textarea", { id, class: "scq-input", rows: 3, placeholder: f.placeholder, name: f.key })
+        : h("input", { id, class: "scq-input", type: f.type, placeholder: f.placeholder, name: f.key, value: defaults[f.key] || "" });
+    input.addEventListener("input", () => setError(f.key, ""));
+    inputs[f.key] = input;
+    errors[f.key] = h("div", { class: "scq-field-error", role: "alert" });
+    return h("div", { class: "scq-field", dataset: { field: f.key } }, h("label", { for: id }, f.label), input, errors[f.key]);
+  });
+  const auto = h("input", { type: "checkbox", name: "auto_approval" });
+  errors.auto_approval = h("div", { class: "scq-field-error" });
+  const submit = h("button", { type: "submit", class: "scq-btn scq-btn-primary scq-submit" }, "Submit job");
+  const result = h("div", { class: "scq-submitted" });
+  const form = h(
+    "form",
+    { class: "scq-form", novalidate: true },
+    rows,
+    h("div", { class: "scq-field" }, h("label", { class: "scq-check" }, auto, " Ask for auto-approval (the owner's rules decide)"), errors.auto_approval),
+    h("div", { class: "scq-actions" }, submit, status.el),
+  );
+  const root = h(
+    "div",
+    { class: "scq scq-submitform" },
+    h("div", { class: "scq-header" }, h("div", { class: "scq-title" }, "Submit code"), h("div", { class: "scq-muted" }, "as " + model.get("requester"))),
+    form,
+    result,
+  );
+  el.append(root);
+
+  function setError(key, text) {
+    const target = errors[key] || status.el;
+    target.textContent = text;
+    if (inputs[key]) inputs[key].classList.toggle("scq-invalid", !!text);
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    for (const key of Object.keys(errors)) setError(key, "");
+    const payload = { auto_approval: auto.checked };
+    for (const f of FIELDS) payload[f.key] = inputs[f.key].value;
+    submit.disabled = true;
+    for (const input of Object.values(inputs)) input.disabled = true;
+    submit.textContent = "Submitting…";
+    api.call("submit", payload).then((ack) => {
+      submit.disabled = false;
+      for (const input of Object.values(inputs)) input.disabled = false;
+      submit.textContent = "Submit job";
+      for (const [key, text] of Object.entries(ack.errors || {})) setError(key, text);
+      status.ack(ack);
+      if (ack.ok) {
+        inputs.name.value = "";
+        inputs.description.value = "";
+      }
+    });
+  });
+
+  function renderSubmitted() {
+    const jobs = model.get("submitted") || [];
+    clear(result);
+    if (!jobs.length) return;
+    append(result, [
+      h("div", { class: "scq-section-title" }, "Submitted from this form"),
+      h(
+        "ul",
+        { class: "scq-files" },
+        jobs.map((j) => h("li", { dataset: { uid: j.uid } }, h("strong", {}, j.name), " → ", j.target, " · uid ", h("code", { class: "scq-mono scq-new-uid" }, j.uid))),
+      ),
+    ]);
+  }
+  model.on("change:submitted", renderSubmitted);
+  renderSubmitted();
+
+  return () => {
+    model.off("change:submitted", renderSubmitted);
+    api.dispose();
+  };
+}
+
+export default { render };

@@ -1,0 +1,249 @@
+"""``ApprovalPanel``: the data owner reviews submitted code and approves or rejects it.
+
+Each job that still needs a decision (pending) or may still be stopped (approved,
+running) is listed with its files (``run.sh`` first), the manifest hash an approval pins,
+and only the buttons its status allows. Approving sends that hash along, so the server
+refuses the approval if the code is not what the reviewer was shown.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Annotated, Any, Literal, Optional, Union
+
+import traitlets
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from ..models import Job, JobStatus
+from ..server import CodeQueueServer
+from .assets import esm
+from .base import Action, QueueWidget, Uid, iso
+from .sources import JobSource, source_for
+
+MAX_CARDS = 100  # jobs listed at once; the rest are counted
+ACTIVITY_ENTRIES = 15
+FILE_PREVIEW_BYTES = 64 * 1024
+OPEN_STATUSES = (JobStatus.pending, JobStatus.approved, JobStatus.running)
+
+
+class ApproveAction(Action):
+    kind: Literal["approve"]
+    uid: Uid
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    reason: str = Field(default="", max_length=2000)
+
+
+class RejectAction(Action):
+    kind: Literal["reject"]
+    uid: Uid
+    reason: str = Field(default="", max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a reason is required to reject a job")
+        return value.strip()
+
+
+class CancelAction(Action):
+    kind: Literal["cancel"]
+    uid: Uid
+    reason: str = Field(default="", max_length=2000)
+
+
+class BulkItem(BaseModel):
+    """One job of a bulk decision, with the manifest hash the panel showed for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uid: Uid
+    manifest_sha256: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class BulkAction(Action):
+    """Approve or reject several jobs; the front end has asked the owner to confirm."""
+
+    kind: Literal["bulk"]
+    decision: Literal["approve", "reject"]
+    items: list[BulkItem] = Field(min_length=1, max_length=MAX_CARDS)
+    reason: str = Field(default="", max_length=2000)
+
+
+class OpenFileAction(Action):
+    kind: Literal["open_file"]
+    uid: Uid
+    path: str = Field(min_length=1, max_length=4096)
+
+
+class SelectAction(Action):
+    kind: Literal["select"]
+    uid: Optional[Uid] = None
+
+
+PanelAction = Annotated[
+    Union[ApproveAction, RejectAction, CancelAction, BulkAction, OpenFileAction, SelectAction],
+    Field(discriminator="kind"),
+]
+
+
+def allowed_actions(job: Job) -> list[str]:
+    """The buttons a job's status allows (a submission still arriving allows none)."""
+    if job.state is None:
+        return []
+    if job.status == JobStatus.pending:
+        return ["approve", "reject"]
+    if job.status in (JobStatus.approved, JobStatus.running):
+        return ["cancel"]
+    return []
+
+
+def _card(job: Job) -> dict[str, Any]:
+    files = sorted(job.files, key=lambda f: (f.path != "run.sh", f.path))
+    return {
+        "uid": job.uid,
+        "short_uid": job.short_uid,
+        "name": job.name,
+        "description": job.description,
+        "tags": job.tags,
+        "requester": job.requester_email,
+        "created": iso(job.created_at),
+        "status": job.status.value,
+        "accepted": job.state is not None,
+        "auto_approval": job.auto_approval,
+        "manifest_sha256": job.state.manifest_sha256 if job.state else None,
+        "files": [{"path": f.path, "size": f.size} for f in files],
+        "total_size": sum(f.size for f in files),
+        "history": [
+            {"status": t.status.value, "at": iso(t.at), "by": t.by, "reason": t.reason} for t in job.history
+        ],
+        "allowed": allowed_actions(job),
+    }
+
+
+class ApprovalPanel(QueueWidget):
+    """Review, approve, reject and cancel the jobs of a running queue server."""
+
+    _esm = esm("approval_panel.js")
+    _actions = TypeAdapter(PanelAction)
+
+    title = traitlets.Unicode("").tag(sync=True)
+    jobs = traitlets.List().tag(sync=True)
+    counts = traitlets.Dict().tag(sync=True)
+    hidden = traitlets.Int(0).tag(sync=True)  # open jobs beyond MAX_CARDS
+    activity = traitlets.List().tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    file_view = traitlets.Dict().tag(sync=True)
+    version = traitlets.Int(0).tag(sync=True)
+    updated_at = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, server: Union[CodeQueueServer, JobSource], **kwargs: Any) -> None:
+        source = source_for(server)
+        if not isinstance(source.api, CodeQueueServer):
+            raise TypeError("ApprovalPanel needs the owner's CodeQueueServer (a client cannot approve)")
+        super().__init__(title=f"Review queue {source.api.queue_name!r} of {source.api.email}", **kwargs)
+        self.source = source
+        self.server: CodeQueueServer = source.api
+        source.attach(self)
+        self._render()
+
+    def source_changed(self, changed: set[str]) -> None:
+        with self._lock:
+            self._render()
+
+    # -- actions ------------------------------------------------------------------------
+    def handle(self, action: Any) -> dict[str, Any]:
+        if isinstance(action, ApproveAction):
+            job = self.server.approve_job(action.uid, action.reason, manifest_sha256=action.manifest_sha256)
+            return {"message": f"Approved {job.name!r} [{job.short_uid}]"}
+        if isinstance(action, RejectAction):
+            job = self.server.reject_job(action.uid, action.reason)
+            return {"message": f"Rejected {job.name!r} [{job.short_uid}]"}
+        if isinstance(action, CancelAction):
+            job = self.server.cancel_job(action.uid, action.reason or "cancelled by the data owner")
+            return {"message": f"Cancelling {job.name!r} [{job.short_uid}]"}
+        if isinstance(action, BulkAction):
+            return self._bulk(action)
+        if isinstance(action, OpenFileAction):
+            return self._open_file(action)
+        with self._lock:
+            self.selected = action.uid or ""
+            self.file_view = {}
+        return {}
+
+    def _bulk(self, action: BulkAction) -> dict[str, Any]:
+        if action.decision == "reject" and not action.reason.strip():
+            raise ValueError("a reason is required to reject jobs")
+        done, failures = 0, []
+        for item in action.items:
+            try:
+                if action.decision == "approve":
+                    if item.manifest_sha256 is None:
+                        raise ValueError("no reviewed manifest hash")
+                    self.server.approve_job(item.uid, action.reason, manifest_sha256=item.manifest_sha256)
+                else:
+                    self.server.reject_job(item.uid, action.reason)
+                done += 1
+            except (ValueError, LookupError) as exc:
+                failures.append({"uid": item.uid, "error": str(exc)})
+        verb = "Approved" if action.decision == "approve" else "Rejected"
+        message = f"{verb} {done} of {len(action.items)} jobs"
+        if failures:
+            return {"ok": False, "message": message, "error": f"{message}; {len(failures)} failed", "failures": failures}
+        return {"message": message}
+
+    def _open_file(self, action: OpenFileAction) -> dict[str, Any]:
+        code = self.server.read_submitted_file(action.uid, action.path, FILE_PREVIEW_BYTES)
+        binary = b"\0" in code.head[:8192]
+        text = ""
+        if not binary:
+            try:
+                text = code.head.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if code.truncated and exc.start >= len(code.head) - 3:  # a character cut by the cap
+                    text = code.head[: exc.start].decode("utf-8")
+                else:
+                    binary = True
+        with self._lock:
+            self.selected = action.uid
+            self.file_view = {
+                "uid": action.uid,
+                "path": code.entry.path,
+                "size": code.entry.size,
+                "sha256": code.entry.sha256,
+                "binary": binary,
+                "text": text,
+                "shown_bytes": len(code.head),
+                "truncated": code.truncated,
+                "matches_manifest": code.matches_manifest,
+            }
+        return {}
+
+    # -- rendering ------------------------------------------------------------------------
+    def _render(self) -> None:
+        jobs = self.source.jobs()
+        open_jobs = [j for j in jobs if j.status in OPEN_STATUSES]
+        order = {s: i for i, s in enumerate(OPEN_STATUSES)}
+        open_jobs.sort(key=lambda j: (order[j.status], j.created_at))  # oldest pending first
+        counts = {s.value: 0 for s in OPEN_STATUSES}
+        for job in open_jobs:
+            counts[job.status.value] += 1
+        recent = heapq.nlargest(
+            ACTIVITY_ENTRIES,
+            ((t, job) for job in jobs for t in job.history),
+            key=lambda tj: tj[0].at,
+        )
+        synced = self.source.synced_at
+        with self._lock, self.hold_sync():
+            self.jobs = [_card(j) for j in open_jobs[:MAX_CARDS]]
+            self.hidden = max(0, len(open_jobs) - MAX_CARDS)
+            self.counts = counts
+            self.activity = [
+                {
+                    "at": iso(t.at), "uid": job.uid, "short_uid": job.short_uid, "name": job.name,
+                    "requester": job.requester_email, "status": t.status.value, "by": t.by, "reason": t.reason,
+                }
+                for t, job in recent
+            ]
+            self.updated_at = iso(synced) or ""
+            self.version += 1

@@ -1,0 +1,98 @@
+"""What every queue widget shares: validated, acknowledged front-end actions.
+
+The front end sends each user action as a custom message ``{"kind": ..., "id": ...}``.
+It is parsed by the widget's pydantic action models; whatever happens (invalid message,
+refused transition, unexpected error) the front end gets exactly one
+``{"kind": "ack", "id": ..., "ok": ...}`` back, so a button never stays "busy" forever and
+every error is shown where the user clicked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+import anywidget
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ..models import validate_uid
+
+from ..store import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError
+from .assets import css_path
+
+log = logging.getLogger(__name__)
+
+# Errors an action may raise on bad input or a refused transition: shown as they are.
+EXPECTED_ERRORS = (
+    InvalidTransitionError, JobNotFoundError, SubmissionError, StillArriving, ValueError, OSError,
+)
+
+
+Uid = Annotated[str, AfterValidator(validate_uid)]
+
+
+class Action(BaseModel):
+    """Base of every front-end → Python message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(max_length=64)
+
+
+def validation_message(exc: ValidationError, kind: Any = None) -> str:
+    """The first problem, named by its field (without the union's ``kind`` tag)."""
+    err = exc.errors()[0]
+    loc = err["loc"]
+    if len(loc) > 1 and loc[0] == kind:
+        loc = loc[1:]
+    where = ".".join(str(p) for p in loc)
+    message = str(err["msg"]).replace("Value error, ", "")
+    return f"{where}: {message}" if where else message
+
+
+def iso(value: Optional[datetime]) -> Optional[str]:
+    return value.isoformat() if value is not None else None
+
+
+class QueueWidget(anywidget.AnyWidget):
+    """An anywidget whose actions are validated by ``_actions`` and always acknowledged."""
+
+    _css = css_path()
+    _actions: TypeAdapter[Any]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.RLock()
+        self.on_msg(self._receive)
+
+    def close(self) -> None:
+        source = self.__dict__.get("source")
+        if source is not None:  # absent when __init__ failed half-way, or for the form
+            source.detach(self)
+        super().close()
+
+    def handle(self, action: Any) -> dict[str, Any]:
+        """Carry out one validated action; return extra fields for the acknowledgement
+        (``ok: False`` among them for a partly failed one)."""
+        raise NotImplementedError
+
+    def _receive(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        msg_id = content.get("id") if isinstance(content, dict) else None
+        reply: dict[str, Any] = {"kind": "ack", "id": msg_id if isinstance(msg_id, str) else None}
+        try:
+            action = self._actions.validate_python(content)
+        except ValidationError as exc:
+            kind = content.get("kind") if isinstance(content, dict) else None
+            self.send({**reply, "ok": False, "error": validation_message(exc, kind)})
+            return
+        try:
+            result = self.handle(action)
+        except EXPECTED_ERRORS as exc:
+            self.send({**reply, "ok": False, "error": str(exc) or type(exc).__name__})
+        except Exception as exc:
+            log.exception("widget action %s failed", type(action).__name__)
+            self.send({**reply, "ok": False, "error": f"unexpected error: {exc!r}"})
+        else:
+            self.send({**reply, "ok": True, **result})

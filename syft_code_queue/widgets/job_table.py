@@ -1,0 +1,272 @@
+"""``JobTable``: a live table of a server's or a client's jobs.
+
+Sorting, filtering and paging happen here in Python; the front end asks for a view and
+receives only the rows of the page it shows (about 50), so 10,000 jobs cost the browser
+what 50 do. Updates keep the view: a refresh re-applies the same query.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Literal, Optional, Union
+
+import traitlets
+from pydantic import Field, TypeAdapter
+
+from ..models import Job, JobStatus, utcnow
+from ..server import CodeQueueServer
+from ..table import jobs_to_dataframe
+from .assets import esm
+from .base import Action, QueueWidget, Uid, iso
+from .sources import Api, JobSource, source_for
+
+SortKey = Literal["name", "uid", "party", "status", "created", "started", "finished", "duration", "tags"]
+STATUS_ORDER = {status: i for i, status in enumerate(JobStatus)}
+PAGE_SIZE = 50
+LOG_TAIL_CHARS = 4000
+
+
+class ViewAction(Action):
+    """Which slice of the jobs the front end shows."""
+
+    kind: Literal["view"]
+    sort: SortKey = "created"
+    descending: bool = True
+    statuses: list[JobStatus] = Field(default_factory=list, max_length=len(JobStatus))
+    search: str = Field(default="", max_length=200)
+    page: int = Field(default=0, ge=0)
+
+
+class PauseAction(Action):
+    kind: Literal["pause"]
+    paused: bool
+
+
+class SelectAction(Action):
+    """Open (or with ``uid=None`` close) a job's detail; sent again to refresh it."""
+
+    kind: Literal["select"]
+    uid: Optional[Uid] = None
+
+
+TableAction = Annotated[Union[ViewAction, PauseAction, SelectAction], Field(discriminator="kind")]
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A job flattened once (per version of the job) for filtering and sorting."""
+
+    job: Job
+    haystack: str
+    created: float
+    started: Optional[float]
+    finished: Optional[float]
+
+    @classmethod
+    def of(cls, job: Job, party: str) -> "_Row":
+        started, finished = job.started_at, job.finished_at
+        words = [job.name, job.uid, getattr(job, party), job.status.value, *job.tags]
+        return cls(
+            job=job,
+            haystack="\n".join(words).lower(),
+            created=job.created_at.timestamp(),
+            started=started.timestamp() if started else None,
+            finished=finished.timestamp() if finished else None,
+        )
+
+    def duration(self, now: float) -> Optional[float]:
+        if self.started is None:
+            return None
+        return max(0.0, (self.finished or now) - self.started)
+
+    def public(self, party: str, now: float) -> dict[str, Any]:
+        job = self.job
+        return {
+            "uid": job.uid,
+            "short_uid": job.short_uid,
+            "name": job.name,
+            "party": getattr(job, party),
+            "status": job.status.value,
+            "created": iso(job.created_at),
+            "started": iso(job.started_at),
+            "finished": iso(job.finished_at),
+            # Only when finished: the browser ticks a running job's duration itself, so an
+            # update does not resend every running row just because time passed.
+            "duration": self.duration(now) if self.finished is not None else None,
+            "tags": job.tags,
+        }
+
+
+# How each sortable column orders rows: f(row, party attribute, now).
+SORT_VALUE: dict[str, Callable[[_Row, str, float], Any]] = {
+    "name": lambda r, party, now: r.job.name.lower(),
+    "uid": lambda r, party, now: r.job.uid,
+    "party": lambda r, party, now: getattr(r.job, party),
+    "status": lambda r, party, now: STATUS_ORDER[r.job.status],
+    "created": lambda r, party, now: r.created,
+    "started": lambda r, party, now: r.started,
+    "finished": lambda r, party, now: r.finished,
+    "duration": lambda r, party, now: r.duration(now),
+    "tags": lambda r, party, now: ",".join(r.job.tags).lower() or None,
+}
+
+
+class JobTable(QueueWidget):
+    """Live, sortable, filterable table of jobs.
+
+    ``JobTable(server)`` shows the queue's jobs on the owner's side, ``JobTable(client)``
+    the requester's own jobs; both keep updating while other cells run."""
+
+    _esm = esm("job_table.js")
+    _actions = TypeAdapter(TableAction)
+
+    title = traitlets.Unicode("").tag(sync=True)
+    party_label = traitlets.Unicode("Requester").tag(sync=True)
+    query = traitlets.Dict().tag(sync=True)
+    page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
+    rows = traitlets.List().tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    counts = traitlets.Dict().tag(sync=True)
+    version = traitlets.Int(0).tag(sync=True)
+    updated_at = traitlets.Unicode("").tag(sync=True)
+    clock = traitlets.Float(0.0).tag(sync=True)  # Python's time at the push: the browser's offset
+    paused = traitlets.Bool(False).tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    detail = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, api: Union[Api, JobSource], page_size: int = PAGE_SIZE, **kwargs: Any) -> None:
+        source = source_for(api)
+        owner_side = isinstance(source.api, CodeQueueServer)
+        super().__init__(
+            page_size=page_size,
+            party_label="Requester" if owner_side else "Target",
+            title=_title(source.api, owner_side),
+            **kwargs,
+        )
+        self.source = source
+        self._party = "requester_email" if owner_side else "target_email"
+        self._query = ViewAction(kind="view", id="init")
+        self._cache: dict[str, _Row] = {}
+        self._frozen: Optional[list[Job]] = None
+        self._view: list[_Row] = []
+        source.attach(self)
+        self._render()
+
+    # -- Python API ---------------------------------------------------------------------
+    @property
+    def df(self) -> Any:
+        """The jobs of the current view (filter, search and sort; all pages) as a DataFrame."""
+        with self._lock:
+            return jobs_to_dataframe(row.job for row in self._view)
+
+    # -- updates --------------------------------------------------------------------------
+    def source_changed(self, changed: set[str]) -> None:
+        with self._lock:
+            if self.paused:
+                return
+            self._render()
+            if self.selected and self.selected in changed:
+                self._load_detail(self.selected)
+
+    def handle(self, action: Any) -> dict[str, Any]:
+        with self._lock:
+            if isinstance(action, ViewAction):
+                self._query = action
+                self._render()
+            elif isinstance(action, PauseAction):
+                self._frozen = self.source.jobs() if action.paused else None
+                self.paused = action.paused
+                self._render()
+            else:
+                self.selected = action.uid or ""
+                if action.uid:
+                    self._load_detail(action.uid)
+                else:
+                    self.detail = {}
+        return {}
+
+    def _rows(self) -> list[_Row]:
+        jobs = self._frozen if self._frozen is not None else self.source.jobs()
+        cache, rows = {}, []
+        for job in jobs:
+            row = self._cache.get(job.uid)
+            if row is None or row.job is not job:
+                row = _Row.of(job, self._party)
+            cache[job.uid] = row
+            rows.append(row)
+        self._cache = cache
+        return rows
+
+    def _render(self) -> None:
+        """Apply the current query to the current jobs and push one versioned snapshot."""
+        query = self._query
+        now = time.time()
+        rows = self._rows()
+        needle = query.search.strip().lower()
+        if needle:
+            rows = [r for r in rows if needle in r.haystack]
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.job.status.value] = counts.get(row.job.status.value, 0) + 1
+        if query.statuses:
+            wanted = set(query.statuses)
+            rows = [r for r in rows if r.job.status in wanted]
+        value = SORT_VALUE[query.sort]
+        rows = _sorted(rows, lambda r: value(r, self._party, now), query.descending)
+        last_page = max(0, (len(rows) - 1) // self.page_size)
+        page = min(query.page, last_page)
+        shown = rows[page * self.page_size : (page + 1) * self.page_size]
+        self._view = rows
+        synced = self.source.synced_at
+        with self.hold_sync():
+            self.rows = [r.public(self._party, now) for r in shown]
+            self.total = len(rows)
+            self.counts = counts
+            self.query = {**query.model_dump(exclude={"id", "kind"}, mode="json"), "page": page}
+            self.updated_at = iso(synced) or ""
+            self.clock = now
+            self.version += 1
+
+    def _load_detail(self, uid: str) -> None:
+        job = self.source.get(uid)
+        if job is None:
+            self.detail = {"uid": uid, "missing": True}
+            return
+        logs = self.source.api.get_job_logs(uid) or ""
+        result = job.state.result if job.state else None
+        self.detail = {
+            "uid": job.uid,
+            "name": job.name,
+            "description": job.description,
+            "status": job.status.value,
+            "requester": job.requester_email,
+            "target": job.target_email,
+            "error": job.error,
+            "exit_code": job.exit_code,
+            "history": [
+                {"status": t.status.value, "at": iso(t.at), "by": t.by, "reason": t.reason} for t in job.history
+            ],
+            "outputs": [{"path": f.path, "size": f.size} for f in (result.outputs if result else [])],
+            "cleaned_up": bool(job.state and job.state.cleaned_up),
+            "log_tail": logs[-LOG_TAIL_CHARS:],
+            "log_truncated": len(logs) > LOG_TAIL_CHARS,
+            "loaded_at": iso(utcnow()),
+        }
+
+
+def _sorted(rows: list[_Row], key: Any, descending: bool) -> list[_Row]:
+    """Sort by ``key``; rows without a value (not started yet, ...) always go last."""
+    keyed = [(key(r), r) for r in rows]
+    present = [(k, r) for k, r in keyed if k is not None]
+    missing = [r for k, r in keyed if k is None]
+    present.sort(key=lambda kr: (kr[0], kr[1].created), reverse=descending)
+    return [r for _, r in present] + missing
+
+
+def _title(api: Any, owner_side: bool) -> str:
+    if owner_side:
+        return f"Queue {api.queue_name!r} of {api.email}"
+    return f"Jobs submitted by {api.email}"
+
+

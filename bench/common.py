@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -20,12 +21,38 @@ import syft_code_queue as scq  # noqa: E402
 from syft_code_queue.models import (  # noqa: E402
     FileEntry, JobRequest, JobResult, JobState, JobStatus, Transition, utcnow,
 )
+from syft_code_queue.runner import JobRun, RunResult  # noqa: E402
 from syft_code_queue.store import QueueLayout  # noqa: E402
 from syft_code_queue.syftbox import sha256_file  # noqa: E402
 
 OWNER = "owner@example.com"
 REQUESTER = "alice@example.com"
 TRIVIAL_RUN_SH = '#!/bin/bash\necho done > "$SYFT_OUTPUT_DIR/out.txt"\n'
+
+
+class DirectRunner(scq.CodeRunner):
+    """``bash run.sh`` started straight from the server, as the bare loop starts it (no
+    supervisor, no sandbox): what remains against the bare loop is the queue's own cost."""
+
+    def run_job(self, job: JobRun) -> RunResult:
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        job.home_dir.mkdir(parents=True, exist_ok=True)
+        with open(job.stdout_path, "wb") as out, open(job.stderr_path, "wb") as err:
+            done = subprocess.run(self.command(job), cwd=job.code_dir, env=job.environment(),
+                                  stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        return RunResult(exit_code=done.returncode)
+
+
+RUNNERS = {
+    "direct": DirectRunner,  # the targets: the queue's cost
+    "plain": scq.CodeRunner,  # the shipped plain runner (a supervisor process per job)
+    "sandboxed": None,  # the default SafeCodeRunner
+}
+
+
+def make_runner(name: str) -> scq.CodeRunner | None:
+    factory = RUNNERS[name]
+    return factory() if factory is not None else None
 
 
 def trivial_code(base: Path) -> Path:

@@ -2,9 +2,12 @@
 the requester through the API, against a bare ``bash run.sh`` loop timed in the same run.
 
 The requester runs in its own process, as it does in reality (another SyftBox client);
-``--in-process`` runs it on a thread of the owner's process instead.
+``--in-process`` runs it on a thread of the owner's process instead. ``--runner direct`` (the
+default) starts ``bash run.sh`` as the bare loop does, so the ratio prices the queue itself;
+``plain`` is the shipped ``CodeRunner`` and ``sandboxed`` the default ``SafeCodeRunner``. The
+same run also times a bare loop through the shipped runners' supervisor, when there is one.
 
-    python bench/throughput.py [--jobs 300] [--repeat 3] [--in-process]
+    python bench/throughput.py [--jobs 300] [--repeat 3] [--in-process] [--runner direct|plain|sandboxed]
 """
 
 from __future__ import annotations
@@ -17,19 +20,33 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
-from common import OWNER, REQUESTER, emit, scq, trivial_code
+from common import OWNER, REQUESTER, RUNNERS, emit, make_runner, scq, trivial_code
 
 WORKERS = 2
 
 
-def bare_spawn(code: Path, scratch: Path, jobs: int, threads: int) -> float:
-    """Jobs per second of ``bash run.sh`` launched straight from Python."""
-    outs = [scratch / f"out{threads}-{i}" for i in range(jobs)]
+BASH = ["bash", "run.sh"]
+
+
+def supervised() -> Optional[list[str]]:
+    """How the shipped runners start ``bash run.sh`` (under a supervisor process), if this
+    checkout has a supervisor."""
+    try:
+        from syft_code_queue.sandbox import Launch
+    except ImportError:
+        return None
+    return Launch(argv=BASH, cwd=Path("."), env={}).supervised()
+
+
+def bare_spawn(code: Path, scratch: Path, jobs: int, threads: int, argv: list[str] = BASH) -> float:
+    """Jobs per second of ``argv`` launched straight from Python."""
+    outs = [scratch / f"out{threads}-{len(argv)}-{i}" for i in range(jobs)]
 
     def one(out: Path) -> None:
         out.mkdir()
-        subprocess.run(["bash", "run.sh"], cwd=code, check=True,
+        subprocess.run(argv, cwd=code, check=True,
                        env={"SYFT_OUTPUT_DIR": str(out), "PATH": "/usr/bin:/bin"})
 
     start = time.perf_counter()
@@ -58,9 +75,9 @@ def requester(root: Path, code: Path, jobs: int) -> float:
     return jobs / (time.perf_counter() - start)
 
 
-def queue_round_trip(root: Path, code: Path, jobs: int, in_process: bool) -> float:
+def queue_round_trip(root: Path, code: Path, jobs: int, in_process: bool, runner: str) -> float:
     server = scq.create_server(email=OWNER, data_dir=root, max_concurrent_jobs=WORKERS,
-                               auto_approval_enabled=True, job_timeout=60)
+                               auto_approval_enabled=True, job_timeout=60, runner=make_runner(runner))
     server.start()
     try:
         if in_process:
@@ -79,6 +96,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--runner", choices=sorted(RUNNERS), default="direct")
     parser.add_argument("--requester", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.requester:
@@ -88,24 +106,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scq-bench-") as tmp:
         base = Path(tmp)
         code = trivial_code(base)
+        supervisor = supervised()
         for r in range(args.repeat):
             scratch = base / f"bare{r}"
             scratch.mkdir()
             serial = bare_spawn(code, scratch, args.jobs, 1)
             threaded = bare_spawn(code, scratch, args.jobs, WORKERS)
-            queued = queue_round_trip(base / f"root{r}", code, args.jobs, args.in_process)
-            runs.append({
+            queued = queue_round_trip(base / f"root{r}", code, args.jobs, args.in_process, args.runner)
+            run = {
                 "queue_jobs_per_s": round(queued, 1),
                 "bare_serial_jobs_per_s": round(serial, 1),
                 "bare_2_threads_jobs_per_s": round(threaded, 1),
                 "ratio_vs_bare_serial": round(queued / serial, 3),
                 "ratio_vs_bare_2_threads": round(queued / threaded, 3),
-            })
+            }
+            if supervisor is not None:
+                run["bare_supervised_serial_jobs_per_s"] = round(bare_spawn(code, scratch, args.jobs, 1, supervisor), 1)
+            runs.append(run)
     emit({
         "bench": "throughput",
         "jobs": args.jobs,
         "workers": WORKERS,
         "requester": "in the owner's process" if args.in_process else "its own process",
+        "runner": args.runner,
         "runs": runs,
         "median_queue_jobs_per_s": statistics.median(run["queue_jobs_per_s"] for run in runs),
         "median_ratio_vs_bare_serial": statistics.median(run["ratio_vs_bare_serial"] for run in runs),

@@ -100,10 +100,10 @@ class JobIndex:
         self._reorder = False  # whether one was added, removed or re-dated since
         self._pending: set[Scope] = set()
         self._pending_lock = threading.Lock()
-        self._unsubscribe: Optional[Callable[[], None]] = None
+        self._unsubscribe: Optional[Callable[[], None]] = None  # set once watching
 
     def snapshot(self) -> Snapshot:
-        """Every job whose ``job.json`` is valid, newest first, as the files are now."""
+        """Every job the view shows, newest first, as the files are now."""
         with self._lock:
             self._update()
             if self._snapshot.version != self._version:
@@ -118,11 +118,6 @@ class JobIndex:
                 self._touched.clear()
                 self._reorder = False
             return self._snapshot
-
-    def close(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
 
     # -- what changed -------------------------------------------------------------------
     def _watched(self) -> list[tuple[Path, Optional[int]]]:

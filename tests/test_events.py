@@ -13,6 +13,7 @@ import pytest
 import syft_code_queue as scq
 from syft_code_queue import inotify
 from syft_code_queue.models import JobStatus
+from syft_code_queue.watch import WatchdogFeed
 
 from conftest import ALICE, OWNER
 
@@ -94,3 +95,15 @@ def test_client_snapshot_merges_owners_newest_first(
     other_store.create_state(ALICE, second.uid, JobStatus.rejected, by=other, reason="no")
     delta = client.snapshot().changes_since(before)
     assert [(row["uid"], row["status"]) for row in delta.changed] == [(second.uid, "rejected")]
+
+
+def test_the_watchdog_feed_wakes_listeners_but_never_claims_exactness(tmp_path: Path) -> None:
+    feed = WatchdogFeed()  # what systems without inotify get
+    feed.watch(tmp_path)
+    target = str(tmp_path / "state.json")
+    seen = threading.Event()
+    feed.subscribe(lambda changes: seen.set() if changes and target in changes else None)
+    with feed.running():
+        (tmp_path / "state.json").write_text("{}")
+        assert seen.wait(30)
+    assert not feed.exact

@@ -54,7 +54,9 @@ def test_submit_approve_run_and_results_cross_the_network(world: World, code: Ca
         "alice to see pending", lambda: alice.get_job(job.uid).status == JobStatus.pending)
 
     server.approve_job(job.uid, reason="fine")
-    done = world.until("alice to have the results", lambda: alice.get_job_output(job.uid))
+    # Outputs and logs sync independently (delays, reordering): wait for both.
+    done = world.until("alice to have the results",
+                       lambda: alice.get_job_logs(job.uid) and alice.get_job_output(job.uid))
     finished = alice.get_job(job.uid)
     assert finished.status == JobStatus.completed
     assert (done / "digest.txt").read_text().strip() == code_digest(folder)

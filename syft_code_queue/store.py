@@ -450,7 +450,9 @@ class OwnerStore:
     def note_requester(self, requester: str) -> None:
         with self._requesters_lock:  # state writes of different jobs run concurrently
             if requester not in self._known_requesters:
-                self._known_requesters.add(requester)
+                # Everyone with an inbox keeps their rule, also in a store that never ran
+                # ensure_queue (``scq approve``): the file is rewritten whole.
+                self._known_requesters |= {*self.requesters(), requester}
                 self._write_legacy_permissions()
 
     def lock_path(self, uid: str) -> Path:

@@ -34,6 +34,11 @@ def test_demo_notebook_approve_in_the_panel_and_watch_the_table(lab: Lab, page: 
     approve.wait_for()
     page.wait_for_function("el => !el.disabled", arg=approve.element_handle())
     uid = card.get_attribute("data-uid")
+    owner_table = page.locator(".scq-jobtable").first
+    row = owner_table.locator(f'tr[data-uid="{uid}"]')
+    row.wait_for()
+    row.evaluate("el => { el.scqMark = true; }")  # the same <tr> must be updated in place
+    rows_before = owner_table.locator("tr.scq-row").count()
 
     # Review first: open the card, look at run.sh.
     card.locator(".scq-card-toggle").click()
@@ -50,9 +55,9 @@ def test_demo_notebook_approve_in_the_panel_and_watch_the_table(lab: Lab, page: 
     # pushed from the server's threads through the UI pump.
     page.evaluate(f"() => {{ {KERNEL}.requestExecute({{code: 'import time; time.sleep(60)'}}); }}")
     page.wait_for_function(f"() => {KERNEL}.status === 'busy'")
-    owner_table = page.locator(".scq-jobtable").first
-    row = owner_table.locator(f'tr[data-uid="{uid}"]')
     row.locator(".scq-s-completed").wait_for(timeout=50_000)
+    assert row.evaluate("el => el.scqMark === true"), "a job change updates its row in place"
+    assert owner_table.locator("tr.scq-row").count() == rows_before, "the delta kept the other rows"
     assert page.evaluate(f"() => {KERNEL}.status") == "busy", "updated while another cell was running"
     page.evaluate(f"() => {KERNEL}.interrupt()")
     page.wait_for_function(f"() => {KERNEL}.status === 'idle'")

@@ -1,6 +1,10 @@
 // JobTable front end: shows the page of rows Python sends and asks Python for other views
 // (sort, status filter, search, page). Rows are kept by uid and updated in place, so an
 // update never loses the selection, the scroll position or the focus.
+// Python sends the whole page in `rows` for a new view; when jobs change it sends a delta
+// instead: `row_order` (the page's uids) and `changed_rows` (only rows whose content changed).
+// mergeDelta folds a delta into the model's `rows` (locally, never saved back), once per
+// model in initialize and again, idempotently, before a view renders.
 import { STATUSES, h, append, clear, badge, rpc, fmtTime, fmtDuration, fmtSize, notice } from "./common.js";
 
 const COLUMNS = [
@@ -15,6 +19,24 @@ const COLUMNS = [
   { key: "tags", label: "Tags" },
 ];
 const DESCENDING_FIRST = new Set(["created", "started", "finished", "duration"]);
+
+function mergeDelta(model) {
+  const order = model.get("row_order");
+  if (!Array.isArray(order)) return;
+  const byUid = new Map();
+  for (const row of model.get("rows") || []) byUid.set(row.uid, row);
+  for (const row of model.get("changed_rows") || []) byUid.set(row.uid, row);
+  const merged = [];
+  for (const uid of order) if (byUid.has(uid)) merged.push(byUid.get(uid));
+  model.set("rows", merged);
+}
+
+function initialize({ model }) {
+  const onVersion = () => mergeDelta(model);
+  mergeDelta(model);
+  model.on("change:version", onVersion);
+  return () => model.off("change:version", onVersion);
+}
 
 function render({ model, el }) {
   const api = rpc(model);
@@ -288,6 +310,7 @@ function render({ model, el }) {
   }
 
   function onVersion() {
+    mergeDelta(model);
     const incoming = model.get("query") || {};
     // Python clamps the page; keep what the user is typing in the search box.
     query = { ...incoming, search: document.activeElement === search ? search.value : incoming.search };
@@ -328,4 +351,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { initialize, render };

@@ -356,6 +356,53 @@ def test_ten_thousand_jobs_send_only_the_page_shown(ten_thousand: FakeApi) -> No
     assert first, "the table pushed its first snapshot"
 
 
+def test_one_job_change_on_the_page_sends_only_that_row(ten_thousand: FakeApi) -> None:
+    source = JobSource(ten_thousand, poll_interval=3600, listen=False)
+    table = JobTable(source)
+    assert act(table, "view", sort="created", descending=True, statuses=[], search="", page=0)["ok"]
+    page = [dict(r) for r in table.rows]
+    assert len(page) == 50
+    target = next(r for r in page if r["status"] == "pending")
+
+    ten_thousand.touch(target["uid"], JobStatus.approved)
+    before = len(update_bytes(table))
+    source.job_changed(target["uid"])
+    wait_for(lambda: len(update_bytes(table)) > before)
+    sizes, updates = update_bytes(table)[before:], state_updates(table)[before:]
+    assert len(updates) == 1, "one change, one update message"
+    update = updates[0]
+    delta_bytes = sum(sizes)
+    assert delta_bytes < 10_000, f"a single-job change sent {delta_bytes} bytes"
+    assert "rows" not in update, "the page is not sent again"
+    assert [r["uid"] for r in update["changed_rows"]] == [target["uid"]], "exactly the changed row"
+    assert update["changed_rows"][0]["status"] == "approved"
+    # The Python side still holds the whole page, which is what the front end rebuilds.
+    merged = {r["uid"]: r for r in page} | {r["uid"]: r for r in update["changed_rows"]}
+    assert [merged[uid] for uid in table.row_order] == table.rows
+    assert [r["uid"] for r in table.rows] == [r["uid"] for r in page]
+
+    # A change of sort is a new view: the whole page again, and no delta.
+    before = len(update_bytes(table))
+    assert act(table, "view", sort="name", descending=False, statuses=[], search="", page=0)["ok"]
+    update = state_updates(table)[before:][0]
+    assert len(update["rows"]) == 50 and update["rows"] == table.rows
+    assert delta_bytes * 5 < update_bytes(table)[before], "the delta is a small part of a page"
+    assert update["row_order"] == [r["uid"] for r in table.rows] and update["changed_rows"] == []
+
+    # A job that leaves the page sends the new order and only the row that moves in.
+    assert act(table, "view", sort="status", descending=False, statuses=[], search="", page=0)["ok"]
+    first, old_order = table.rows[0], list(table.row_order)
+    ten_thousand.touch(first["uid"], JobStatus.cancelled)
+    before = len(update_bytes(table))
+    source.job_changed(first["uid"])
+    wait_for(lambda: len(update_bytes(table)) > before)
+    update = state_updates(table)[before:][0]
+    assert "rows" not in update and "row_order" in update
+    entered = [uid for uid in table.row_order if uid not in old_order]
+    assert len(entered) == 1 and [r["uid"] for r in update["changed_rows"]] == entered
+    assert first["uid"] not in table.row_order and update["row_order"] == old_order[1:] + entered
+
+
 def test_sorting_keeps_unset_values_last_in_both_directions(ten_thousand: FakeApi) -> None:
     table = JobTable(JobSource(ten_thousand, poll_interval=3600, listen=False), page_size=200)
     for descending in (False, True):

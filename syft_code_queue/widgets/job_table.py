@@ -3,6 +3,12 @@
 Sorting, filtering and paging happen here in Python; the front end asks for a view and
 receives only the rows of the page it shows (about 50), so 10,000 jobs cost the browser
 what 50 do. Updates keep the view: a refresh re-applies the same query.
+
+A new view (sort, filter, search, page, pause/resume) sends the whole page in ``rows``. A
+job change sends a delta instead: ``row_order`` (the page's uids, only when it changed) and
+``changed_rows`` (only the rows whose content differs from what was sent last); ``rows``
+itself is then updated on the Python side without being sent, and the front end merges the
+delta into its copy of ``rows``, so the model's state stays the whole page for new views.
 """
 
 from __future__ import annotations
@@ -125,7 +131,9 @@ class JobTable(QueueWidget):
     party_label = traitlets.Unicode("Requester").tag(sync=True)
     query = traitlets.Dict().tag(sync=True)
     page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
-    rows = traitlets.List().tag(sync=True)
+    rows = traitlets.List().tag(sync=True)  # the page; sent whole only for a new view
+    row_order = traitlets.List().tag(sync=True)  # the page's uids, in order
+    changed_rows = traitlets.List().tag(sync=True)  # a delta's new or changed rows ([] otherwise)
     total = traitlets.Int(0).tag(sync=True)
     counts = traitlets.Dict().tag(sync=True)
     version = traitlets.Int(0).tag(sync=True)
@@ -150,6 +158,7 @@ class JobTable(QueueWidget):
         self._cache: dict[str, _Row] = {}
         self._frozen: Optional[list[Job]] = None
         self._view: list[_Row] = []
+        self._quiet_rows = False
         source.attach(self)
         self._render()
 
@@ -165,7 +174,7 @@ class JobTable(QueueWidget):
         with self._lock:
             if self.paused:
                 return
-            self._render()
+            self._render(delta=True)
             if self.selected and self.selected in changed:
                 self._load_detail(self.selected)
 
@@ -198,8 +207,14 @@ class JobTable(QueueWidget):
         self._cache = cache
         return rows
 
-    def _render(self) -> None:
-        """Apply the current query to the current jobs and push one versioned snapshot."""
+    def _should_send_property(self, key: str, value: Any) -> bool:
+        if key == "rows" and self._quiet_rows:
+            return False  # a delta carries the change; the front end merges it into ``rows``
+        return super()._should_send_property(key, value)
+
+    def _render(self, delta: bool = False) -> None:
+        """Apply the current query to the current jobs and push one versioned snapshot:
+        the whole page, or with ``delta`` only the page's order and the rows that changed."""
         query = self._query
         now = time.time()
         rows = self._rows()
@@ -219,8 +234,22 @@ class JobTable(QueueWidget):
         shown = rows[page * self.page_size : (page + 1) * self.page_size]
         self._view = rows
         synced = self.source.synced_at
+        page_rows = [r.public(self._party, now) for r in shown]
+        changed: list[dict[str, Any]] = []
+        if delta:
+            sent = {row["uid"]: row for row in self.rows}
+            changed = [row for row in page_rows if sent.get(row["uid"]) != row]
+            delta = len(changed) * 2 <= len(page_rows)  # mostly new rows: the page is smaller
+            if not delta:
+                changed = []
         with self.hold_sync():
-            self.rows = [r.public(self._party, now) for r in shown]
+            self._quiet_rows = delta
+            try:
+                self.rows = page_rows
+            finally:
+                self._quiet_rows = False
+            self.row_order = [row["uid"] for row in page_rows]
+            self.changed_rows = changed
             self.total = len(rows)
             self.counts = counts
             self.query = {**query.model_dump(exclude={"id", "kind"}, mode="json"), "page": page}

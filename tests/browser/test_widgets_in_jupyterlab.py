@@ -34,6 +34,11 @@ def test_demo_notebook_approve_in_the_panel_and_watch_the_table(lab: Lab, page: 
     approve.wait_for()
     page.wait_for_function("el => !el.disabled", arg=approve.element_handle())
     uid = card.get_attribute("data-uid")
+    owner_table = page.locator(".scq-jobtable").first
+    row = owner_table.locator(f'tr[data-uid="{uid}"]')
+    row.wait_for()
+    row.evaluate("el => { el.scqMark = true; }")  # the same <tr> must be updated in place
+    rows_before = owner_table.locator("tr.scq-row").count()
 
     # Review first: open the card, look at run.sh.
     card.locator(".scq-card-toggle").click()
@@ -50,9 +55,9 @@ def test_demo_notebook_approve_in_the_panel_and_watch_the_table(lab: Lab, page: 
     # pushed from the server's threads through the UI pump.
     page.evaluate(f"() => {{ {KERNEL}.requestExecute({{code: 'import time; time.sleep(60)'}}); }}")
     page.wait_for_function(f"() => {KERNEL}.status === 'busy'")
-    owner_table = page.locator(".scq-jobtable").first
-    row = owner_table.locator(f'tr[data-uid="{uid}"]')
     row.locator(".scq-s-completed").wait_for(timeout=50_000)
+    assert row.evaluate("el => el.scqMark === true"), "a job change updates its row in place"
+    assert owner_table.locator("tr.scq-row").count() == rows_before, "the delta kept the other rows"
     assert page.evaluate(f"() => {KERNEL}.status") == "busy", "updated while another cell was running"
     page.evaluate(f"() => {KERNEL}.interrupt()")
     page.wait_for_function(f"() => {KERNEL}.status === 'idle'")
@@ -164,3 +169,53 @@ def test_submitted_markup_never_runs_in_any_widget(lab: Lab, page: Any) -> None:
     assert page.locator(".scq img, .jp-OutputArea img").count() == 0
     assert page.evaluate("() => window.__pwned") is None
     assert json.dumps(page.evaluate("() => typeof window.__pwned")) == '"undefined"'
+
+
+def test_table_deltas_reach_every_view_and_a_later_one(lab: Lab, page: Any) -> None:
+    """Job changes arrive as deltas (the changed rows only); a view opened after several of
+    them still shows the whole, current page."""
+    setup = """
+import tempfile, time
+from pathlib import Path
+import syft_code_queue as scq
+
+workdir = tempfile.TemporaryDirectory()
+root = Path(workdir.name) / "syftbox"
+server = scq.create_server(email="owner@example.com", data_dir=root).start()
+client = scq.create_client(email="alice@example.com", data_dir=root)
+folder = Path(workdir.name) / "code"
+folder.mkdir()
+(folder / "run.sh").write_text("echo hi\\n")
+jobs = [client.submit_code("owner@example.com", folder, f"job {i}") for i in range(6)]
+"""
+    changes = """
+time.sleep(3)
+server.reject_job(jobs[0].uid, reason="no")
+time.sleep(1.5)
+server.reject_job(jobs[1].uid, reason="no")
+time.sleep(1.5)
+"""
+    cells = [setup, "table = scq.JobTable(server)\ntable", changes, "table"]
+    notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab.root / "deltas.ipynb")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    run_notebook(page, lab, "deltas.ipynb")
+    wait_idle(page)
+
+    views = page.locator(".scq-jobtable")
+    page.wait_for_function("() => document.querySelectorAll('.scq-jobtable').length === 2")
+    orders = []
+    for i in range(2):
+        view = views.nth(i)
+        page.wait_for_function(
+            "el => el.querySelectorAll('tr.scq-row').length === 6"
+            " && el.querySelectorAll('tr.scq-row .scq-s-rejected').length === 2",
+            arg=view.element_handle(),
+            timeout=30_000,
+        )
+        orders.append(view.locator("tr.scq-row").evaluate_all("rows => rows.map(r => r.dataset.uid + ' ' + r.textContent)"))
+    assert orders[0] == orders[1], "the later view shows what the first one does"
+    assert len({o.split(" ")[0] for o in orders[0]}) == 6
+    assert not errors, errors

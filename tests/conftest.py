@@ -103,3 +103,14 @@ def wait_status(client: scq.CodeQueueClient, uid: str, status: scq.JobStatus, ti
     while client.get_job(uid).status != status:
         assert time.monotonic() < deadline, f"never reached {status}"
         time.sleep(0.01)
+
+
+def wait_for(server: scq.CodeQueueServer, uid: str, timeout: float = 30) -> scq.Job:
+    """Wait until the owner's server has settled a job; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = server.get_job(uid)
+        if job.is_terminal:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {uid} still {server.get_job(uid).status} after {timeout} s")

@@ -27,7 +27,7 @@ from syft_code_queue.runner import TRUNCATION_MARKER, JobRun, RunResult, SafeCod
 from syft_code_queue.sandbox import JobIds, staging_parent
 from syft_code_queue.syftbox import build_manifest, copy_verified
 
-from conftest import ALICE, OWNER, need
+from conftest import ALICE, OWNER, need, wait_for
 
 MiB = 1024 * 1024
 
@@ -144,16 +144,6 @@ class Sampler(threading.Thread):
         while not self.done.is_set():
             self.peak = max(self.peak, self.measure())
             time.sleep(0.05)
-
-
-def wait_for(server: scq.CodeQueueServer, uid: str, timeout: float = 30) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = server.get_job(uid)
-        if job.is_terminal:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {uid} still {server.get_job(uid).status} after {timeout} s")
 
 
 # --- timeouts: nothing outlives the job ---------------------------------------------------

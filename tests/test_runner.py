@@ -17,17 +17,7 @@ import syft_code_queue as scq
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
 from syft_code_queue.sandbox import JobIds, SandboxPolicy, staging_parent
 
-from conftest import OWNER
-
-
-def wait_for(server: scq.CodeQueueServer, uid: str, timeout: float = 30) -> scq.Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = server.get_job(uid)
-        if job.is_terminal:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {uid} still {server.get_job(uid).status} after {timeout} s")
+from conftest import OWNER, wait_for
 
 
 def test_the_original_readme_constructor_still_works() -> None:

@@ -354,11 +354,6 @@ class Job(BaseModel):
             return self.state.history[-1].reason or None
         return None
 
-    @property
-    def reason(self) -> Optional[str]:
-        """The reason given with the latest transition."""
-        return self.state.history[-1].reason or None if self.state and self.state.history else None
-
     def summary(self) -> dict[str, Any]:
         """A flat row for tables, DataFrames and the CLI."""
         return {

@@ -582,10 +582,6 @@ class OwnerStore:
             )
         return Job(request=request, state=state)
 
-    def code_listing(self, requester: str, uid: str) -> list[FileEntry]:
-        request = self.read_request(requester, uid)
-        return list(request.files)
-
     def read_code_file(self, requester: str, uid: str, path: str, max_bytes: int) -> CodeFile:
         """At most ``max_bytes`` of a submitted file named in its manifest (nothing else is
         readable this way), hashed in full to compare with the manifest."""

@@ -165,7 +165,9 @@ class CodeQueueClient:
         File-system events on the job's review folder wake it as soon as something arrives;
         ``poll_interval`` only bounds the wait where such events are not available."""
         deadline = time.monotonic() + timeout
-        layout, _ = self.store.find(uid)
+        layout, job = self.store.find(uid)
+        if job.is_terminal and self._results_arrived(layout, job):
+            return job  # already here: no watch, no thread
         folder = str(layout.review_dir(self.email, uid))
         arrived = threading.Event()
 

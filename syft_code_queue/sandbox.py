@@ -10,6 +10,7 @@ RLIMIT_NPROC is not enforced, and a job running as root could read everything.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import resource
@@ -34,14 +35,16 @@ GiB = 1024 * MiB
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def python_dirs(as_other_user: bool) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def python_dirs(as_other_user: bool) -> tuple[str, ...]:
     """The serving interpreter's installation(s) outside /usr (a venv needs its base too),
-    if the job's user can reach them: a job run under a leased uid needs world access."""
+    if the job's user can reach them: a job run under a leased uid needs world access.
+    Decided once per process: every job would otherwise resolve and stat the same paths."""
     dirs = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)})
     outside = [d for d in dirs if not d.startswith("/usr/")]
     if as_other_user and not all(_world_readable(d) for d in outside):
-        return []
-    return outside
+        return ()
+    return tuple(outside)
 
 
 def _world_readable(directory: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +19,10 @@ from typing import Any, Callable, Optional
 
 from .index import JobIndex
 from .leftovers import stop_job_processes
-from .models import Job, JobState, JobStatus, QueueConfig, utcnow
+from .models import Job, JobRequest, JobState, JobStatus, QueueConfig, utcnow
+from . import scratch
 from .runner import CodeRunner, JobRun, SafeCodeRunner
+from .scratch import ScratchSlots
 from .snapshot import Snapshot
 from .store import (
     ALL_JOBS,
@@ -35,7 +36,7 @@ from .store import (
     format_logs,
 )
 from .table import JobList
-from .syftbox import Workspace, copy_verified, scratch_dir
+from .syftbox import Workspace, copy_verified
 from .watch import ChangeFeed, Changes, open_feed
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class CodeQueueServer:
         self._active: dict[str, JobRun] = {}
         self._cancel_reasons: dict[str, str] = {}  # running jobs asked to stop, and why
         self._listeners: list[Listener] = []
+        self._slots = ScratchSlots(self.workspace.private_dir / "runs" / self.config.queue_name)
 
     @property
     def email(self) -> str:
@@ -212,7 +214,8 @@ class CodeQueueServer:
             layout = self.store.layout
             scopes = {
                 scope for path in changes
-                if not layout.is_published_result(path) and (scope := layout.locate(path)) is not None
+                if not layout.is_published_result(path) and not self.store.wrote_last(path)
+                and (scope := layout.locate(path)) is not None
             }
         if scopes:
             self._mark(scopes)
@@ -274,7 +277,7 @@ class CodeQueueServer:
             return
         self._advance(requester, uid, state)
 
-    def _advance(self, requester: str, uid: str, state: JobState) -> None:
+    def _advance(self, requester: str, uid: str, state: JobState, request: Optional[JobRequest] = None) -> None:
         if state.status.is_terminal:
             self._settle(requester, uid, state)
             return
@@ -285,7 +288,7 @@ class CodeQueueServer:
             except InvalidTransitionError:
                 pass  # it finished in the meantime; the next pass settles it
         elif state.status == JobStatus.approved:
-            self._dispatch(requester, uid)
+            self._dispatch(requester, uid, state, request)
 
     def _settle(self, requester: str, uid: str, state: JobState) -> None:
         finished = state.updated_at or utcnow()
@@ -321,7 +324,7 @@ class CodeQueueServer:
         )
         self._first_seen.pop(uid, None)
         self._changed(uid)
-        self._advance(requester, uid, state)
+        self._advance(requester, uid, state, request)
 
     def _refuse(self, requester: str, uid: str, reason: str) -> None:
         log.info("rejected %s from %s: %s", uid, requester, reason)
@@ -341,27 +344,28 @@ class CodeQueueServer:
             return False
 
     # -- running ----------------------------------------------------------------------
-    def _dispatch(self, requester: str, uid: str) -> None:
+    def _dispatch(self, requester: str, uid: str, state: JobState, request: Optional[JobRequest]) -> None:
+        """Hand an approved job to a worker; ``request`` when the caller just read it."""
         with self._lock:
             if uid in self._active or self._executor is None or self._stopping.is_set():
                 return
-            base = scratch_dir(self.workspace.private_dir / "runs", f"{uid[:8]}-")
-            job = self.store.load_job(requester, uid)
+            job = Job(request=request, state=state) if request is not None else self.store.load_job(requester, uid)
             if job is None:
                 return
+            slot = self._slots.acquire()
             run = JobRun(
                 job=job,
-                code_dir=base / "code",
-                output_dir=base / "outputs",
-                stdout_path=base / "stdout.txt",
-                stderr_path=base / "stderr.txt",
-                home_dir=base / "home",
+                code_dir=slot / scratch.CODE,
+                output_dir=slot / scratch.OUTPUTS,
+                stdout_path=slot / scratch.STDOUT,
+                stderr_path=slot / scratch.STDERR,
+                home_dir=slot / scratch.HOME,
                 timeout=self.config.job_timeout,
             )
             self._active[uid] = run
-            self._executor.submit(self._execute, requester, uid, run, base)
+            self._executor.submit(self._execute, requester, uid, run, slot)
 
-    def _execute(self, requester: str, uid: str, run: JobRun, base: Path) -> None:
+    def _execute(self, requester: str, uid: str, run: JobRun, slot: Path) -> None:
         try:
             self._run_one(requester, uid, run)
         except Exception as exc:
@@ -372,7 +376,7 @@ class CodeQueueServer:
             except InvalidTransitionError:
                 pass
         finally:
-            shutil.rmtree(base, ignore_errors=True)
+            self._slots.release(slot)
             with self._lock:
                 self._active.pop(uid, None)
             self._changed(uid)
@@ -422,19 +426,18 @@ class CodeQueueServer:
 
     def _recover(self) -> None:
         """Jobs left running by a server that died are settled as failed, never re-run; what
-        they left running is stopped first, and their scratch folders removed."""
+        they left running is stopped first, and the scratch folders are emptied."""
         for requester, uid in self.store.submissions():
             state = self.store.read_state(requester, uid)
             if state is None or state.status != JobStatus.running:
                 continue
             stopped = stop_job_processes(uid)
             reason = RECOVERED_REASON + (f" ({stopped} leftover processes were stopped)" if stopped else "")
-            for scratch in (self.workspace.private_dir / "runs").glob(f"{uid[:8]}-*"):
-                shutil.rmtree(scratch, ignore_errors=True)
             try:
                 self.store.transition(requester, uid, JobStatus.failed, by=self.email, reason=reason, error=reason)
             except InvalidTransitionError:
                 pass
+        self._slots.reset()
 
     def _cleanup(self) -> None:
         keep = self.config.cleanup_completed_after

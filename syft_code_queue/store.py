@@ -13,13 +13,14 @@ import json
 import logging
 import os
 import shutil
+import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import IO, Iterator, Optional
 
 from pydantic import ValidationError
 
@@ -42,7 +43,9 @@ from .syftbox import (
     PERMISSION_FILE,
     Workspace,
     atomic_write,
+    FileIdentity,
     atomic_write_json,
+    file_identity,
     legacy_permissions_yaml,
     missing_or_mismatched,
     never_synced,
@@ -62,6 +65,7 @@ CODE_DIR = "code"
 OUTPUTS_DIR = "outputs"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
+PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
 WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
 
 
@@ -419,6 +423,7 @@ LOCK_STRIPES = 16
 class _Stripe:
     lock: threading.RLock = field(default_factory=threading.RLock)
     depth: int = 0  # how often the thread holding ``lock`` re-entered it
+    file: Optional[IO[str]] = None  # the lock file, kept open between uses
 
 
 class OwnerStore:
@@ -432,6 +437,7 @@ class OwnerStore:
         self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
         self._requesters_lock = threading.Lock()
         self._known_requesters: set[str] = set()
+        self._written: dict[str, FileIdentity] = {}  # state file -> the version this store wrote
 
     # -- setup ------------------------------------------------------------------------
     def ensure_queue(self) -> None:
@@ -471,16 +477,26 @@ class OwnerStore:
                 finally:
                     stripe.depth -= 1
                 return
-            path = self.lock_path(uid)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                stripe.depth = 1
-                try:
-                    yield
-                finally:
-                    stripe.depth = 0
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+            fh = self._lock_file(stripe, uid)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            stripe.depth = 1
+            try:
+                yield
+            finally:
+                stripe.depth = 0
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _lock_file(self, stripe: _Stripe, uid: str) -> IO[str]:
+        """The stripe's lock file, opened once; opened again if it was deleted meanwhile (a
+        lock on a deleted file would exclude nobody)."""
+        if stripe.file is not None and os.fstat(stripe.file.fileno()).st_nlink:
+            return stripe.file
+        if stripe.file is not None:
+            stripe.file.close()
+        path = self.lock_path(uid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stripe.file = open(path, "a+")
+        return stripe.file
 
     # -- reading ----------------------------------------------------------------------
     def requesters(self) -> list[str]:
@@ -608,7 +624,14 @@ class OwnerStore:
     # -- writing ----------------------------------------------------------------------
     def write_state(self, state: JobState) -> None:
         self.note_requester(state.requester_email)
-        atomic_write_json(self.layout.state_file(state.requester_email, state.uid), state.model_dump_json(indent=2))
+        path = self.layout.state_file(state.requester_email, state.uid)
+        self._written[str(path)] = atomic_write_json(path, state.model_dump_json(indent=2))
+
+    def wrote_last(self, path: str) -> bool:
+        """Whether the state file at ``path`` is still the version this store wrote: a change
+        event for it then says nothing new."""
+        mine = self._written.get(path)
+        return mine is not None and file_identity(path) == mine
 
     def create_state(
         self, requester: str, uid: str, status: JobStatus, by: str, reason: str = "", manifest: Optional[str] = None,
@@ -672,7 +695,7 @@ class OwnerStore:
     def publish_results(
         self, requester: str, uid: str, stdout: Path, stderr: Path, outputs: Path
     ) -> JobResult:
-        """Copy logs and outputs into the requester's review folder, each file atomically.
+        """Move logs and outputs into the requester's review folder, each file atomically.
 
         Returns the manifest that the state records, so the requester can tell when the
         results have fully synced."""
@@ -680,21 +703,20 @@ class OwnerStore:
         out_entries: list[FileEntry] = []
         withheld: list[str] = []
         dest_root = self.layout.outputs_dir(requester, uid)
-        if outputs.is_dir():
-            for path in sorted(outputs.rglob("*")):
-                if path.is_symlink() or not path.is_file():
-                    continue
-                rel = path.relative_to(outputs).as_posix()
-                if never_synced(rel):
-                    withheld.append(rel)  # listed, it would keep the results "not yet synced"
-                    continue
-                out_entries.append(_publish_file(path, dest_root / rel, rel))
+        for rel in _regular_files(outputs):
+            if never_synced(rel):
+                withheld.append(rel)  # listed, it would keep the results "not yet synced"
+                continue
+            out_entries.append(_publish_file(outputs / rel, dest_root / rel, rel))
         if withheld:
             with open(stderr, "ab") as fh:
                 fh.write(WITHHELD_NOTE.format(", ".join(withheld)).encode())
         entries: dict[str, Optional[FileEntry]] = {}
         for source, name in ((stdout, STDOUT_FILE), (stderr, STDERR_FILE)):
-            entries[name] = _publish_file(source, review / name, name) if source.exists() else None
+            try:
+                entries[name] = _publish_file(source, review / name, name)
+            except FileNotFoundError:
+                entries[name] = None
         return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=out_entries)
 
     def remove_bulky(self, requester: str, uid: str) -> None:
@@ -706,14 +728,48 @@ class OwnerStore:
             (review / name).unlink(missing_ok=True)
 
 
+def _regular_files(root: Path) -> list[str]:
+    """Relative paths of the regular files below ``root``, sorted; links are never followed."""
+    found: list[str] = []
+    try:
+        if not stat.S_ISDIR(os.lstat(root).st_mode):
+            return found
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            found += [f"{entry.name}/{rel}" for rel in _regular_files(Path(entry.path))]
+        elif entry.is_file(follow_symlinks=False):
+            found.append(entry.name)
+    return sorted(found)
+
+
 def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
+    """Hash ``source`` and put it at ``dest`` atomically. The run is over, so a file of the
+    server's own is moved rather than copied (no bytes copied, no inode made and freed)."""
     size, digest = sha256_file(source)
     if size:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
+        if not _move_own_file(source, dest):
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, dest)
     return FileEntry(path=rel, size=size, sha256=digest)
+
+
+def _move_own_file(source: Path, dest: Path) -> bool:
+    """Rename a regular file the server owns to ``dest`` with plain read permissions; False
+    when it is not ours or lives on another file system (then it is copied)."""
+    info = os.lstat(source)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        return False
+    try:
+        os.chmod(source, PUBLISHED_MODE)
+        os.rename(source, dest)
+    except OSError:
+        return False
+    return True
 
 
 def _short_validation(exc: ValidationError) -> str:

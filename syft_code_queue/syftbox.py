@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
@@ -113,25 +112,49 @@ class Workspace:
 # --- file helpers --------------------------------------------------------------------
 
 
-def atomic_write(path: Path, data: Union[bytes, str]) -> None:
-    """Write under a name sync ignores, then rename, so no reader sees half a file."""
+FileIdentity = tuple[int, int, int]  # (inode, mtime in ns, size): one written version of a file
+
+
+def atomic_write(path: Path, data: Union[bytes, str]) -> FileIdentity:
+    """Write under a name sync ignores, then rename, so no reader sees half a file.
+
+    Returns the identity of the version written: a later ``file_identity(path)`` equal to it
+    means the file is still exactly these bytes."""
     if isinstance(data, str):
         data = data.encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, flags, 0o666)
+    except FileNotFoundError:  # the folder is new; the usual case skips this system call
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
-def atomic_write_json(path: Path, document: str) -> None:
-    atomic_write(path, document if document.endswith("\n") else document + "\n")
+def file_identity(path: Union[Path, str]) -> Optional[FileIdentity]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def atomic_write_json(path: Path, document: str) -> FileIdentity:
+    return atomic_write(path, document if document.endswith("\n") else document + "\n")
 
 
 def sha256_file(path: Path) -> tuple[int, str]:
@@ -334,8 +357,3 @@ def write_if_changed(path: Path, content: str) -> bool:
         pass
     atomic_write(path, content)
     return True
-
-
-def scratch_dir(base: Path, prefix: str) -> Path:
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))

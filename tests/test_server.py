@@ -171,3 +171,38 @@ def test_server_actions_are_safe_from_many_threads(client, server, make_code):
         job = client.wait_for_job(uid, timeout=30)
         assert job.status == scq.JobStatus.completed
         assert [t.status for t in job.history].count("approved") == 1
+
+
+def test_the_next_job_finds_nothing_the_previous_one_left_behind(client, server_factory, make_code, tmp_path):
+    """Scratch folders are reused from job to job: what a job leaves there (files in its home and
+    code folders, links planted in place of those folders) must be gone, and links never followed."""
+    keep = tmp_path / "owner-files"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("mine")
+    server_factory(auto_approval_enabled=True, max_concurrent_jobs=1, runner=scq.CodeRunner()).start()
+    messy = make_code(f"""
+        echo secret > "$HOME/secret.txt"
+        echo leftover > left.txt
+        mkdir -p "$HOME/deep/er" && ln -s {keep} "$HOME/deep/link"
+        ln -s {keep}/precious.txt "$SYFT_OUTPUT_DIR/link.txt"
+        cd / && rm -rf "$HOME" && ln -s {keep} "$HOME"
+        echo done > "$SYFT_OUTPUT_DIR/out.txt"
+    """)
+    first = client.submit_code(OWNER, messy, "messy", auto_approval=True)
+    assert client.wait_for_job(first.uid, timeout=30).status == scq.JobStatus.completed
+    assert sorted(p.name for p in client.get_job_output(first.uid).iterdir()) == ["out.txt"]
+    curious = make_code("""
+        { ls -A "$HOME"; echo end; } > "$SYFT_OUTPUT_DIR/home.txt"
+        { ls -A .; echo end; } > "$SYFT_OUTPUT_DIR/code.txt"
+        { ls -A "$SYFT_OUTPUT_DIR"; echo end; } > "$HOME/outputs" && mv "$HOME/outputs" "$SYFT_OUTPUT_DIR/outputs.txt"
+        if test -L "$HOME"; then echo linked > "$SYFT_OUTPUT_DIR/home-is-a-link.txt"; fi
+    """)
+    second = client.submit_code(OWNER, curious, "curious", auto_approval=True)
+    assert client.wait_for_job(second.uid, timeout=30).status == scq.JobStatus.completed
+    out = client.get_job_output(second.uid)
+    assert (out / "home.txt").read_text() == "end\n"
+    assert (out / "code.txt").read_text() == "run.sh\nend\n"
+    assert (out / "outputs.txt").read_text() == "code.txt\nhome.txt\nend\n"
+    assert not (out / "home-is-a-link.txt").exists()
+    assert sorted(p.name for p in keep.iterdir()) == ["precious.txt"]
+    assert (keep / "precious.txt").read_text() == "mine"

@@ -1,0 +1,95 @@
+"""The server's scratch folders for runs: one slot per worker, reused from job to job.
+
+A run needs a copy of the approved code, an outputs folder, a home and two log files. Making
+that tree for every job and deleting it afterwards was most of a short job's file-system work,
+and deleted inodes slow down later allocations on some file systems (ext4 without a journal
+skips every recently freed inode). A slot keeps its folders; between two jobs only what the
+job left is removed, without following links, and anything the job put in place of the
+slot's own entries goes too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CODE, OUTPUTS, HOME = "code", "outputs", "home"
+STDOUT, STDERR = "stdout.txt", "stderr.txt"
+FOLDERS = (CODE, OUTPUTS, HOME)
+LOGS = (STDOUT, STDERR)
+
+
+class ScratchSlots:
+    """Slots under ``base`` (private to the server): ``acquire`` hands out an empty one."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._lock = threading.Lock()
+        self._free: list[Path] = []
+        self._made = 0
+
+    def reset(self) -> None:
+        """Remove every slot: what a previous server's runs left is never reused."""
+        with self._lock:
+            self._free.clear()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def acquire(self) -> Path:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            self._made += 1
+            slot = self.base / f"slot-{self._made}"
+        shutil.rmtree(slot, ignore_errors=True)  # left by an earlier server of this name
+        slot.mkdir(mode=0o700, parents=True)
+        for name in FOLDERS:
+            (slot / name).mkdir()
+        return slot
+
+    def release(self, slot: Path) -> None:
+        """Empty the slot for the next job; a slot that cannot be emptied is dropped."""
+        try:
+            _empty(slot)
+        except OSError as exc:
+            log.warning("scratch folder %s could not be emptied (%s); removing it", slot, exc)
+            shutil.rmtree(slot, ignore_errors=True)
+            return
+        with self._lock:
+            self._free.append(slot)
+
+
+def _empty(slot: Path) -> None:
+    """Back to empty folders and empty logs, keeping their inodes."""
+    if not stat.S_ISDIR(os.lstat(slot).st_mode):
+        raise OSError(f"{slot} is no longer a folder")
+    with os.scandir(slot) as entries:
+        present = {entry.name: entry for entry in entries}
+    for name, entry in present.items():
+        if name in FOLDERS and entry.is_dir(follow_symlinks=False):
+            _clear_folder(Path(entry.path))
+        elif name in LOGS and entry.is_file(follow_symlinks=False):
+            os.truncate(entry.path, 0)  # a job's logs never show under the next job
+        else:
+            _remove(Path(entry.path))
+    for name in FOLDERS:
+        if name not in present or not present[name].is_dir(follow_symlinks=False):
+            (slot / name).mkdir()
+
+
+def _clear_folder(folder: Path) -> None:
+    with os.scandir(folder) as entries:
+        for entry in list(entries):
+            _remove(Path(entry.path))
+
+
+def _remove(path: Path) -> None:
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        shutil.rmtree(path)
+    else:
+        path.unlink()

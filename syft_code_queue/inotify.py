@@ -13,8 +13,7 @@ import ctypes.util
 import os
 import struct
 import sys
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 IN_MODIFY = 0x00000002
 IN_MOVED_FROM = 0x00000040
@@ -55,8 +54,7 @@ def available() -> bool:
     return _libc is not None
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     wd: int
     mask: int
     name: str  # empty for events about the watched folder itself

@@ -101,6 +101,37 @@ class CodeFile:
         return len(self.head) < self.entry.size
 
 
+JOB_PATHS_KEPT = 20_000
+
+
+class JobPaths:
+    """One job's folders and files (made on first use)."""
+
+    def __init__(self, submission: Path, review: Path) -> None:
+        self.submission = submission
+        self.review = review
+
+    @cached_property
+    def job_file(self) -> Path:
+        return self.submission / JOB_FILE
+
+    @cached_property
+    def code_dir(self) -> Path:
+        return self.submission / CODE_DIR
+
+    @cached_property
+    def cancel_file(self) -> Path:
+        return self.submission / CANCEL_FILE
+
+    @cached_property
+    def state_file(self) -> Path:
+        return self.review / STATE_FILE
+
+    @cached_property
+    def outputs_dir(self) -> Path:
+        return self.review / OUTPUTS_DIR
+
+
 @dataclass(frozen=True)
 class QueueLayout:
     """Paths of one queue on one owner's datasite, as seen from any SyftBox root."""
@@ -108,8 +139,12 @@ class QueueLayout:
     datasites: Path
     owner: str
     queue: str
+    # A job's paths are made once: the server, the index and the clients join them for every
+    # file of every job they look at, and joining paths is much of their work.
+    _jobs: dict[tuple[str, str], "JobPaths"] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
-    # Cached: these are joined for every file of every job the server and index look at.
     @cached_property
     def root(self) -> Path:
         return self.datasites / self.owner / "app_data" / self.queue
@@ -122,26 +157,35 @@ class QueueLayout:
     def review(self) -> Path:
         return self.root / "review"
 
+    def job(self, requester: str, uid: str) -> "JobPaths":
+        paths = self._jobs.get((requester, uid))
+        if paths is None:
+            if len(self._jobs) >= JOB_PATHS_KEPT:
+                self._jobs.clear()
+            paths = JobPaths(Path(f"{self.inbox}/{requester}/{uid}"), Path(f"{self.review}/{requester}/{uid}"))
+            self._jobs[(requester, uid)] = paths
+        return paths
+
     def submission(self, requester: str, uid: str) -> Path:
-        return self.inbox / requester / uid
+        return self.job(requester, uid).submission
 
     def job_file(self, requester: str, uid: str) -> Path:
-        return self.submission(requester, uid) / JOB_FILE
+        return self.job(requester, uid).job_file
 
     def code_dir(self, requester: str, uid: str) -> Path:
-        return self.submission(requester, uid) / CODE_DIR
+        return self.job(requester, uid).code_dir
 
     def cancel_file(self, requester: str, uid: str) -> Path:
-        return self.submission(requester, uid) / CANCEL_FILE
+        return self.job(requester, uid).cancel_file
 
     def review_dir(self, requester: str, uid: str) -> Path:
-        return self.review / requester / uid
+        return self.job(requester, uid).review
 
     def state_file(self, requester: str, uid: str) -> Path:
-        return self.review_dir(requester, uid) / STATE_FILE
+        return self.job(requester, uid).state_file
 
     def outputs_dir(self, requester: str, uid: str) -> Path:
-        return self.review_dir(requester, uid) / OUTPUTS_DIR
+        return self.job(requester, uid).outputs_dir
 
     def locate(self, path: str) -> Optional["Scope"]:
         """Which jobs a change at ``path`` (or below it) can affect; None: no job's."""
@@ -261,9 +305,13 @@ class RequesterStore:
         # The last whole state seen per job: a state.json caught mid-sync (a prefix of a newer
         # version) must not make a job look pending again.
         self._last_state: dict[str, JobState] = {}
+        self._layouts: dict[str, QueueLayout] = {}  # kept: their paths are joined once
+        self._owner_of: dict[str, str] = {}  # uid -> the owner whose queue holds it, once found
 
     def layout(self, owner: str) -> QueueLayout:
-        return QueueLayout(self.workspace.datasites, owner, self.queue)
+        if owner not in self._layouts:
+            self._layouts[owner] = QueueLayout(self.workspace.datasites, owner, self.queue)
+        return self._layouts[owner]
 
     def write_submission(self, request: JobRequest, code_folder: Path) -> None:
         """Code first, ``job.json`` last; the owner accepts only when all bytes match anyway."""
@@ -279,6 +327,7 @@ class RequesterStore:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
             atomic_write(code_dir / entry.path, data)
         atomic_write_json(layout.job_file(request.requester_email, request.uid), request.model_dump_json(indent=2))
+        self._owner_of[request.uid] = request.target_email
 
     def _owners(self, target_email: Optional[str]) -> list[str]:
         if target_email:
@@ -342,11 +391,13 @@ class RequesterStore:
     def find(self, uid: str) -> tuple[QueueLayout, Job]:
         if not UID_PATTERN.match(uid or ""):
             raise JobNotFoundError(f"not a job uid: {uid!r}")
-        for owner in self._owners(None):
+        known = self._owner_of.get(uid)
+        for owner in ([known] if known else []) + self._owners(None):
             layout = self.layout(owner)
             if layout.submission(self.workspace.email, uid).is_dir():
                 job = self._load(layout, uid)
                 if job is not None:
+                    self._owner_of[uid] = owner
                     return layout, job
         raise JobNotFoundError(f"no job {uid} submitted by {self.workspace.email} in queue {self.queue!r}")
 

@@ -25,13 +25,22 @@ FOLDERS = (CODE, OUTPUTS, HOME)
 LOGS = (STDOUT, STDERR)
 
 
+class Slot:
+    """One worker's scratch folder and the paths a run uses in it (joined once)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.code, self.outputs, self.home = root / CODE, root / OUTPUTS, root / HOME
+        self.stdout, self.stderr = root / STDOUT, root / STDERR
+
+
 class ScratchSlots:
     """Slots under ``base`` (private to the server): ``acquire`` hands out an empty one."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self._lock = threading.Lock()
-        self._free: list[Path] = []
+        self._free: list[Slot] = []
         self._made = 0
 
     def reset(self) -> None:
@@ -40,25 +49,25 @@ class ScratchSlots:
             self._free.clear()
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def acquire(self) -> Path:
+    def acquire(self) -> Slot:
         with self._lock:
             if self._free:
                 return self._free.pop()
             self._made += 1
-            slot = self.base / f"slot-{self._made}"
-        shutil.rmtree(slot, ignore_errors=True)  # left by an earlier server of this name
-        slot.mkdir(mode=0o700, parents=True)
+            root = self.base / f"slot-{self._made}"
+        shutil.rmtree(root, ignore_errors=True)  # left by an earlier server of this name
+        root.mkdir(mode=0o700, parents=True)
         for name in FOLDERS:
-            (slot / name).mkdir()
-        return slot
+            (root / name).mkdir()
+        return Slot(root)
 
-    def release(self, slot: Path) -> None:
+    def release(self, slot: Slot) -> None:
         """Empty the slot for the next job; a slot that cannot be emptied is dropped."""
         try:
-            _empty(slot)
+            _empty(slot.root)
         except OSError as exc:
-            log.warning("scratch folder %s could not be emptied (%s); removing it", slot, exc)
-            shutil.rmtree(slot, ignore_errors=True)
+            log.warning("scratch folder %s could not be emptied (%s); removing it", slot.root, exc)
+            shutil.rmtree(slot.root, ignore_errors=True)
             return
         with self._lock:
             self._free.append(slot)
@@ -72,24 +81,20 @@ def _empty(slot: Path) -> None:
         present = {entry.name: entry for entry in entries}
     for name, entry in present.items():
         if name in FOLDERS and entry.is_dir(follow_symlinks=False):
-            _clear_folder(Path(entry.path))
+            with os.scandir(entry.path) as inside:
+                for item in list(inside):
+                    _remove(item)
         elif name in LOGS and entry.is_file(follow_symlinks=False):
             os.truncate(entry.path, 0)  # a job's logs never show under the next job
         else:
-            _remove(Path(entry.path))
+            _remove(entry)
     for name in FOLDERS:
         if name not in present or not present[name].is_dir(follow_symlinks=False):
-            (slot / name).mkdir()
+            os.mkdir(os.path.join(slot, name))
 
 
-def _clear_folder(folder: Path) -> None:
-    with os.scandir(folder) as entries:
-        for entry in list(entries):
-            _remove(Path(entry.path))
-
-
-def _remove(path: Path) -> None:
-    if stat.S_ISDIR(os.lstat(path).st_mode):
-        shutil.rmtree(path)
+def _remove(entry: os.DirEntry[str]) -> None:
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path)
     else:
-        path.unlink()
+        os.unlink(entry.path)

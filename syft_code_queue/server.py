@@ -20,7 +20,6 @@ from typing import Any, Callable, Optional
 from .index import JobIndex
 from .leftovers import stop_job_processes
 from .models import Job, JobRequest, JobState, JobStatus, QueueConfig, utcnow
-from . import scratch
 from .runner import CodeRunner, JobRun, SafeCodeRunner
 from .scratch import ScratchSlots
 from .snapshot import Snapshot
@@ -84,7 +83,7 @@ class CodeQueueServer:
         self._requester_of: dict[str, str] = {}
         self._first_seen: dict[str, float] = {}
         self._settled: dict[str, tuple[str, float]] = {}  # uid -> (requester, finished epoch)
-        self._active: dict[str, JobRun] = {}
+        self._active: dict[str, Optional[JobRun]] = {}  # dispatched jobs; None until a worker starts it
         self._cancel_reasons: dict[str, str] = {}  # running jobs asked to stop, and why
         self._listeners: list[Listener] = []
         self._slots = ScratchSlots(self.workspace.private_dir / "runs" / self.config.queue_name)
@@ -134,7 +133,8 @@ class CodeQueueServer:
             self._thread = None
         with self._lock:
             for run in self._active.values():
-                run.cancel_event.set()
+                if run is not None:
+                    run.cancel_event.set()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -352,21 +352,26 @@ class CodeQueueServer:
             job = Job(request=request, state=state) if request is not None else self.store.load_job(requester, uid)
             if job is None:
                 return
-            slot = self._slots.acquire()
-            run = JobRun(
-                job=job,
-                code_dir=slot / scratch.CODE,
-                output_dir=slot / scratch.OUTPUTS,
-                stdout_path=slot / scratch.STDOUT,
-                stderr_path=slot / scratch.STDERR,
-                home_dir=slot / scratch.HOME,
-                timeout=self.config.job_timeout,
-            )
-            self._active[uid] = run
-            self._executor.submit(self._execute, requester, uid, run, slot)
+            self._active[uid] = None
+            self._executor.submit(self._execute, requester, uid, job)
 
-    def _execute(self, requester: str, uid: str, run: JobRun, slot: Path) -> None:
+    def _execute(self, requester: str, uid: str, job: Job) -> None:
+        """A worker's turn: a scratch slot is taken only now, so queued jobs hold none."""
+        slot = self._slots.acquire()
+        run = JobRun(
+            job=job,
+            code_dir=slot.code,
+            output_dir=slot.outputs,
+            stdout_path=slot.stdout,
+            stderr_path=slot.stderr,
+            home_dir=slot.home,
+            timeout=self.config.job_timeout,
+        )
         try:
+            with self._lock:
+                if self._stopping.is_set():
+                    return  # stays approved: the next start runs it
+                self._active[uid] = run
             self._run_one(requester, uid, run)
         except Exception as exc:
             log.exception("job %s failed inside the server", uid)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
@@ -243,11 +244,14 @@ def build_manifest(folder: Path) -> list[FileEntry]:
 
 def through_symlink(folder: Path, rel: str) -> bool:
     """Whether any component of ``folder/rel`` is a symlink: such a path may lead anywhere."""
-    path = folder
+    path = os.fspath(folder)
     for part in rel.split("/"):
-        path = path / part
-        if path.is_symlink():
-            return True
+        path = f"{path}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
     return False
 
 

@@ -211,14 +211,21 @@ class CodeQueueServer:
         if changes is None:
             scopes = {ALL_JOBS}
         else:
-            layout = self.store.layout
-            scopes = {
-                scope for path in changes
-                if not layout.is_published_result(path) and not self.store.wrote_last(path)
-                and (scope := layout.locate(path)) is not None
-            }
+            scopes = {scope for path in changes if (scope := self._news(path)) is not None}
         if scopes:
             self._mark(scopes)
+
+    def _news(self, path: str) -> Optional[Scope]:
+        """The jobs a change at ``path`` may concern; None when it tells nothing new: our own
+        published results, and a review folder whose ``state.json`` is the version we wrote."""
+        layout = self.store.layout
+        if layout.is_published_result(path):
+            return None
+        scope = layout.locate(path)
+        if scope is None or scope.uid is None or not layout.is_review_path(path):
+            return scope
+        assert scope.requester is not None
+        return None if self.store.wrote_last(str(layout.state_file(scope.requester, scope.uid))) else scope
 
     def _mark(self, scopes: set[Scope]) -> None:
         with self._lock:

@@ -205,6 +205,9 @@ class QueueLayout:
             return Scope(parts[1])
         return Scope(parts[1], parts[2]) if UID_PATTERN.match(parts[2]) else None
 
+    def is_review_path(self, path: str) -> bool:
+        return path.startswith(f"{self.review}{os.sep}")
+
     def is_published_result(self, path: str) -> bool:
         """Logs and outputs the owner publishes: changes there never need the owner's
         attention (unlike ``state.json``, which another owner process may have written)."""
@@ -314,7 +317,11 @@ class RequesterStore:
         return self._layouts[owner]
 
     def write_submission(self, request: JobRequest, code_folder: Path) -> None:
-        """Code first, ``job.json`` last; the owner accepts only when all bytes match anyway."""
+        """Code first, ``job.json`` last; the owner accepts only when all bytes match anyway.
+
+        Only ``job.json`` is forced to disk: a code file lost in a power cut leaves a submission
+        whose manifest names what is missing, refused with that reason after the arrival
+        timeout, which is what a sync that never finished gets too."""
         layout = self.layout(request.target_email)
         dest = layout.submission(request.requester_email, request.uid)
         if dest.exists():
@@ -325,7 +332,7 @@ class RequesterStore:
             data = src.read_bytes()
             if len(data) != entry.size:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
-            atomic_write(code_dir / entry.path, data)
+            atomic_write(code_dir / entry.path, data, durable=False)
         atomic_write_json(layout.job_file(request.requester_email, request.uid), request.model_dump_json(indent=2))
         self._owner_of[request.uid] = request.target_email
 
@@ -673,10 +680,10 @@ class OwnerStore:
         return CodeFile(entry=entry, head=bytes(head), matches_manifest=matches)
 
     # -- writing ----------------------------------------------------------------------
-    def write_state(self, state: JobState) -> None:
+    def write_state(self, state: JobState, durable: bool = True) -> None:
         self.note_requester(state.requester_email)
         path = self.layout.state_file(state.requester_email, state.uid)
-        self._written[str(path)] = atomic_write_json(path, state.model_dump_json(indent=2))
+        self._written[str(path)] = atomic_write_json(path, state.model_dump_json(indent=2), durable)
 
     def wrote_last(self, path: str) -> bool:
         """Whether the state file at ``path`` is still the version this store wrote: a change
@@ -690,7 +697,10 @@ class OwnerStore:
     ) -> JobState:
         """The first state of a submission: accepted (pending) or refused (rejected), or the
         existing one. ``approved_by`` records an immediate approval as a second history
-        entry of the same write (auto-approval: one durable write instead of two)."""
+        entry of the same write (auto-approval: one write instead of two).
+
+        Not forced to disk: all of it follows from the submission and the owner's rules, so a
+        server restarted after a power cut that lost it decides the same again."""
         with self.locked(uid):
             existing = self.read_state(requester, uid)
             if existing is not None:
@@ -707,7 +717,7 @@ class OwnerStore:
                 history=history,
                 error=reason if status == JobStatus.rejected else None,
             )
-            self.write_state(state)
+            self.write_state(state, durable=False)
             return state
 
     def transition(

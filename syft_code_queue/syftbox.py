@@ -116,11 +116,12 @@ class Workspace:
 FileIdentity = tuple[int, int, int]  # (inode, mtime in ns, size): one written version of a file
 
 
-def atomic_write(path: Path, data: Union[bytes, str]) -> FileIdentity:
+def atomic_write(path: Path, data: Union[bytes, str], durable: bool = True) -> FileIdentity:
     """Write under a name sync ignores, then rename, so no reader sees half a file.
 
-    Returns the identity of the version written: a later ``file_identity(path)`` equal to it
-    means the file is still exactly these bytes."""
+    ``durable``: on disk before the rename, so it survives a power cut; writes whose loss a
+    restart recovers from skip that wait. Returns the identity of the version written: a
+    later ``file_identity(path)`` equal to it means the file is still exactly these bytes."""
     if isinstance(data, str):
         data = data.encode()
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
@@ -135,7 +136,8 @@ def atomic_write(path: Path, data: Union[bytes, str]) -> FileIdentity:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
             info = os.fstat(fd)
         finally:
             os.close(fd)
@@ -154,8 +156,8 @@ def file_identity(path: Union[Path, str]) -> Optional[FileIdentity]:
     return info.st_ino, info.st_mtime_ns, info.st_size
 
 
-def atomic_write_json(path: Path, document: str) -> FileIdentity:
-    return atomic_write(path, document if document.endswith("\n") else document + "\n")
+def atomic_write_json(path: Path, document: str, durable: bool = True) -> FileIdentity:
+    return atomic_write(path, document if document.endswith("\n") else document + "\n", durable)
 
 
 def sha256_file(path: Path) -> tuple[int, str]:

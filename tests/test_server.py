@@ -206,3 +206,34 @@ def test_the_next_job_finds_nothing_the_previous_one_left_behind(client, server_
     assert not (out / "home-is-a-link.txt").exists()
     assert sorted(p.name for p in keep.iterdir()) == ["precious.txt"]
     assert (keep / "precious.txt").read_text() == "mine"
+
+
+def test_what_a_power_cut_could_lose_is_only_what_a_restart_decides_again(
+    client, server_factory, make_code, monkeypatch
+):
+    """Flushing to disk is paid where a restart could not recover: the submission's job.json,
+    the owner's decisions, ``running`` (never run twice) and the final state. Acceptance is
+    derived from the files and the rules, so it is written without waiting for the disk."""
+    import os as _os
+
+    flushed: list[str] = []
+    real_fsync = _os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        name = _os.path.basename(_os.readlink(f"/proc/self/fd/{fd}")).split(".tmp")[0]
+        if name.startswith(".state.json"):
+            with open(f"/proc/self/fd/{fd}", "rb") as fh:
+                flushed.append(json.loads(fh.read())["status"])
+        elif name.startswith((".job.json", ".run.sh")):
+            flushed.append(name[1:].rsplit(".", 1)[0])
+        real_fsync(fd)
+
+    monkeypatch.setattr(_os, "fsync", recording_fsync)
+    server = server_factory().start()
+    job = client.submit_code(OWNER, make_code('echo hi > "$SYFT_OUTPUT_DIR/out.txt"'), "durable")
+    assert flushed == ["job.json"]  # run.sh is not: a lost code file reads as never arrived
+    accepted(server, job.uid)
+    assert flushed == ["job.json"]  # acceptance: decided again after a restart
+    server.approve_job(job.uid)
+    assert client.wait_for_job(job.uid, timeout=30).status == scq.JobStatus.completed
+    assert flushed == ["job.json", "approved", "running", "completed"]

@@ -298,6 +298,8 @@ def files_present(folder: Path, files: list[FileEntry]) -> bool:
 
 # --- requester side ------------------------------------------------------------------
 
+SENT_KEPT = 1_000  # recent submissions whose job.json need not be parsed again
+
 
 class RequesterStore:
     """What a requester reads and writes: their own inbox folders and review folders."""
@@ -310,6 +312,7 @@ class RequesterStore:
         self._last_state: dict[str, JobState] = {}
         self._layouts: dict[str, QueueLayout] = {}  # kept: their paths are joined once
         self._owner_of: dict[str, str] = {}  # uid -> the owner whose queue holds it, once found
+        self._sent: dict[str, tuple[FileIdentity, JobRequest]] = {}  # job.json versions we wrote
 
     def layout(self, owner: str) -> QueueLayout:
         if owner not in self._layouts:
@@ -333,8 +336,11 @@ class RequesterStore:
             if len(data) != entry.size:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
             atomic_write(code_dir / entry.path, data, durable=False)
-        atomic_write_json(layout.job_file(request.requester_email, request.uid), request.model_dump_json(indent=2))
+        written = atomic_write_json(layout.job_file(request.requester_email, request.uid), request.model_dump_json(indent=2))
         self._owner_of[request.uid] = request.target_email
+        self._sent[request.uid] = (written, request)
+        if len(self._sent) > SENT_KEPT:
+            del self._sent[next(iter(self._sent))]  # the oldest
 
     def _owners(self, target_email: Optional[str]) -> list[str]:
         if target_email:
@@ -351,8 +357,12 @@ class RequesterStore:
 
     def _load(self, layout: QueueLayout, uid: str) -> Optional[Job]:
         me = self.workspace.email
+        path = layout.job_file(me, uid)
+        sent = self._sent.get(uid)
+        if sent is not None and file_identity(path) == sent[0]:
+            return self.job_view(layout, me, uid, sent[1], True, read_state(layout, me, uid))
         try:
-            raw: Optional[bytes] = layout.job_file(me, uid).read_bytes()
+            raw: Optional[bytes] = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             raw = None
         request = parse_request(raw) if raw is not None else None

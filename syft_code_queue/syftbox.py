@@ -160,7 +160,7 @@ def atomic_write_json(path: Path, document: str, durable: bool = True) -> FileId
     return atomic_write(path, document if document.endswith("\n") else document + "\n", durable)
 
 
-def sha256_file(path: Path) -> tuple[int, str]:
+def sha256_file(path: Union[Path, str]) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
@@ -220,25 +220,25 @@ def build_manifest(folder: Path) -> list[FileEntry]:
     keep the submission "still arriving" until it times out."""
     entries: list[FileEntry] = []
     left_out: list[str] = []
-    root = folder.resolve()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        current = Path(dirpath)
-        for name in list(dirnames):
-            if (current / name).is_symlink():
-                raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {current / name}")
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = current / name
-            if path.is_symlink():
-                raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {path}")
-            if not path.is_file():
-                raise UnsafeFolderError(f"only regular files are allowed in a code folder: {path}")
-            relative = path.resolve().relative_to(root).as_posix()
-            if never_synced(relative):
+
+    def walk(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as found:
+            items = sorted(found, key=lambda entry: entry.name)
+        for item in items:
+            if item.is_symlink():
+                raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {item.path}")
+            relative = prefix + item.name
+            if item.is_dir(follow_symlinks=False):
+                walk(item.path, relative + "/")
+            elif not item.is_file(follow_symlinks=False):
+                raise UnsafeFolderError(f"only regular files are allowed in a code folder: {item.path}")
+            elif never_synced(relative):
                 left_out.append(relative)
-                continue
-            size, digest = sha256_file(path)
-            entries.append(FileEntry(path=relative, size=size, sha256=digest))
+            else:
+                size, digest = sha256_file(item.path)
+                entries.append(FileEntry(path=relative, size=size, sha256=digest))
+
+    walk(os.fspath(folder), "")
     if left_out:
         log.warning("left out of the submission (SyftBox does not sync them): %s", ", ".join(left_out))
     return entries

@@ -288,18 +288,26 @@ class _Pump(threading.Thread):
 
 def unsafe_entries(code_dir: Path) -> list[str]:
     """Everything in a code folder that is not a regular file or a folder, by relative path."""
-    if code_dir.is_symlink() or not code_dir.is_dir():
+    try:
+        if not stat.S_ISDIR(os.lstat(code_dir).st_mode):
+            return ["the code folder is not a plain folder"]
+    except FileNotFoundError:
         return ["the code folder is not a plain folder"]
-    problems = []
-    for dirpath, dirnames, filenames in os.walk(code_dir):
-        for name in sorted(dirnames + filenames):
-            path = Path(dirpath) / name
-            mode = path.lstat().st_mode
-            rel = path.relative_to(code_dir).as_posix()
-            if stat.S_ISLNK(mode):
+    problems: list[str] = []
+
+    def walk(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as found:
+            items = sorted(found, key=lambda entry: entry.name)
+        for item in items:
+            rel = prefix + item.name
+            if item.is_symlink():
                 problems.append(f"{rel} is a symbolic link; only regular files and folders are accepted")
-            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            elif item.is_dir(follow_symlinks=False):
+                walk(item.path, rel + "/")
+            elif not item.is_file(follow_symlinks=False):
                 problems.append(f"{rel} is not a regular file; only regular files and folders are accepted")
+
+    walk(os.fspath(code_dir), "")
     return problems
 
 

@@ -618,16 +618,21 @@ class OwnerStore:
     def check_code(self, request: JobRequest) -> None:
         """Raise StillArriving until the code folder matches the manifest byte for byte."""
         code_dir = self.layout.code_dir(request.requester_email, request.uid)
+        problems: list[str] = []
         for entry in request.files:
-            path = code_dir / entry.path
             if through_symlink(code_dir, entry.path):
                 raise SubmissionError(f"{entry.path} goes through a symlink; only regular files are accepted")
+            path = f"{code_dir}/{entry.path}"
             try:
-                if path.stat().st_size > entry.size:
-                    raise SubmissionError(f"{entry.path} is larger than its manifest entry: corrupt")
-            except FileNotFoundError:
-                pass
-        problems = missing_or_mismatched(code_dir, request.files)
+                size = os.stat(path).st_size
+            except (FileNotFoundError, NotADirectoryError):
+                if entry.size:  # empty files never sync
+                    problems.append(entry.path)
+                continue
+            if size > entry.size:
+                raise SubmissionError(f"{entry.path} is larger than its manifest entry: corrupt")
+            if size != entry.size or sha256_file(path)[1] != entry.sha256:
+                problems.append(entry.path)
         if problems:
             shown = ", ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
             raise StillArriving(f"{len(problems)} of {len(request.files)} files not arrived or incomplete: {shown}")

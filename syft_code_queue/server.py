@@ -10,8 +10,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import select
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -52,6 +54,52 @@ class ServerAlreadyRunning(RuntimeError):
     """Another live process already serves this queue on this datasite."""
 
 
+class _Waker:
+    """A flag the serve thread waits on together with the change feed's descriptor, so that
+    it reads file-system events itself."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        finalizer = weakref.finalize(self, _close_all, self._read, self._write)
+        finalizer.atexit = False  # a daemon serve thread may still be waiting at exit
+        self._lock = threading.Lock()
+        self._set = False
+
+    def set(self) -> None:
+        with self._lock:
+            if self._set:
+                return
+            self._set = True
+        try:
+            os.write(self._write, b"x")
+        except BlockingIOError:
+            pass  # already readable
+
+    def clear(self) -> None:
+        with self._lock:
+            self._set = False
+            try:
+                os.read(self._read, 64)
+            except BlockingIOError:
+                pass
+
+    def wait(self, timeout: float, events: Optional[int]) -> bool:
+        """Until set, ``events`` is readable, or ``timeout``; whether ``events`` is readable."""
+        watched = [self._read] if events is None else [self._read, events]
+        try:
+            ready, _, _ = select.select(watched, [], [], timeout)
+        except (OSError, ValueError):  # the feed was closed meanwhile (the server is stopping)
+            return False
+        return events is not None and events in ready
+
+
+def _close_all(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 class CodeQueueServer:
     """One queue on the owner's datasite. See the README's "Running a queue server"."""
 
@@ -70,7 +118,8 @@ class CodeQueueServer:
         self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
         self.auto_approval_callback = auto_approval_callback
         self.store = OwnerStore(self.workspace, self.config.queue_name)
-        self._wake = threading.Event()
+        self._wake = _Waker()
+        self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._executor: Optional[ThreadPoolExecutor] = None
@@ -115,7 +164,9 @@ class CodeQueueServer:
         self._serving.callback(feed.subscribe(self._on_change))
         for folder, depth in self._watched():
             feed.watch(folder, depth)
-        self._serving.enter_context(feed.running())
+        self._events_fd = feed.fileno()
+        if self._events_fd is None:  # no descriptor to wait on: the feed pushes from its thread
+            self._serving.enter_context(feed.running())
         self._recover()
         self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
         self._thread.start()
@@ -193,7 +244,8 @@ class CodeQueueServer:
                     self._process(scopes)
             except Exception:  # the queue must outlive any one bad pass
                 log.exception("queue pass failed; retrying at the next event")
-            self._wake.wait(max(0.0, next_pass - time.monotonic()))
+            if self._wake.wait(max(0.0, next_pass - time.monotonic()), self._events_fd):
+                self._changes().sync()  # read here: no hand-off to another thread per event
 
     # -- file-system events -------------------------------------------------------------
     def _changes(self) -> ChangeFeed:
@@ -230,7 +282,8 @@ class CodeQueueServer:
     def _mark(self, scopes: set[Scope]) -> None:
         with self._lock:
             self._dirty |= scopes
-        self._wake.set()
+        if threading.current_thread() is not self._thread:  # the serve thread looks next anyway
+            self._wake.set()
 
     # -- listeners (the widgets' update pump subscribes here) ---------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:

@@ -93,6 +93,12 @@ class ChangeFeed(ABC):
     def sync(self) -> None:
         """Publish every change made before this call (exact feeds only; others: no-op)."""
 
+    def fileno(self) -> Optional[int]:
+        """A descriptor that is readable when ``sync()`` has changes to publish, for a thread
+        that waits on it itself instead of having ``running()`` push from another thread;
+        None when changes can only be pushed."""
+        return None
+
     @abstractmethod
     def running(self) -> ContextManager[None]:
         """Push changes to listeners from a background thread while the block runs."""
@@ -286,6 +292,9 @@ class InotifyFeed(ChangeFeed):
         self._thread.join()
         os.close(self._stop_w)
         self._thread = self._stop_w = None
+
+    def fileno(self) -> Optional[int]:
+        return self._inotify.fileno()
 
     def _pump(self, stop_r: int) -> None:
         try:

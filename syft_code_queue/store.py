@@ -65,6 +65,7 @@ CODE_DIR = "code"
 OUTPUTS_DIR = "outputs"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
 WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
 
@@ -824,6 +825,8 @@ def _regular_files(root: Path) -> list[str]:
 def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
     """Hash ``source`` and put it at ``dest`` atomically. The run is over, so a file of the
     server's own is moved rather than copied (no bytes copied, no inode made and freed)."""
+    if os.stat(source).st_size == 0:  # an empty log: nothing to read or to publish
+        return FileEntry(path=rel, size=0, sha256=EMPTY_SHA256)
     size, digest = sha256_file(source)
     if size:
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -218,7 +218,7 @@ def _started(reply: socket.socket) -> Optional[int]:
     """The per-job supervisor's pidfd once it says it started the job; None if it never will."""
     if not _readable(reply, ANSWER_TIMEOUT):
         raise SupervisorError("the job supervisor server did not answer")
-    answer, fds, _, _ = socket.recv_fds(reply, len(protocol.STARTED), 1, socket.MSG_CMSG_CLOEXEC)
+    answer, fds, _ = protocol.receive(reply, len(protocol.STARTED), 1)
     if answer == protocol.STARTED and len(fds) == 1:
         return fds[0]
     for fd in fds:

@@ -31,6 +31,7 @@ SOCK_SEQPACKET socket FD:
 
 from __future__ import annotations
 
+import array
 import ctypes
 import json
 import os
@@ -205,7 +206,7 @@ def serve(control: socket.socket) -> int:
             _reap_children(children)
         if control not in readable:
             continue
-        message, fds, flags, _ = socket.recv_fds(control, MAX_REQUEST, REQUEST_FDS, socket.MSG_CMSG_CLOEXEC)
+        message, fds, flags = receive(control, MAX_REQUEST, REQUEST_FDS)
         if not message and not fds:
             break
         try:
@@ -230,6 +231,18 @@ def serve(control: socket.socket) -> int:
     for pid in children:
         os.waitpid(pid, 0)
     return 0
+
+
+def receive(sock: socket.socket, size: int, max_fds: int) -> tuple[bytes, list[int], int]:
+    """One message, the descriptors it carries (close-on-exec, so no job inherits them:
+    ``socket.recv_fds`` drops its flags argument) and the message flags."""
+    fds = array.array("i")
+    message, ancillary, flags, _ = sock.recvmsg(size, socket.CMSG_SPACE(max_fds * fds.itemsize),
+                                                socket.MSG_CMSG_CLOEXEC)
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return message, list(fds), flags
 
 
 def _child(request: dict, fds: list[int], control: socket.socket, wake: tuple[int, int], parent: int) -> None:

@@ -117,9 +117,10 @@ class RunResult:
 
 
 class CodeRunner:
-    """Runs ``bash run.sh`` in the job's scratch folder and waits for it, under the supervisor
-    (supervisor.py), so the job's whole process tree goes when it ends, times out or is
-    cancelled, daemons and ``setsid`` children included."""
+    """Runs ``bash run.sh`` in the job's scratch folder and waits for it, under a supervisor of
+    its own (supervisor.py, forked by the supervisor server: launcher.py), so the job's whole
+    process tree goes when it ends, times out or is cancelled, daemons and ``setsid`` children
+    included."""
 
     def __init__(self, timeout: Optional[float] = None, max_output_size: Optional[int] = None) -> None:
         for name, value in (("timeout", timeout), ("max_output_size", max_output_size)):
@@ -352,7 +353,8 @@ class SafeCodeRunner(CodeRunner):
         ]
         if os.geteuid() != 0:
             notes.append("without the sandbox, the process limit counts the server user's other "
-                         "processes too, and a job could kill its supervisor and leave processes behind")
+                         "processes too, and a job could kill its supervisor, or the supervisor "
+                         "server and with it the other running jobs, and leave processes behind")
         return notes
 
     # -- running --------------------------------------------------------------------------

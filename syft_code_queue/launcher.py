@@ -97,10 +97,11 @@ def _server() -> SupervisorServer:
     """The supervisor server, started on first use and again whenever the last one died."""
     global _current
     with _lock:
-        if _current is None or not _current.alive():
-            if _current is not None:
-                log.warning("the job supervisor server (pid %s) died; starting a new one", _current.process.pid)
-                _current.discard()
+        if _current is not None and not _current.alive():
+            log.warning("the job supervisor server (pid %s) died; starting a new one", _current.process.pid)
+            _current.discard()
+            _current = None
+        if _current is None:
             _current = SupervisorServer()
         return _current
 

@@ -165,20 +165,7 @@ def supervise(request: dict, stdout: int, stderr: int, reply: socket.socket, par
         return STOPPED_EXIT  # the runner is gone already: run nothing
     finally:
         os.close(me)
-    main_pid = start(request, stdout, stderr)
-    os.close(stdout)
-    os.close(stderr)
-    # Signals are taken synchronously with sigwaitinfo: no handler can interrupt the clean-up.
-    status = None
-    while status is None:
-        if signal.sigwaitinfo(WATCHED).si_signo != signal.SIGCHLD:
-            break
-        status = reap(main_pid)
-    kill_all()
-    code = STOPPED_EXIT
-    if status is not None:
-        code = os.waitstatus_to_exitcode(status)
-        code = 128 - code if code < 0 else code
+    code = run(request, stdout, stderr)
     end = {"exit_code": code, "orphaned": os.getppid() != parent}
     try:
         reply.send(json.dumps(end).encode())
@@ -187,10 +174,35 @@ def supervise(request: dict, stdout: int, stderr: int, reply: socket.socket, par
     return code
 
 
+def run(request: dict, stdout: int, stderr: int) -> int:
+    """Run the job until its main process exits or we are told to stop, kill its whole tree;
+    the job's exit code."""
+    try:
+        main_pid = start(request, stdout, stderr)
+    except OSError as exc:  # no fork possible right now
+        os.write(stderr, f"syft-code-queue: could not start the job: {exc}\n".encode())
+        return 127
+    finally:
+        os.close(stdout)
+        os.close(stderr)
+    # Signals are taken synchronously with sigwaitinfo: no handler can interrupt the clean-up.
+    status = None
+    while status is None:
+        if signal.sigwaitinfo(WATCHED).si_signo != signal.SIGCHLD:
+            break
+        status = reap(main_pid)
+    kill_all()
+    if status is None:
+        return STOPPED_EXIT
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
 def serve(control: socket.socket) -> int:
     """The supervisor server: fork a per-job supervisor for each start request on ``control``
     until the server closes it, then stop them all."""
     control.set_inheritable(False)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the mask survives exec: not the server's
     os.get_exec_path({})  # os.execvpe imports ``warnings`` through this: once here, not in every job
     parent = os.getpid()
     wake_r, wake_w = os.pipe()  # SIGCHLD wakes select through this

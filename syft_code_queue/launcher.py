@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUPERVISOR = Path(protocol.__file__)
-ANSWER_TIMEOUT = 30.0  # seconds for the supervisor server to say it serves, or to start a job
+ANSWER_TIMEOUT = 30.0  # seconds for the supervisor server to start, take a request, or start a job
 STOP_GRACE = 10.0  # seconds for a supervisor to kill a job's tree once asked
 LOST = "the job's supervisor was killed; processes the job started may still be running"
 ORPHANED = ("the job supervisor server (supervisor.py --serve) died while the job ran; the job "
@@ -64,6 +64,7 @@ class SupervisorServer:
         if not _readable(self.control, ANSWER_TIMEOUT) or self.control.recv(len(protocol.READY)) != protocol.READY:
             self.discard()
             raise SupervisorError(f"the job supervisor server did not start (exit code {self.process.returncode})")
+        self.control.settimeout(ANSWER_TIMEOUT)  # a request to a stuck supervisor server fails, never hangs
 
     def alive(self) -> bool:
         """Whether it still serves: it never writes again after READY, so a readable control

@@ -45,7 +45,7 @@ class DirectRunner(scq.CodeRunner):
 
 RUNNERS = {
     "direct": DirectRunner,  # the targets: the queue's cost
-    "plain": scq.CodeRunner,  # the shipped plain runner (a supervisor process per job)
+    "plain": scq.CodeRunner,  # the shipped plain runner (a supervisor per job, forked by the supervisor server)
     "sandboxed": None,  # the default SafeCodeRunner
 }
 

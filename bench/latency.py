@@ -1,7 +1,8 @@
 """Latency: from ``submit_code`` until the requester sees the job completed with its
 outputs, one job at a time. ``--runner direct`` (the default) starts ``bash run.sh`` as a
 bare loop would, so the queue's own latency is measured; ``plain`` is the shipped
-``CodeRunner`` (a supervisor process per job), ``sandboxed`` the default ``SafeCodeRunner``.
+``CodeRunner`` (a supervisor per job, forked by the supervisor server), ``sandboxed`` the
+default ``SafeCodeRunner``.
 
     python bench/latency.py [--jobs 60] [--runner direct|plain|sandboxed]
 """

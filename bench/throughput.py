@@ -5,7 +5,8 @@ The requester runs in its own process, as it does in reality (another SyftBox cl
 ``--in-process`` runs it on a thread of the owner's process instead. ``--runner direct`` (the
 default) starts ``bash run.sh`` as the bare loop does, so the ratio prices the queue itself;
 ``plain`` is the shipped ``CodeRunner`` and ``sandboxed`` the default ``SafeCodeRunner``. The
-same run also times a bare loop through the shipped runners' supervisor, when there is one.
+same run also times a bare loop that starts ``bash run.sh`` as the shipped runners do: under a
+per-job supervisor forked by the supervisor server.
 
     python bench/throughput.py [--jobs 300] [--repeat 3] [--in-process] [--runner direct|plain|sandboxed]
 """
@@ -20,34 +21,36 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Callable
 
 from common import OWNER, REQUESTER, RUNNERS, emit, make_runner, scq, trivial_code
+from syft_code_queue.sandbox import Launch
 
 WORKERS = 2
-
-
 BASH = ["bash", "run.sh"]
+Spawn = Callable[[Path, dict[str, str]], None]
 
 
-def supervised() -> Optional[list[str]]:
-    """How the shipped runners start ``bash run.sh`` (under a supervisor process), if this
-    checkout has a supervisor."""
-    try:
-        from syft_code_queue.sandbox import Launch
-    except ImportError:
-        return None
-    return Launch(argv=BASH, cwd=Path("."), env={}).supervised()
+def bare(code: Path, env: dict[str, str]) -> None:
+    """``bash run.sh`` started straight from Python."""
+    subprocess.run(BASH, cwd=code, check=True, env=env)
 
 
-def bare_spawn(code: Path, scratch: Path, jobs: int, threads: int, argv: list[str] = BASH) -> float:
-    """Jobs per second of ``argv`` launched straight from Python."""
-    outs = [scratch / f"out{threads}-{len(argv)}-{i}" for i in range(jobs)]
+def supervised(code: Path, env: dict[str, str]) -> None:
+    """``bash run.sh`` started as the shipped runners start it (output pipes read by nobody:
+    the trivial job prints nothing)."""
+    with Launch(argv=BASH, cwd=code, env=env).start() as job:
+        job.wait(None)
+        assert job.exit_code == 0, job.error
+
+
+def bare_spawn(code: Path, scratch: Path, jobs: int, threads: int, spawn: Spawn = bare) -> float:
+    """Jobs per second of ``spawn`` in a loop on ``threads`` threads."""
+    outs = [scratch / f"out{threads}-{spawn.__name__}-{i}" for i in range(jobs)]
 
     def one(out: Path) -> None:
         out.mkdir()
-        subprocess.run(argv, cwd=code, check=True,
-                       env={"SYFT_OUTPUT_DIR": str(out), "PATH": "/usr/bin:/bin"})
+        spawn(code, {"SYFT_OUTPUT_DIR": str(out), "PATH": "/usr/bin:/bin"})
 
     start = time.perf_counter()
     if threads == 1:
@@ -106,23 +109,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scq-bench-") as tmp:
         base = Path(tmp)
         code = trivial_code(base)
-        supervisor = supervised()
+        bare_spawn(code, base, 1, 1, supervised)  # starts the supervisor server, outside the timings
         for r in range(args.repeat):
             scratch = base / f"bare{r}"
             scratch.mkdir()
             serial = bare_spawn(code, scratch, args.jobs, 1)
             threaded = bare_spawn(code, scratch, args.jobs, WORKERS)
             queued = queue_round_trip(base / f"root{r}", code, args.jobs, args.in_process, args.runner)
-            run = {
+            runs.append({
                 "queue_jobs_per_s": round(queued, 1),
                 "bare_serial_jobs_per_s": round(serial, 1),
                 "bare_2_threads_jobs_per_s": round(threaded, 1),
                 "ratio_vs_bare_serial": round(queued / serial, 3),
                 "ratio_vs_bare_2_threads": round(queued / threaded, 3),
-            }
-            if supervisor is not None:
-                run["bare_supervised_serial_jobs_per_s"] = round(bare_spawn(code, scratch, args.jobs, 1, supervisor), 1)
-            runs.append(run)
+                "bare_supervised_serial_jobs_per_s": round(bare_spawn(code, scratch, args.jobs, 1, supervised), 1),
+            })
     emit({
         "bench": "throughput",
         "jobs": args.jobs,

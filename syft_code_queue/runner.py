@@ -14,7 +14,6 @@ import select
 import shutil
 import signal
 import stat
-import subprocess
 import threading
 import time
 from contextlib import ExitStack
@@ -25,6 +24,7 @@ from typing import IO, Any, Callable, Iterable, Optional
 from pydantic import ValidationError
 
 from .commands import normalise_names, policy_violations
+from .launcher import SupervisedJob
 from .models import Job
 from .sandbox import (
     INSIDE_ROOT,
@@ -117,9 +117,10 @@ class RunResult:
 
 
 class CodeRunner:
-    """Runs ``bash run.sh`` in the job's scratch folder and waits for it, under the supervisor
-    (supervisor.py), so the job's whole process tree goes when it ends, times out or is
-    cancelled, daemons and ``setsid`` children included."""
+    """Runs ``bash run.sh`` in the job's scratch folder and waits for it, under a supervisor of
+    its own (supervisor.py, forked by the supervisor server: launcher.py), so the job's whole
+    process tree goes when it ends, times out or is cancelled, daemons and ``setsid`` children
+    included."""
 
     def __init__(self, timeout: Optional[float] = None, max_output_size: Optional[int] = None) -> None:
         for name, value in (("timeout", timeout), ("max_output_size", max_output_size)):
@@ -156,83 +157,45 @@ class CodeRunner:
 
     def supervise(self, launch: Launch, run: JobRun, timeout: Optional[float],
                   watchdog: Optional[Watchdog] = None) -> RunResult:
-        """Start ``launch`` under the supervisor, stream its output to the log files (capped at
+        """Start ``launch`` under its supervisor, stream its output to the log files (capped at
         ``max_output_size``) and stop it on timeout, cancellation or the watchdog's word."""
         with open(run.stdout_path, "wb") as out, open(run.stderr_path, "wb") as err:
             try:
-                proc = subprocess.Popen(
-                    launch.supervised(), cwd=launch.cwd, env=launch.env, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                )
+                job = launch.start()
             except OSError as exc:
                 return RunResult(exit_code=None, error=f"could not start the job: {exc}")
-            pumps = [
-                _Pump(proc.stdout, out, self.max_output_size),  # type: ignore[arg-type]
-                _Pump(proc.stderr, err, self.max_output_size),  # type: ignore[arg-type]
-            ]
-            error = _wait(proc, timeout, run.cancel_event, watchdog)
-            if error is None and proc.returncode < 0:
-                error = ("the job's supervisor was killed; processes the job started may still be "
-                         "running")
-            for pump in pumps:
-                pump.finish()
+            with job:
+                pumps = [_Pump(job.stdout, out, self.max_output_size),
+                         _Pump(job.stderr, err, self.max_output_size)]
+                error = _wait(job, timeout, run.cancel_event, watchdog) or job.error
+                for pump in pumps:
+                    pump.finish()
         truncated = any(p.truncated for p in pumps)
-        return RunResult(exit_code=proc.returncode, error=error, truncated=truncated)
+        return RunResult(exit_code=job.exit_code, error=error, truncated=truncated)
 
 
-def _wait(proc: subprocess.Popen, timeout: Optional[float], cancel: threading.Event,
+def _wait(job: SupervisedJob, timeout: Optional[float], cancel: threading.Event,
           watchdog: Optional[Watchdog]) -> Optional[str]:
     """Wait for the supervisor; None when the job ended by itself, else why it was stopped."""
     start = time.monotonic()
     deadline = start + timeout if timeout else None
     next_check = start + WATCHDOG_PERIOD
-    with _ExitSignal(proc) as exited:
-        while True:
-            now = time.monotonic()
-            if exited.wait(0.05 if deadline is None else max(0.0, min(0.05, deadline - now))):
-                return None
-            now = time.monotonic()
-            reason = None
-            if deadline is not None and now >= deadline:
-                reason = f"timed out after {timeout:g} s"
-            elif cancel.is_set():
-                reason = "cancelled while running"
-            elif watchdog is not None and now >= next_check:
-                reason = watchdog()
-                next_check = now + WATCHDOG_PERIOD
-            if reason is not None:
-                _stop(proc)
-                return reason
-
-
-class _ExitSignal:
-    """Wakes the moment a child exits (a pidfd), rather than on the next polling tick."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.fd = os.pidfd_open(proc.pid)
-
-    def __enter__(self) -> "_ExitSignal":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-    def wait(self, timeout: float) -> bool:
-        """True once the child has exited (and is reaped)."""
-        select.select([self.fd], [], [], timeout)
-        return self.proc.poll() is not None
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Ask the supervisor to kill the job's tree and wait for it to finish doing so."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        log.error("the supervisor of job process %s did not stop; killing it", proc.pid)
-        proc.kill()
-        proc.wait()
+    while True:
+        now = time.monotonic()
+        if job.wait(0.05 if deadline is None else max(0.0, min(0.05, deadline - now))):
+            return None
+        now = time.monotonic()
+        reason = None
+        if deadline is not None and now >= deadline:
+            reason = f"timed out after {timeout:g} s"
+        elif cancel.is_set():
+            reason = "cancelled while running"
+        elif watchdog is not None and now >= next_check:
+            reason = watchdog()
+            next_check = now + WATCHDOG_PERIOD
+        if reason is not None:
+            job.stop()
+            return reason
 
 
 class _Pump(threading.Thread):
@@ -398,7 +361,8 @@ class SafeCodeRunner(CodeRunner):
         ]
         if os.geteuid() != 0:
             notes.append("without the sandbox, the process limit counts the server user's other "
-                         "processes too, and a job could kill its supervisor and leave processes behind")
+                         "processes too, and a job could kill its supervisor, or the supervisor "
+                         "server and with it the other running jobs, and leave processes behind")
         return notes
 
     # -- running --------------------------------------------------------------------------

@@ -28,6 +28,9 @@ from typing import Iterator, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from . import launcher
+from .launcher import SupervisedJob
+
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
@@ -61,7 +64,6 @@ def job_path(as_other_user: bool) -> str:
     if python_dirs(as_other_user) or sys.prefix.startswith("/usr"):
         return f"{Path(sys.executable).parent}:{MINIMAL_PATH}"
     return MINIMAL_PATH
-SUPERVISOR = Path(__file__).with_name("supervisor.py")
 INSIDE_UID = 1000  # the job's uid as seen inside the sandbox
 INSIDE_ROOT = "/job"
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -116,11 +118,9 @@ class Launch:
     env: dict[str, str]
     ids: Optional[JobIds] = None
 
-    def supervised(self) -> list[str]:
-        options = ["--parent", str(os.getpid())]
-        if self.ids is not None:
-            options += ["--uid", str(self.ids.uid), "--gid", str(self.ids.gid)]
-        return [sys.executable, "-I", "-S", str(SUPERVISOR), *options, "--", *self.argv]
+    def start(self) -> SupervisedJob:
+        """Start it under a supervisor of its own (supervisor.py), forked by the supervisor server."""
+        return launcher.start(self)
 
 
 # --- bubblewrap ------------------------------------------------------------------------

@@ -2,31 +2,55 @@
 started outlives it.
 
 A process group is not enough: a job can ``setsid``, double-fork into a daemon, or ignore
-SIGTERM. The supervisor is a *child subreaper*, so every orphaned descendant is re-parented to it
-instead of to init, and it can always find and SIGKILL the whole tree. It runs as its own process
-(``python -I -S supervisor.py --parent P [--uid U --gid G] -- COMMAND...``) and imports only the standard
-library, so it starts fast and never loads the server's code.
+SIGTERM. The per-job supervisor is a *child subreaper*, so every orphaned descendant is
+re-parented to it instead of to init, and it can always find and SIGKILL the whole tree.
 
 It starts COMMAND in a new session (as uid/gid U/G when given: the server is root and the job
 must not be), then waits. When the job's main process exits, or the supervisor gets SIGTERM (the
-runner's timeout or cancel, or the server dying: PR_SET_PDEATHSIG), it SIGKILLs every descendant
-until none is left and exits with the job's status (128 + signal number when a signal ended it;
-137 when it was stopped).
+runner's timeout or cancel, or its parent dying: PR_SET_PDEATHSIG), it SIGKILLs every descendant
+until none is left, reports the job's status (128 + signal number when a signal ended it; 137
+when it was stopped) and exits.
+
+Starting a Python interpreter for each job costs tens of milliseconds, so per-job supervisors
+are forks of one long-lived *supervisor server* (``python -I -S supervisor.py --serve FD``),
+started by the runner's side (launcher.py) on first use. It imports only the standard library,
+so it never loads the server's code, and it does nothing but fork. Its protocol, on the
+SOCK_SEQPACKET socket FD:
+
+- the server sends a start request: JSON ``{"argv", "cwd", "env", "uid", "gid"}`` with three
+  descriptors (SCM_RIGHTS): the job's stdout, its stderr, and a per-job reply socket;
+- the per-job supervisor answers on the reply socket: ``started`` with a pidfd of itself (how
+  the runner stops it, with no pid-reuse race), then, once the job's tree is gone, JSON
+  ``{"exit_code", "orphaned"}``; ``orphaned`` means its parent died and the job was stopped.
+  End of file without that answer means the supervisor was killed;
+- end of file on FD means the server is gone (whichever thread of it started us): every
+  per-job supervisor gets SIGTERM, kills its tree, and the supervisor server exits when all
+  have. A supervisor server that dies takes its per-job supervisors, and so their trees, along
+  (PR_SET_PDEATHSIG: it has a single thread, so that is reliable).
 """
 
 from __future__ import annotations
 
+import array
 import ctypes
+import json
 import os
+import select
 import signal
+import socket
 import sys
-from typing import Optional
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 WATCHED = STOP_SIGNALS | {signal.SIGCHLD}
 STOPPED_EXIT = 128 + signal.SIGKILL
+READY = b"ready"  # the supervisor server's first message: it is serving
+STARTED = b"started"  # a per-job supervisor's first message, with a pidfd of itself
+MAX_REQUEST = 1 << 20  # bytes; argv and environment of one job
+REQUEST_FDS = 3  # stdout, stderr, reply socket
+
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def descendants(root: int) -> list[int]:
@@ -51,7 +75,7 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def reap(main: int) -> Optional[int]:
+def reap(main: int) -> int | None:
     """Collect every exited child without blocking; the main child's wait status if it was one."""
     status = None
     while True:
@@ -69,61 +93,99 @@ def kill_all() -> None:
     """SIGKILL the whole tree until it is empty. Orphans land here (we are the subreaper), so
     repeating the sweep catches whatever was forked while the previous one ran."""
     me = os.getpid()
-    while True:
-        pids = descendants(me)
-        if not pids:
-            return
-        for pid in pids:
+    while has_children():
+        for pid in descendants(me):
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        reap(-1)
         signal.sigtimedwait({signal.SIGCHLD}, 0.01)
 
 
-def start(command: list[str], uid: Optional[int], gid: Optional[int]) -> int:
+def has_children() -> bool:
+    """Reap the exited children; whether any is left. Every process of the tree has one of our
+    children as an ancestor (orphans are re-parented to us), so without children there is no
+    tree, and no need to read /proc."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        return False
+    return True
+
+
+def start(request: dict, stdout: int, stderr: int) -> int:
+    """Fork the job's main process: COMMAND in a new session, as the job's uid/gid."""
+    supervisor = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     try:
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+            os.dup2(fd, target)  # from here on, what goes wrong is in the job's stderr
         os.setsid()
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, *STOP_SIGNALS):
             signal.signal(sig, signal.SIG_DFL)  # Python ignores SIGPIPE and SIGXFSZ; the job must not
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if gid is not None:
+        os.chdir(request["cwd"])
+        if request["gid"] is not None:
             os.setgroups([])
-            os.setgid(gid)
-        if uid is not None:
-            os.setuid(uid)
-        os.execvp(command[0], command)
+            os.setgid(request["gid"])
+        if request["uid"] is not None:
+            os.setuid(request["uid"])
+        # After the uid switch, which clears it; then make sure the supervisor is still there.
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != supervisor:
+            os._exit(STOPPED_EXIT)
+        argv = request["argv"]
+        os.execvpe(argv[0], argv, request["env"])
     except BaseException as exc:  # anything at all: the child must never return into the supervisor
         os.write(2, f"syft-code-queue: could not start the job: {exc}\n".encode())
     os._exit(127)
 
 
 def _prctl(option: int, value: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(option, value, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl({option}): {os.strerror(errno)}")
 
 
-def main(argv: list[str]) -> int:
-    options: dict[str, Optional[int]] = {"--parent": None, "--uid": None, "--gid": None}
-    while argv and argv[0] in options:
-        options[argv[0]] = int(argv[1])
-        argv = argv[2:]
-    if options["--parent"] is None or not argv or argv[0] != "--" or len(argv) < 2:
-        print("usage: supervisor.py --parent PID [--uid U] [--gid G] -- COMMAND...", file=sys.stderr)
-        return 2
-    # Signals are taken synchronously with sigwaitinfo: no handler can interrupt the clean-up.
-    signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
+def supervise(request: dict, stdout: int, stderr: int, reply: socket.socket, parent: int) -> int:
+    """The per-job supervisor, with WATCHED blocked: run the job, kill its tree, report on
+    ``reply``. ``parent`` is the process that forked us; if it is gone already, run nothing."""
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != options["--parent"]:
-        return STOPPED_EXIT  # the server died while we were starting: run nothing
-    main_pid = start(argv[1:], options["--uid"], options["--gid"])
+    if os.getppid() != parent:
+        return STOPPED_EXIT
+    me = os.pidfd_open(os.getpid())
+    try:
+        socket.send_fds(reply, [STARTED], [me])
+    except OSError:
+        return STOPPED_EXIT  # the runner is gone already: run nothing
+    finally:
+        os.close(me)
+    code = run(request, stdout, stderr)
+    end = {"exit_code": code, "orphaned": os.getppid() != parent}
+    try:
+        reply.send(json.dumps(end).encode())
+    except OSError:
+        pass  # nobody is waiting any more
+    return code
+
+
+def run(request: dict, stdout: int, stderr: int) -> int:
+    """Run the job until its main process exits or we are told to stop, kill its whole tree;
+    the job's exit code."""
+    try:
+        main_pid = start(request, stdout, stderr)
+    except OSError as exc:  # no fork possible right now
+        os.write(stderr, f"syft-code-queue: could not start the job: {exc}\n".encode())
+        return 127
+    finally:
+        os.close(stdout)
+        os.close(stderr)
+    # Signals are taken synchronously with sigwaitinfo: no handler can interrupt the clean-up.
     status = None
     while status is None:
         if signal.sigwaitinfo(WATCHED).si_signo != signal.SIGCHLD:
@@ -134,6 +196,96 @@ def main(argv: list[str]) -> int:
         return STOPPED_EXIT
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def serve(control: socket.socket) -> int:
+    """The supervisor server: fork a per-job supervisor for each start request on ``control``
+    until the server closes it, then stop them all."""
+    control.set_inheritable(False)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the mask survives exec: not the server's
+    os.get_exec_path({})  # os.execvpe imports ``warnings`` through this: once here, not in every job
+    parent = os.getpid()
+    wake_r, wake_w = os.pipe()  # SIGCHLD wakes select through this
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children: set[int] = set()
+    control.send(READY)
+    while True:
+        readable = select.select([control, wake_r], [], [])[0]
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+            _reap_children(children)
+        if control not in readable:
+            continue
+        message, fds, flags = receive(control, MAX_REQUEST, REQUEST_FDS)
+        if not message and not fds:
+            break
+        try:
+            if len(fds) != REQUEST_FDS or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                continue  # not a request of ours; closing its reply socket tells the sender
+            request = json.loads(message)
+            signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)  # the child takes them with sigwaitinfo
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    _child(request, fds, control, (wake_r, wake_w), parent)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, WATCHED)
+            children.add(pid)
+        except (OSError, ValueError) as exc:  # cannot fork now, or a garbled request: refuse this one
+            print(f"syft-code-queue supervisor server: job not started: {exc!r}", file=sys.stderr)
+        finally:
+            for fd in fds:
+                os.close(fd)
+    for pid in children:
+        os.kill(pid, signal.SIGTERM)  # unreaped children of ours: the pids cannot have been reused
+    for pid in children:
+        os.waitpid(pid, 0)
+    return 0
+
+
+def receive(sock: socket.socket, size: int, max_fds: int) -> tuple[bytes, list[int], int]:
+    """One message, the descriptors it carries (close-on-exec, so no job inherits them:
+    ``socket.recv_fds`` drops its flags argument) and the message flags."""
+    fds = array.array("i")
+    message, ancillary, flags, _ = sock.recvmsg(size, socket.CMSG_SPACE(max_fds * fds.itemsize),
+                                                socket.MSG_CMSG_CLOEXEC)
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return message, list(fds), flags
+
+
+def _child(request: dict, fds: list[int], control: socket.socket, wake: tuple[int, int], parent: int) -> None:
+    """In the fork: drop what belongs to the supervisor server, become the job's supervisor."""
+    code = 127
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        control.close()
+        for fd in wake:
+            os.close(fd)
+        stdout, stderr, reply = fds
+        code = supervise(request, stdout, stderr, socket.socket(fileno=reply), parent)
+    except BaseException as exc:  # never return into the server's loop
+        os.write(2, f"syft-code-queue supervisor: {exc!r}\n".encode())
+    os._exit(code)
+
+
+def _reap_children(children: set[int]) -> None:
+    while children:
+        pid = os.waitpid(-1, os.WNOHANG)[0]
+        if not pid:
+            return
+        children.discard(pid)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "--serve" or not argv[1].isdigit():
+        print("usage: supervisor.py --serve FD (started by syft_code_queue's runner)", file=sys.stderr)
+        return 2
+    return serve(socket.socket(fileno=int(argv[1])))
 
 
 if __name__ == "__main__":

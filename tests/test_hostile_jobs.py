@@ -23,7 +23,7 @@ import pytest
 
 import syft_code_queue as scq
 from syft_code_queue.models import Job, JobRequest, utcnow
-from syft_code_queue.runner import TRUNCATION_MARKER, JobRun, RunResult, SafeCodeRunner
+from syft_code_queue.runner import TRUNCATION_MARKER, CodeRunner, JobRun, RunResult, SafeCodeRunner
 from syft_code_queue.sandbox import JobIds, staging_parent
 from syft_code_queue.syftbox import build_manifest, copy_verified
 
@@ -79,16 +79,21 @@ class Ran:
                 for p in self.run.output_dir.rglob("*") if p.is_file()}
 
 
-def run_job(runner: SafeCodeRunner, code: Path, tmp_path: Path, timeout: float = 30) -> Ran:
-    """Run a code folder the way the server does: a verified scratch copy, then ``run_job``."""
+def prepare_run(code: Path, tmp_path: Path, timeout: float = 30) -> JobRun:
+    """A code folder as the server hands it to a runner: a verified scratch copy."""
     files = build_manifest(code)
     request = JobRequest(uid=uuid.uuid4().hex, name="hostile", requester_email=ALICE,
                          target_email=OWNER, created_at=utcnow(), files=files)
     base = tmp_path / f"run-{request.uid[:8]}"
     copy_verified(code, base / "code", files)
-    run = JobRun(job=Job(request=request), code_dir=base / "code", output_dir=base / "outputs",
-                 stdout_path=base / "stdout.txt", stderr_path=base / "stderr.txt",
-                 home_dir=base / "home", timeout=timeout)
+    return JobRun(job=Job(request=request), code_dir=base / "code", output_dir=base / "outputs",
+                  stdout_path=base / "stdout.txt", stderr_path=base / "stderr.txt",
+                  home_dir=base / "home", timeout=timeout)
+
+
+def run_job(runner: CodeRunner, code: Path, tmp_path: Path, timeout: float = 30) -> Ran:
+    """Run a code folder the way the server does: a verified scratch copy, then ``run_job``."""
+    run = prepare_run(code, tmp_path, timeout)
     start = time.monotonic()
     result = runner.run_job(run)
     return Ran(result, run, time.monotonic() - start)

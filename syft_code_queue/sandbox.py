@@ -458,6 +458,8 @@ def _sweep_stale(parent: Path) -> None:
         except BlockingIOError:
             continue  # a running job's
         else:
+            if os.fstat(lock).st_nlink == 0:
+                continue  # another sweeper removed it while we waited for its lock
             log.warning("removing %s, left behind by a server that stopped mid-job", folder)
             _remove_tree(folder)
         finally:
@@ -522,14 +524,24 @@ def _copy_file(source: Path, target: Path) -> None:
 
 
 def _remove_tree(root: Path) -> None:
-    """Remove a staging folder even where the job took away its own permissions."""
+    """Remove a staging folder even where the job took away its own permissions. Nothing above
+    ``root`` is ever touched: the parent is shared by every job of every server here, and a
+    folder another sweeper removed first is simply gone."""
+    top = os.fspath(root)
 
-    def retry(func, path, exc_info) -> None:  # type: ignore[no-untyped-def]
+    def retry(func, path, failure) -> None:  # type: ignore[no-untyped-def]
+        error = failure[1] if isinstance(failure, tuple) else failure  # onerror or onexc
+        if isinstance(error, FileNotFoundError):
+            return
         try:
-            os.chmod(os.path.dirname(path), 0o700)
+            parent = os.path.dirname(path)
+            if parent == top or parent.startswith(top + os.sep):
+                os.chmod(parent, 0o700)
             if os.path.isdir(path) and not os.path.islink(path):
                 os.chmod(path, 0o700)
             func(path)
+        except FileNotFoundError:
+            pass
         except OSError:
             log.warning("could not remove %s from a job's staging folder", path)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -457,3 +458,16 @@ def test_without_the_sandbox_a_root_server_runs_each_job_as_its_own_unprivileged
     ran = run_job(safe_runner("none"), code, tmp_path)
     assert int(ran.stdout) >= SafeCodeRunner().policy.job_uid_base
     assert "Permission denied" in ran.stderr
+
+
+def test_removing_a_staging_folder_someone_else_removed_leaves_the_shared_parent_alone(tmp_path):
+    """Every job of every server here stages under one parent; a sweeper that finds a folder
+    already gone must not take the parent's permissions away from the jobs still running."""
+    from syft_code_queue.sandbox import _remove_tree
+
+    parent = tmp_path / "jobs"
+    parent.mkdir()
+    os.chmod(parent, 0o711)
+    gone = parent / "job-removed-by-another-sweeper"
+    _remove_tree(gone)
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o711

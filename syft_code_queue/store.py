@@ -102,7 +102,7 @@ class CodeFile:
         return len(self.head) < self.entry.size
 
 
-JOB_PATHS_KEPT = 20_000
+JOB_PATHS_KEPT = 4_096  # enough for every job in flight; a full listing cycles through it
 
 
 class JobPaths:

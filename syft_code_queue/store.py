@@ -504,9 +504,11 @@ class OwnerStore:
         self.queue = queue
         self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
         self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
-        self._requesters_lock = threading.Lock()
+        self._memo_lock = threading.Lock()  # what this store remembers: requesters seen, versions written
         self._known_requesters: set[str] = set()
-        self._written: dict[str, FileIdentity] = {}  # state file -> the version this store wrote
+        # state file -> the version this store wrote last (recent jobs only: forgetting one
+        # costs a needless look at it, nothing more)
+        self._written: dict[str, FileIdentity] = {}
 
     # -- setup ------------------------------------------------------------------------
     def ensure_queue(self) -> None:
@@ -523,7 +525,7 @@ class OwnerStore:
         )
 
     def note_requester(self, requester: str) -> None:
-        with self._requesters_lock:  # state writes of different jobs run concurrently
+        with self._memo_lock:  # state writes of different jobs run concurrently
             if requester not in self._known_requesters:
                 # Everyone with an inbox keeps their rule, also in a store that never ran
                 # ensure_queue (``scq approve``): the file is rewritten whole.
@@ -699,7 +701,12 @@ class OwnerStore:
     def write_state(self, state: JobState, durable: bool = True) -> None:
         self.note_requester(state.requester_email)
         path = self.layout.state_file(state.requester_email, state.uid)
-        self._written[str(path)] = atomic_write_json(path, state.model_dump_json(indent=2), durable)
+        written = atomic_write_json(path, state.model_dump_json(indent=2), durable)
+        with self._memo_lock:
+            self._written.pop(str(path), None)  # newest last: the oldest go first
+            self._written[str(path)] = written
+            if len(self._written) > JOB_PATHS_KEPT:
+                del self._written[next(iter(self._written))]
 
     def wrote_last(self, path: str) -> bool:
         """Whether the state file at ``path`` is still the version this store wrote: a change

@@ -20,7 +20,6 @@ import logging
 import os
 import select
 import threading
-import time
 import warnings
 import weakref
 from contextlib import contextmanager
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 # the watches are correct, the warning is noise in a notebook.
 warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
-PUMP_LINGER = 2.0  # seconds an unused pump thread waits for a new user before it stops
 Changes = Optional[frozenset[str]]
 Listener = Callable[[Changes], None]
 
@@ -133,7 +131,6 @@ class InotifyFeed(ChangeFeed):
         self._lost = False  # a watch could not be added since the last sync
         self._thread_lock = threading.Lock()
         self._users = 0
-        self._unused_since = 0.0
         self._thread: Optional[threading.Thread] = None
         self._stop_w: Optional[int] = None
 
@@ -272,11 +269,9 @@ class InotifyFeed(ChangeFeed):
     # -- pushing ------------------------------------------------------------------------
     @contextmanager
     def running(self) -> Iterator[None]:
-        """The pump outlives its last user by ``PUMP_LINGER`` seconds, so back-to-back waits
-        (a requester waiting for one job after another) do not each start a thread."""
         with self._thread_lock:
             self._users += 1
-            if self._thread is None:
+            if self._users == 1:
                 stop_r, self._stop_w = os.pipe()
                 self._thread = threading.Thread(
                     target=self._pump, args=(stop_r,), name="scq-changes", daemon=True
@@ -287,8 +282,16 @@ class InotifyFeed(ChangeFeed):
         finally:
             with self._thread_lock:
                 self._users -= 1
-                if not self._users:
-                    self._unused_since = time.monotonic()
+                if self._users == 0:
+                    self._stop_thread()
+
+    def _stop_thread(self) -> None:
+        if self._thread is None or self._stop_w is None:
+            return
+        os.write(self._stop_w, b"x")
+        self._thread.join()
+        os.close(self._stop_w)
+        self._thread = self._stop_w = None
 
     def fileno(self) -> Optional[int]:
         return self._inotify.fileno()
@@ -296,30 +299,17 @@ class InotifyFeed(ChangeFeed):
     def _pump(self, stop_r: int) -> None:
         try:
             while True:
-                ready, _, _ = select.select([self._inotify.fileno(), stop_r], [], [], PUMP_LINGER)
+                ready, _, _ = select.select([self._inotify.fileno(), stop_r], [], [])
                 if stop_r in ready:
                     return
-                if ready:
-                    self.sync()
-                with self._thread_lock:
-                    if (self._users or time.monotonic() - self._unused_since < PUMP_LINGER
-                            or self._thread is not threading.current_thread()):
-                        continue  # in use, recently used, or close() is stopping us (its byte comes next)
-                    stop_w, self._thread, self._stop_w = self._stop_w, None, None
-                if stop_w is not None:
-                    os.close(stop_w)
-                return
+                self.sync()
         finally:
             os.close(stop_r)
 
     def close(self) -> None:
         with self._thread_lock:
             self._users = 0
-            thread, stop_w, self._thread, self._stop_w = self._thread, self._stop_w, None, None
-        if thread is not None and stop_w is not None:
-            os.write(stop_w, b"x")
-            thread.join()
-            os.close(stop_w)
+            self._stop_thread()
         with self._lock:
             self.exact = False
             self._finalizer()

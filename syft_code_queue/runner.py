@@ -44,6 +44,7 @@ from .sandbox import (
     shell_command,
     tasks_of,
 )
+from .syftbox import folder_entries
 
 log = logging.getLogger(__name__)
 
@@ -257,20 +258,11 @@ def unsafe_entries(code_dir: Path) -> list[str]:
     except FileNotFoundError:
         return ["the code folder is not a plain folder"]
     problems: list[str] = []
-
-    def walk(directory: str, prefix: str) -> None:
-        with os.scandir(directory) as found:
-            items = sorted(found, key=lambda entry: entry.name)
-        for item in items:
-            rel = prefix + item.name
-            if item.is_symlink():
-                problems.append(f"{rel} is a symbolic link; only regular files and folders are accepted")
-            elif item.is_dir(follow_symlinks=False):
-                walk(item.path, rel + "/")
-            elif not item.is_file(follow_symlinks=False):
-                problems.append(f"{rel} is not a regular file; only regular files and folders are accepted")
-
-    walk(os.fspath(code_dir), "")
+    for rel, item in folder_entries(code_dir):
+        if item.is_symlink():
+            problems.append(f"{rel} is a symbolic link; only regular files and folders are accepted")
+        elif not (item.is_dir(follow_symlinks=False) or item.is_file(follow_symlinks=False)):
+            problems.append(f"{rel} is not a regular file; only regular files and folders are accepted")
     return problems
 
 

@@ -41,18 +41,18 @@ from .models import (
 from .syftbox import (
     LEGACY_PERMISSION_FILE,
     PERMISSION_FILE,
+    FileIdentity,
     Workspace,
     atomic_write,
-    FileIdentity,
     atomic_write_json,
+    compare_to_manifest,
     file_identity,
+    folder_entries,
     legacy_permissions_yaml,
-    missing_or_mismatched,
     never_synced,
     queue_permissions_yaml,
     rejected_copy,
     sha256_file,
-    through_symlink,
     write_if_changed,
 )
 
@@ -294,7 +294,7 @@ def _folders(path: Path) -> list[str]:
 
 
 def files_present(folder: Path, files: list[FileEntry]) -> bool:
-    return not missing_or_mismatched(folder, files)
+    return compare_to_manifest(folder, files) == ([], [])
 
 
 # --- requester side ------------------------------------------------------------------
@@ -621,21 +621,9 @@ class OwnerStore:
     def check_code(self, request: JobRequest) -> None:
         """Raise StillArriving until the code folder matches the manifest byte for byte."""
         code_dir = self.layout.code_dir(request.requester_email, request.uid)
-        problems: list[str] = []
-        for entry in request.files:
-            if through_symlink(code_dir, entry.path):
-                raise SubmissionError(f"{entry.path} goes through a symlink; only regular files are accepted")
-            path = f"{code_dir}/{entry.path}"
-            try:
-                size = os.stat(path).st_size
-            except (FileNotFoundError, NotADirectoryError):
-                if entry.size:  # empty files never sync
-                    problems.append(entry.path)
-                continue
-            if size > entry.size:
-                raise SubmissionError(f"{entry.path} is larger than its manifest entry: corrupt")
-            if size != entry.size or sha256_file(path)[1] != entry.sha256:
-                problems.append(entry.path)
+        problems, broken = compare_to_manifest(code_dir, request.files)
+        if broken:
+            raise SubmissionError(broken[0])
         if problems:
             shown = ", ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
             raise StillArriving(f"{len(problems)} of {len(request.files)} files not arrived or incomplete: {shown}")
@@ -813,20 +801,13 @@ class OwnerStore:
 
 
 def _regular_files(root: Path) -> list[str]:
-    """Relative paths of the regular files below ``root``, sorted; links are never followed."""
-    found: list[str] = []
+    """Relative paths of the regular files below ``root``; links are never followed."""
     try:
         if not stat.S_ISDIR(os.lstat(root).st_mode):
-            return found
-        entries = list(os.scandir(root))
+            return []
     except FileNotFoundError:
-        return found
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            found += [f"{entry.name}/{rel}" for rel in _regular_files(Path(entry.path))]
-        elif entry.is_file(follow_symlinks=False):
-            found.append(entry.name)
-    return sorted(found)
+        return []
+    return [rel for rel, item in folder_entries(root) if item.is_file(follow_symlinks=False)]
 
 
 def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
@@ -835,12 +816,11 @@ def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
     if os.stat(source).st_size == 0:  # an empty log: nothing to read or to publish
         return FileEntry(path=rel, size=0, sha256=EMPTY_SHA256)
     size, digest = sha256_file(source)
-    if size:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if not _move_own_file(source, dest):
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not _move_own_file(source, dest):
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
     return FileEntry(path=rel, size=size, sha256=digest)
 
 

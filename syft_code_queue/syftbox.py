@@ -15,7 +15,7 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 from .models import FileEntry, validate_email
 
@@ -214,31 +214,39 @@ def never_synced(relative: str) -> bool:
     )
 
 
+def folder_entries(folder: Union[Path, str]) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every entry below ``folder`` with its relative path ("a/b.py"), sorted, depth first.
+    Links are listed, never followed: only real folders are entered."""
+
+    def walk(directory: str, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        with os.scandir(directory) as found:
+            items = sorted(found, key=lambda entry: entry.name)
+        for item in items:
+            yield prefix + item.name, item
+            if item.is_dir(follow_symlinks=False):
+                yield from walk(item.path, f"{prefix}{item.name}/")
+
+    return walk(os.fspath(folder), "")
+
+
 def build_manifest(folder: Path) -> list[FileEntry]:
     """Hash every regular file under ``folder`` that SyftBox will carry; refuse anything that
     could escape it. Files SyftBox never syncs are left out (and logged): listed, they would
     keep the submission "still arriving" until it times out."""
     entries: list[FileEntry] = []
     left_out: list[str] = []
-
-    def walk(directory: str, prefix: str) -> None:
-        with os.scandir(directory) as found:
-            items = sorted(found, key=lambda entry: entry.name)
-        for item in items:
-            if item.is_symlink():
-                raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {item.path}")
-            relative = prefix + item.name
-            if item.is_dir(follow_symlinks=False):
-                walk(item.path, relative + "/")
-            elif not item.is_file(follow_symlinks=False):
-                raise UnsafeFolderError(f"only regular files are allowed in a code folder: {item.path}")
-            elif never_synced(relative):
-                left_out.append(relative)
-            else:
-                size, digest = sha256_file(item.path)
-                entries.append(FileEntry(path=relative, size=size, sha256=digest))
-
-    walk(os.fspath(folder), "")
+    for relative, item in folder_entries(folder):
+        if item.is_symlink():
+            raise UnsafeFolderError(f"symlinks are not allowed in a code folder: {item.path}")
+        if item.is_dir(follow_symlinks=False):
+            continue
+        if not item.is_file(follow_symlinks=False):
+            raise UnsafeFolderError(f"only regular files are allowed in a code folder: {item.path}")
+        if never_synced(relative):
+            left_out.append(relative)
+        else:
+            size, digest = sha256_file(item.path)
+            entries.append(FileEntry(path=relative, size=size, sha256=digest))
     if left_out:
         log.warning("left out of the submission (SyftBox does not sync them): %s", ", ".join(left_out))
     return entries
@@ -257,24 +265,28 @@ def through_symlink(folder: Path, rel: str) -> bool:
     return False
 
 
-def missing_or_mismatched(folder: Path, files: Iterable[FileEntry]) -> list[str]:
-    """Paths whose bytes on disk differ from the manifest. 0-byte files never sync, so a
-    missing empty file counts as present."""
-    problems: list[str] = []
+def compare_to_manifest(folder: Path, files: Iterable[FileEntry]) -> tuple[list[str], list[str]]:
+    """(paths not arrived yet, or not yet these bytes; why others can never match: a path
+    through a symlink, a file larger than listed). 0-byte files never sync, so a missing
+    empty file counts as present."""
+    pending: list[str] = []
+    broken: list[str] = []
     for entry in files:
-        path = folder / entry.path
         if through_symlink(folder, entry.path):
-            problems.append(entry.path)
+            broken.append(f"{entry.path} goes through a symlink; only regular files are accepted")
             continue
+        path = f"{folder}/{entry.path}"
         try:
-            size = path.stat().st_size
+            size = os.stat(path).st_size
         except (FileNotFoundError, NotADirectoryError):
-            if entry.size != 0:
-                problems.append(entry.path)
+            if entry.size:
+                pending.append(entry.path)
             continue
-        if size != entry.size or sha256_file(path)[1] != entry.sha256:
-            problems.append(entry.path)
-    return problems
+        if size > entry.size:
+            broken.append(f"{entry.path} is larger than its manifest entry: corrupt")
+        elif size != entry.size or sha256_file(path)[1] != entry.sha256:
+            pending.append(entry.path)
+    return pending, broken
 
 
 def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry]) -> None:

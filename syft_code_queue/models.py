@@ -91,6 +91,10 @@ class QueueConfig(BaseModel):
     arrival_timeout: float = Field(default=600, gt=0)
     # Safety-net full rescan period; pick-up itself is event driven.
     rescan_interval: float = Field(default=2.0, gt=0)
+    # A job still running after this many seconds is published as running; one that ends
+    # sooner goes straight to its final state (one write and one sync fewer). Either way its
+    # start is forced to disk privately before it runs, so it is never run twice.
+    running_shown_after: float = Field(default=0.25, ge=0)
 
     @field_validator("queue_name")
     @classmethod
@@ -211,6 +215,16 @@ class Transition(BaseModel):
     at: datetime
     by: str
     reason: str = ""
+
+
+class StartRecord(BaseModel):
+    """A worker's entry in the owner's private start journal: the job it started last."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requester_email: str
+    uid: str
+    at: datetime
 
 
 class JobResult(BaseModel):

@@ -160,7 +160,7 @@ class CodeRunner:
                   watchdog: Optional[Watchdog] = None) -> RunResult:
         """Start ``launch`` under its supervisor, stream its output to the log files (capped at
         ``max_output_size``) and stop it on timeout, cancellation or the watchdog's word."""
-        with open(run.stdout_path, "wb") as out, open(run.stderr_path, "wb") as err:
+        with open(run.stdout_path, "wb", buffering=0) as out, open(run.stderr_path, "wb", buffering=0) as err:
             try:
                 job = launch.start()
             except OSError as exc:
@@ -200,8 +200,9 @@ def _wait(job: SupervisedJob, timeout: Optional[float], cancel: threading.Event,
 
 
 class _Pump(threading.Thread):
-    """Copies a pipe to a file while it streams, keeping at most ``limit`` bytes (memory stays
-    flat however much the job prints: it reads and writes 64 KiB at a time)."""
+    """Copies a pipe to an unbuffered file while it streams (so the live log shows what the job
+    printed so far), keeping at most ``limit`` bytes; memory stays flat however much the job
+    prints: it reads and writes 64 KiB at a time."""
 
     GRACE = 5.0  # seconds to drain after the supervisor ended
 
@@ -233,21 +234,25 @@ class _Pump(threading.Thread):
                     break
                 self._write(chunk)
         finally:
-            self.sink.flush()
             self.source.close()
 
     def _write(self, chunk: bytes) -> None:
         if self.limit is not None and self.written + len(chunk) > self.limit:
             keep = max(0, self.limit - self.written)
             if keep:
-                self.sink.write(chunk[:keep])
+                self._put(chunk[:keep])
                 self.written += keep
             if not self.truncated:
-                self.sink.write(TRUNCATION_MARKER % self.limit)
+                self._put(TRUNCATION_MARKER % self.limit)
                 self.truncated = True
             return  # keep draining so the job never blocks on a full pipe
-        self.sink.write(chunk)
+        self._put(chunk)
         self.written += len(chunk)
+
+    def _put(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.sink.write(view):]
 
 
 def unsafe_entries(code_dir: Path) -> list[str]:

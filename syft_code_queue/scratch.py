@@ -26,10 +26,11 @@ LOGS = (STDOUT, STDERR)
 
 
 class Slot:
-    """One worker's scratch folder and the paths a run uses in it (joined once)."""
+    """One worker's scratch folder and the paths a run uses in it (joined once); ``index``
+    numbers it among the server's slots."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, index: int) -> None:
+        self.root, self.index = root, index
         self.code, self.outputs, self.home = root / CODE, root / OUTPUTS, root / HOME
         self.stdout, self.stderr = root / STDOUT, root / STDERR
 
@@ -53,13 +54,14 @@ class ScratchSlots:
         with self._lock:
             if self._free:
                 return self._free.pop()
+            index = self._made
             self._made += 1
             root = self.base / f"slot-{self._made}"
         shutil.rmtree(root, ignore_errors=True)  # left by an earlier server of this name
         root.mkdir(mode=0o700, parents=True)
         for name in FOLDERS:
             (root / name).mkdir()
-        return Slot(root)
+        return Slot(root, index)
 
     def release(self, slot: Slot) -> None:
         """Empty the slot for the next job; a slot that cannot be emptied is dropped."""

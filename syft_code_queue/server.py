@@ -16,17 +16,21 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .index import JobIndex
+from .journal import StartJournal
 from .leftovers import stop_job_processes
 from .models import Job, JobRequest, JobState, JobStatus, QueueConfig, utcnow
 from .runner import CodeRunner, JobRun, SafeCodeRunner
-from .scratch import ScratchSlots
+from .scratch import ScratchSlots, Slot
 from .snapshot import Snapshot
 from .store import (
     ALL_JOBS,
+    STARTED,
     CodeFile,
     InvalidTransitionError,
     JobNotFoundError,
@@ -52,6 +56,16 @@ STOPPED_REASON = "the server was stopped while the job was running"
 
 class ServerAlreadyRunning(RuntimeError):
     """Another live process already serves this queue on this datasite."""
+
+
+@dataclass
+class _Start:
+    """A job a worker has started: when, and when its ``running`` state is due to be shown."""
+
+    requester: str
+    at: datetime
+    show_at: float  # time.monotonic()
+    shown: bool = False
 
 
 class _Waker:
@@ -134,6 +148,9 @@ class CodeQueueServer:
         self._settled: dict[str, tuple[str, float]] = {}  # uid -> (requester, finished epoch)
         self._active: dict[str, Optional[JobRun]] = {}  # dispatched jobs; None until a worker starts it
         self._cancel_reasons: dict[str, str] = {}  # running jobs asked to stop, and why
+        self._started: dict[str, _Start] = {}  # jobs a worker has started, until they end
+        self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
+        self._journal = StartJournal(self.workspace.private_dir / f"{self.config.queue_name}.started")
         self._listeners: list[Listener] = []
         self._slots = ScratchSlots(self.workspace.private_dir / "runs" / self.config.queue_name)
 
@@ -190,6 +207,7 @@ class CodeQueueServer:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         self._serving.close()
+        self._journal.close()
         with self._lock:  # release the watches; a later listing or start opens new ones
             if self._feed is not None:
                 self._feed.close()
@@ -242,9 +260,13 @@ class CodeQueueServer:
                     self.process_once()
                 else:
                     self._process(scopes)
+                self._show_running()
             except Exception:  # the queue must outlive any one bad pass
                 log.exception("queue pass failed; retrying at the next event")
-            if self._wake.wait(max(0.0, next_pass - time.monotonic()), self._events_fd):
+            with self._lock:  # a start due sooner wakes this thread (see _start)
+                due = (start.show_at for start in self._started.values() if not start.shown)
+                self._sleep_until = min(next_pass, min(due, default=next_pass))
+            if self._wake.wait(max(0.0, self._sleep_until - time.monotonic()), self._events_fd):
                 self._changes().sync()  # read here: no hand-off to another thread per event
 
     # -- file-system events -------------------------------------------------------------
@@ -432,29 +454,58 @@ class CodeQueueServer:
                 if self._stopping.is_set():
                     return  # stays approved: the next start runs it
                 self._active[uid] = run
-            self._run_one(requester, uid, run)
+            self._run_one(requester, uid, run, slot)
         except Exception as exc:
             log.exception("job %s failed inside the server", uid)
             try:
-                self.store.transition(requester, uid, JobStatus.failed, by=self.email,
-                                      reason=f"internal error: {exc}", error=f"internal error: {exc}")
+                self.store.transition(requester, uid, JobStatus.failed, by=self.email, reason=f"internal error: {exc}",
+                                      error=f"internal error: {exc}", started_at=self._started_at(uid))
             except InvalidTransitionError:
                 pass
         finally:
             self._slots.release(slot)
             with self._lock:
                 self._active.pop(uid, None)
+                self._started.pop(uid, None)
             self._changed(uid)
 
-    def _run_one(self, requester: str, uid: str, run: JobRun) -> None:
-        try:
-            state = self.store.transition(
-                requester, uid, JobStatus.running, by=self.email, reason="started",
-                expect=frozenset({JobStatus.approved}),
-            )
-        except InvalidTransitionError:
-            return  # cancelled before a worker was free
-        self._changed(uid)
+    def _start(self, requester: str, uid: str, slot: Slot) -> Optional[JobState]:
+        """Claim an approved job for a worker: its start is forced to the journal before it
+        runs; the serve thread shows it as ``running`` if it lasts (``running_shown_after``)."""
+        with self.store.locked(uid):
+            state = self.store.read_state(requester, uid)
+            if state is None or state.status != JobStatus.approved:
+                return None  # cancelled before a worker was free
+            at = utcnow()
+            self._journal.record(slot.index, requester, uid, at)
+            show_at = time.monotonic() + self.config.running_shown_after
+            with self._lock:
+                self._started[uid] = _Start(requester, at, show_at)
+                sooner = show_at < self._sleep_until
+        if sooner:
+            self._wake.set()
+        return state
+
+    def _show_running(self) -> None:
+        """Publish ``running`` for started jobs that have lasted long enough to be seen."""
+        now = time.monotonic()
+        with self._lock:
+            due = [(uid, start) for uid, start in self._started.items() if not start.shown and start.show_at <= now]
+            for _, start in due:
+                start.shown = True
+        for uid, start in due:
+            try:
+                # not flushed: the journal already holds the start
+                self.store.transition(start.requester, uid, JobStatus.running, by=self.email, reason=STARTED,
+                                      expect=frozenset({JobStatus.approved}), at=start.at, durable=False)
+            except InvalidTransitionError:
+                continue  # it ended first
+            self._changed(uid)
+
+    def _run_one(self, requester: str, uid: str, run: JobRun, slot: Slot) -> None:
+        state = self._start(requester, uid, slot)
+        if state is None:
+            return
         request = run.job.request
         if request.manifest_sha256 != state.manifest_sha256:
             self._finish(requester, uid, JobStatus.failed, "the submission changed after it was approved")
@@ -485,21 +536,35 @@ class CodeQueueServer:
     def _finish(self, requester: str, uid: str, status: JobStatus, reason: str, result: Any = None) -> None:
         state = self.store.transition(
             requester, uid, status, by=self.email, reason=reason, result=result,
-            error=reason if status == JobStatus.failed else None,
+            error=reason if status == JobStatus.failed else None, started_at=self._started_at(uid),
         )
         self._settle(requester, uid, state)
 
+    def _started_at(self, uid: str) -> Optional[datetime]:
+        with self._lock:
+            start = self._started.get(uid)
+        return start.at if start is not None else None
+
     def _recover(self) -> None:
-        """Jobs left running by a server that died are settled as failed, never re-run; what
-        they left running is stopped first, and the scratch folders are emptied."""
+        """Jobs a server that died had started (``running``, or only in its start journal) are
+        settled as failed, never re-run; what they left running is stopped first, and the
+        scratch folders are emptied."""
+        journal = {(record.requester_email, record.uid): record.at for record in self._journal.entries()}
         for requester, uid in self.store.submissions():
             state = self.store.read_state(requester, uid)
-            if state is None or state.status != JobStatus.running:
+            started_at = journal.get((requester, uid))
+            if state is not None and state.status.is_terminal:
+                continue
+            if started_at is None and (state is None or state.status != JobStatus.running):
                 continue
             stopped = stop_job_processes(uid)
             reason = RECOVERED_REASON + (f" ({stopped} leftover processes were stopped)" if stopped else "")
+            if state is None:  # its acceptance, never flushed, was lost with the power
+                self.store.create_state(requester, uid, JobStatus.failed, by=self.email, reason=reason)
+                continue
             try:
-                self.store.transition(requester, uid, JobStatus.failed, by=self.email, reason=reason, error=reason)
+                self.store.transition(requester, uid, JobStatus.failed, by=self.email, reason=reason, error=reason,
+                                      started_at=started_at)
             except InvalidTransitionError:
                 pass
         self._slots.reset()
@@ -556,23 +621,27 @@ class CodeQueueServer:
         return self.get_job(uid)
 
     def _cancel(self, requester: str, uid: str, reason: str, by: str) -> None:
-        with self._lock:
-            run = self._active.get(uid)
-        state = self.store.read_state(requester, uid)
-        if state is None or state.status.is_terminal:
+        """A started job (shown as running or not yet) is stopped by its worker, which records
+        the cancellation; a waiting one is cancelled here. The job's lock orders this against
+        ``_start``."""
+        with self.store.locked(uid):
+            state = self.store.read_state(requester, uid)
             if state is None:
                 raise InvalidTransitionError(f"job {uid} has not been accepted yet")
-            raise InvalidTransitionError(f"job {uid} is already {state.status.value}")
-        if run is not None and state.status == JobStatus.running:
+            if state.status.is_terminal:
+                raise InvalidTransitionError(f"job {uid} is already {state.status.value}")
             with self._lock:
-                self._cancel_reasons[uid] = reason
-            run.cancel_event.set()  # the worker records the cancellation when the run ends
-            return
-        try:
-            state = self.store.transition(requester, uid, JobStatus.cancelled, by=by, reason=reason,
-                                          expect=frozenset({JobStatus.pending, JobStatus.approved}))
-        except InvalidTransitionError:
-            return
+                run = self._active.get(uid) if uid in self._started else None
+                if run is not None:
+                    self._cancel_reasons[uid] = reason
+            if run is not None:
+                run.cancel_event.set()
+                return
+            try:
+                state = self.store.transition(requester, uid, JobStatus.cancelled, by=by, reason=reason,
+                                              expect=frozenset({JobStatus.pending, JobStatus.approved}))
+            except InvalidTransitionError:
+                return
         self._settle(requester, uid, state)
         self._changed(uid)
 

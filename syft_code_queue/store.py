@@ -67,6 +67,7 @@ STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
+STARTED = "started"  # the reason recorded with every running step
 WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
 
 
@@ -706,8 +707,8 @@ class OwnerStore:
         self, requester: str, uid: str, status: JobStatus, by: str, reason: str = "", manifest: Optional[str] = None,
         *, approved_by: Optional[str] = None, approval_reason: str = "",
     ) -> JobState:
-        """The first state of a submission: accepted (pending) or refused (rejected), or the
-        existing one. ``approved_by`` records an immediate approval as a second history
+        """The first state of a submission: accepted (pending), refused (rejected) or, for a job
+        whose acceptance a power cut lost after it started, failed; or the existing one. ``approved_by`` records an immediate approval as a second history
         entry of the same write (auto-approval: one write instead of two).
 
         Not forced to disk: all of it follows from the submission and the owner's rules, so a
@@ -726,7 +727,7 @@ class OwnerStore:
                 status=history[-1].status,
                 manifest_sha256=manifest,
                 history=history,
-                error=reason if status == JobStatus.rejected else None,
+                error=reason if status in (JobStatus.rejected, JobStatus.failed) else None,
             )
             self.write_state(state, durable=False)
             return state
@@ -742,18 +743,27 @@ class OwnerStore:
         expect: Optional[frozenset[JobStatus]] = None,
         result: Optional[JobResult] = None,
         error: Optional[str] = None,
+        at: Optional[datetime] = None,
+        started_at: Optional[datetime] = None,
+        durable: bool = True,
     ) -> JobState:
-        """Move a job to ``status`` if its current status allows it; append to the history."""
+        """Move a job to ``status`` if its current status allows it; append to the history.
+
+        ``started_at``: the job was started then without ``running`` being written (it ended
+        first); an approved job's history gets that step before this one."""
         with self.locked(uid):
             state = self.read_state(requester, uid)
             if state is None:
                 raise InvalidTransitionError(f"job {uid} has not been accepted yet")
+            if started_at is not None and state.status == JobStatus.approved:
+                state.history.append(Transition(status=JobStatus.running, at=started_at, by=by, reason=STARTED))
+                state.status = JobStatus.running
             allowed = ALLOWED_TRANSITIONS[state.status]
             if status not in allowed or (expect is not None and state.status not in expect):
                 raise InvalidTransitionError(
                     f"job {uid} is {state.status.value}; it cannot become {status.value}"
                 )
-            state.history.append(Transition(status=status, at=utcnow(), by=by, reason=reason))
+            state.history.append(Transition(status=status, at=at or utcnow(), by=by, reason=reason))
             state.status = status
             if result is not None:
                 state.result = result
@@ -761,7 +771,7 @@ class OwnerStore:
                 state.error = error
             elif status in (JobStatus.rejected, JobStatus.cancelled) and reason:
                 state.error = reason
-            self.write_state(state)
+            self.write_state(state, durable)
             return state
 
     def publish_results(

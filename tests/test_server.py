@@ -9,6 +9,7 @@ import pytest
 
 import syft_code_queue as scq
 from conftest import ALICE, OWNER, accepted, wait_status
+from syft_code_queue.server import RECOVERED_REASON
 from syft_code_queue.store import QueueLayout
 
 
@@ -90,6 +91,78 @@ def test_restart_settles_jobs_that_were_running_and_picks_up_new_ones(client, ma
         server.stop()
     history = json.loads(layout.state_file(ALICE, first.uid).read_text())["history"]
     assert [t["status"] for t in history].count("running") == 1
+
+
+def test_a_start_the_server_never_showed_is_not_run_again_after_a_crash(client, make_code, root):
+    """A short job is never written as ``running``; its start is only in the owner's private
+    journal. A server that died right after such a start must not run the job again."""
+    from syft_code_queue.journal import StartJournal
+    from syft_code_queue.models import utcnow
+
+    ran = root.parent / "ran"
+    first = client.submit_code(OWNER, make_code(f"echo once >> {ran}"), "started, then the server died")
+    dead = scq.create_server(email=OWNER, data_dir=root)
+    dead.store.ensure_queue()
+    dead.process_once()
+    dead.approve_job(first.uid)
+    began = utcnow()
+    StartJournal(dead.workspace.private_dir / "code-queue.started").record(0, ALICE, first.uid, began)
+
+    server = scq.create_server(email=OWNER, data_dir=root).start()
+    try:
+        job = client.wait_for_job(first.uid, timeout=10)
+    finally:
+        server.stop()
+    assert job.status == scq.JobStatus.failed and job.error.startswith(RECOVERED_REASON)
+    assert [(t.status, t.at) for t in job.history][-2:] == [
+        (scq.JobStatus.running, began), (scq.JobStatus.failed, job.history[-1].at)]
+    assert not ran.exists()
+
+
+def test_a_job_is_shown_running_only_if_it_lasts(client, server_factory, make_code, monkeypatch):
+    """Every state version is a file to sync: a job that ends at once goes from approved
+    straight to its final state (its history still says when it ran); a longer one is shown
+    running while it runs."""
+    from syft_code_queue import store
+
+    written: dict[str, list[str]] = {}
+    real_write = store.atomic_write_json
+
+    def recording(path, document, durable=True):
+        if path.name == "state.json":
+            written.setdefault(path.parent.name, []).append(json.loads(document)["status"])
+        return real_write(path, document, durable)
+
+    monkeypatch.setattr(store, "atomic_write_json", recording)
+    server_factory(auto_approval_enabled=True, running_shown_after=0.3).start()
+    quick = client.submit_code(OWNER, make_code("echo quick"), "quick", auto_approval=True)
+    done = client.wait_for_job(quick.uid, timeout=30)
+    assert written[quick.uid] == ["approved", "completed"]
+    assert [t.status for t in done.history] == ["pending", "approved", "running", "completed"]
+    assert done.started_at is not None and done.duration < 0.3
+
+    slow = client.submit_code(OWNER, make_code("sleep 1.5"), "slow", auto_approval=True)
+    wait_status(client, slow.uid, scq.JobStatus.running)
+    shown = time.monotonic()
+    done = client.wait_for_job(slow.uid, timeout=30)
+    assert time.monotonic() - shown > 0.8  # seen running well before it ended
+    assert written[slow.uid] == ["approved", "running", "completed"]
+    assert [t.status for t in done.history] == ["pending", "approved", "running", "completed"]
+
+
+def test_a_started_job_not_yet_shown_running_is_cancelled_by_stopping_it(client, server_factory, make_code):
+    server = server_factory(auto_approval_enabled=True, running_shown_after=3600).start()
+    job = client.submit_code(OWNER, make_code("echo begun; sleep 30"), "long", auto_approval=True)
+    deadline = time.monotonic() + 10
+    while server.get_job_logs(job.uid) != "begun\n":  # the live log of a started job
+        assert time.monotonic() < deadline, "never started"
+        time.sleep(0.01)
+    assert client.get_job(job.uid).status == scq.JobStatus.approved  # started, not shown yet
+    server.cancel_job(job.uid, "not needed")
+    done = client.wait_for_job(job.uid, timeout=10)
+    assert done.status == scq.JobStatus.cancelled and done.error == "not needed"
+    assert [t.status for t in done.history][-2:] == ["running", "cancelled"]
+    assert done.duration < 5
 
 
 def test_only_one_server_serves_a_queue(server_factory):
@@ -212,12 +285,17 @@ def test_what_a_power_cut_could_lose_is_only_what_a_restart_decides_again(
     client, server_factory, make_code, monkeypatch
 ):
     """Flushing to disk is paid where a restart could not recover: the submission's job.json,
-    the owner's decisions, ``running`` (never run twice) and the final state. Acceptance is
-    derived from the files and the rules, so it is written without waiting for the disk."""
+    the owner's decisions, the job's start (never run twice) and the final state. Acceptance
+    is derived from the files and the rules, so it is written without waiting for the disk."""
     import os as _os
 
     flushed: list[str] = []
-    real_fsync = _os.fsync
+    real_fsync, real_fdatasync = _os.fsync, _os.fdatasync
+
+    def recording_fdatasync(fd: int) -> None:
+        if _os.readlink(f"/proc/self/fd/{fd}").endswith("code-queue.started"):
+            flushed.append("started")
+        real_fdatasync(fd)
 
     def recording_fsync(fd: int) -> None:
         name = _os.path.basename(_os.readlink(f"/proc/self/fd/{fd}")).split(".tmp")[0]
@@ -229,6 +307,7 @@ def test_what_a_power_cut_could_lose_is_only_what_a_restart_decides_again(
         real_fsync(fd)
 
     monkeypatch.setattr(_os, "fsync", recording_fsync)
+    monkeypatch.setattr(_os, "fdatasync", recording_fdatasync)
     server = server_factory().start()
     job = client.submit_code(OWNER, make_code('echo hi > "$SYFT_OUTPUT_DIR/out.txt"'), "durable")
     assert flushed == ["job.json"]  # run.sh is not: a lost code file reads as never arrived
@@ -236,4 +315,4 @@ def test_what_a_power_cut_could_lose_is_only_what_a_restart_decides_again(
     assert flushed == ["job.json"]  # acceptance: decided again after a restart
     server.approve_job(job.uid)
     assert client.wait_for_job(job.uid, timeout=30).status == scq.JobStatus.completed
-    assert flushed == ["job.json", "approved", "running", "completed"]
+    assert flushed == ["job.json", "approved", "started", "completed"]  # a short job: never shown running

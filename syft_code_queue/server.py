@@ -581,8 +581,7 @@ class CodeQueueServer:
                     if state is None or state.cleaned_up:
                         continue
                     self.store.remove_bulky(requester, uid)
-                    state.cleaned_up = True
-                    self.store.write_state(state)
+                    self.store.write_state(state.model_copy(update={"cleaned_up": True}))
                 self._settled[uid] = (requester, float("inf"))
                 self._changed(uid)
 

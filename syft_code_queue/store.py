@@ -104,6 +104,7 @@ class CodeFile:
 
 
 JOB_PATHS_KEPT = 4_096  # enough for every job in flight; a full listing cycles through it
+STATES_KEPT = 1_024  # state versions an owner store remembers writing: the jobs in flight
 
 
 class JobPaths:
@@ -507,9 +508,9 @@ class OwnerStore:
         self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
         self._memo_lock = threading.Lock()  # what this store remembers: requesters seen, versions written
         self._known_requesters: set[str] = set()
-        # state file -> the version this store wrote last (recent jobs only: forgetting one
-        # costs a needless look at it, nothing more)
-        self._written: dict[str, FileIdentity] = {}
+        # state file -> the version this store wrote last, and its state (recent jobs only:
+        # forgetting one costs reading and parsing it again, nothing more)
+        self._written: dict[str, tuple[FileIdentity, JobState]] = {}
 
     # -- setup ------------------------------------------------------------------------
     def ensure_queue(self) -> None:
@@ -630,6 +631,12 @@ class OwnerStore:
             raise StillArriving(f"{len(problems)} of {len(request.files)} files not arrived or incomplete: {shown}")
 
     def read_state(self, requester: str, uid: str) -> Optional[JobState]:
+        """The state on disk. The version this store wrote last is not read and parsed again;
+        that is why nobody changes a state in place (a transition makes a new one)."""
+        path = self.layout.state_file(requester, uid)
+        mine = self._written.get(str(path))
+        if mine is not None and file_identity(path) == mine[0]:
+            return mine[1]
         return read_state(self.layout, requester, uid)
 
     def read_cancel(self, requester: str, uid: str) -> Optional[CancelRequest]:
@@ -693,15 +700,15 @@ class OwnerStore:
         written = atomic_write_json(path, state.model_dump_json(indent=2), durable)
         with self._memo_lock:
             self._written.pop(str(path), None)  # newest last: the oldest go first
-            self._written[str(path)] = written
-            if len(self._written) > JOB_PATHS_KEPT:
+            self._written[str(path)] = (written, state)
+            if len(self._written) > STATES_KEPT:
                 del self._written[next(iter(self._written))]
 
     def wrote_last(self, path: str) -> bool:
         """Whether the state file at ``path`` is still the version this store wrote: a change
         event for it then says nothing new."""
         mine = self._written.get(path)
-        return mine is not None and file_identity(path) == mine
+        return mine is not None and file_identity(path) == mine[0]
 
     def create_state(
         self, requester: str, uid: str, status: JobStatus, by: str, reason: str = "", manifest: Optional[str] = None,
@@ -755,22 +762,24 @@ class OwnerStore:
             state = self.read_state(requester, uid)
             if state is None:
                 raise InvalidTransitionError(f"job {uid} has not been accepted yet")
-            if started_at is not None and state.status == JobStatus.approved:
-                state.history.append(Transition(status=JobStatus.running, at=started_at, by=by, reason=STARTED))
-                state.status = JobStatus.running
-            allowed = ALLOWED_TRANSITIONS[state.status]
+            current, history = state.status, list(state.history)
+            if started_at is not None and current == JobStatus.approved:
+                history.append(Transition(status=JobStatus.running, at=started_at, by=by, reason=STARTED))
+                current = JobStatus.running
+            allowed = ALLOWED_TRANSITIONS[current]
             if status not in allowed or (expect is not None and state.status not in expect):
                 raise InvalidTransitionError(
                     f"job {uid} is {state.status.value}; it cannot become {status.value}"
                 )
-            state.history.append(Transition(status=status, at=at or utcnow(), by=by, reason=reason))
-            state.status = status
+            history.append(Transition(status=status, at=at or utcnow(), by=by, reason=reason))
+            changes: dict[str, object] = {"status": status, "history": history}
             if result is not None:
-                state.result = result
+                changes["result"] = result
             if error is not None:
-                state.error = error
+                changes["error"] = error
             elif status in (JobStatus.rejected, JobStatus.cancelled) and reason:
-                state.error = reason
+                changes["error"] = reason
+            state = state.model_copy(update=changes)
             self.write_state(state, durable)
             return state
 

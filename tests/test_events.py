@@ -50,7 +50,10 @@ def test_an_approval_from_another_owner_process_is_picked_up(
     assert client.get_job(job.uid).status == JobStatus.pending
     cli = scq.CodeQueueServer(email=OWNER, data_dir=root)  # what `scq approve` builds: never started
     cli.approve_job(job.uid)
-    assert client.wait_for_job(job.uid, timeout=60, poll_interval=HOUR).status == JobStatus.completed
+    done = client.wait_for_job(job.uid, timeout=60, poll_interval=HOUR)
+    assert done.status == JobStatus.completed
+    # the server's next step built on the other process's version, not on the one it wrote
+    assert [t.status for t in done.history] == ["pending", "approved", "running", "completed"]
 
 
 def test_server_listing_follows_the_files(

@@ -511,7 +511,8 @@ class CodeQueueServer:
             self._finish(requester, uid, JobStatus.failed, "the submission changed after it was approved")
             return
         try:
-            copy_verified(self.store.layout.code_dir(requester, uid), run.code_dir, request.files)
+            copy_verified(self.store.layout.code_dir(requester, uid), run.code_dir, request.files,
+                          slot.take_spares(len(request.files)))
         except (ValueError, OSError) as exc:
             self._finish(requester, uid, JobStatus.failed, f"the approved code could not be read: {exc}")
             return

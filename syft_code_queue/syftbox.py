@@ -289,8 +289,9 @@ def compare_to_manifest(folder: Path, files: Iterable[FileEntry]) -> tuple[list[
     return pending, broken
 
 
-def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry]) -> None:
+def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry], spares: Optional[list[str]] = None) -> None:
     """Copy exactly the manifest's bytes from ``source`` to ``dest``, hashing as it reads.
+    ``spares``: empty files of ours to move into place and write, instead of new ones.
 
     Raises ``ValueError`` naming the first file that differs: the runner must run the bytes
     that were approved, not whatever is in the synced folder now."""
@@ -298,6 +299,8 @@ def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry]) -> None:
         src = source / entry.path
         out = dest / entry.path
         out.parent.mkdir(parents=True, exist_ok=True)
+        if spares:
+            os.rename(spares.pop(), out)
         if entry.size == 0 and not src.exists():
             out.write_bytes(b"")
             continue

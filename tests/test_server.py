@@ -281,6 +281,41 @@ def test_the_next_job_finds_nothing_the_previous_one_left_behind(client, server_
     assert (keep / "precious.txt").read_text() == "mine"
 
 
+def test_a_code_file_reused_from_the_previous_job_carries_nothing_of_it(client, server_factory, make_code, tmp_path):
+    """A slot keeps the emptied code files of a job for the next job's copy (no inode freed and
+    made again). Whatever the job did to them (content, mode, extended attributes) is gone, and
+    a file it linked elsewhere is never emptied."""
+    import sys
+
+    keep = tmp_path / "owner-files"
+    keep.mkdir()
+    py = sys.executable
+    server_factory(auto_approval_enabled=True, max_concurrent_jobs=1, runner=scq.CodeRunner()).start()
+    first = make_code(f"""
+        echo secret >> data.txt && chmod 4777 data.txt
+        {py} -c "import os; os.setxattr('data.txt', 'user.note', b'secret')"
+        ln run.sh {keep}/linked.sh
+        stat -c %i data.txt > "$SYFT_OUTPUT_DIR/inode"
+    """, extra={"data.txt": "first job's data\n"})
+    job = client.submit_code(OWNER, first, "first", auto_approval=True)
+    assert client.wait_for_job(job.uid, timeout=30).status == scq.JobStatus.completed
+    reused = (client.get_job_output(job.uid) / "inode").read_text()
+    second = make_code(f"""
+        stat -c %i run.sh > "$SYFT_OUTPUT_DIR/inode"
+        stat -c %a run.sh > "$SYFT_OUTPUT_DIR/mode"
+        {py} -c "import os; print(os.listxattr('run.sh'))" > "$SYFT_OUTPUT_DIR/xattrs"
+        cat run.sh > "$SYFT_OUTPUT_DIR/code"
+    """)
+    job = client.submit_code(OWNER, second, "second", auto_approval=True)
+    assert client.wait_for_job(job.uid, timeout=30).status == scq.JobStatus.completed
+    out = client.get_job_output(job.uid)
+    assert (out / "inode").read_text() == reused  # the same file, taken over
+    assert (out / "mode").read_text() == "600\n"
+    assert (out / "xattrs").read_text() == "[]\n"
+    assert (out / "code").read_text() == (second / "run.sh").read_text()
+    assert (keep / "linked.sh").read_text() == (first / "run.sh").read_text()
+
+
 def test_what_a_power_cut_could_lose_is_only_what_a_restart_decides_again(
     client, server_factory, make_code, monkeypatch
 ):

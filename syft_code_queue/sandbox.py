@@ -345,10 +345,12 @@ def _own_folder(folder: Path, mode: int) -> Path:
 @dataclass(frozen=True)
 class Staging:
     """The only part of the file system a job can write: ``code`` (a copy of the approved
-    code), ``outputs``, ``home``, ``tmp``; plus ``etc`` with the sandbox's passwd and group.
-    It lives outside the owner's tree, so a job running as its own uid can reach it."""
+    code), ``outputs``, ``home``, ``tmp``. It lives outside the owner's tree, so a job running
+    as its own uid can reach it. ``etc`` holds the sandbox's passwd and group, the same for
+    every job: shared by all staging folders, mounted read-only."""
 
     root: Path
+    etc: Path
 
     @property
     def code(self) -> Path:
@@ -366,10 +368,6 @@ class Staging:
     def tmp(self) -> Path:
         return self.root / "tmp"
 
-    @property
-    def etc(self) -> Path:
-        return self.root / "etc"
-
     @classmethod
     @contextmanager
     def create(cls, code: Path, ids: Optional[JobIds]) -> Iterator["Staging"]:
@@ -384,7 +382,7 @@ class Staging:
         lock = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.rename(unnamed, root / LOCK_FILE)
-        staging = cls(root)
+        staging = cls(root, _sandbox_etc(parent))
         try:
             os.chmod(root, 0o711 if ids else 0o700)
             _copy_code(code, staging.code)
@@ -392,15 +390,6 @@ class Staging:
                 folder.mkdir(mode=0o700)
                 if ids:
                     os.chown(folder, ids.uid, ids.gid)
-            staging.etc.mkdir()
-            os.chmod(staging.etc, 0o755)
-            (staging.etc / "passwd").write_text(
-                f"job:x:{INSIDE_UID}:{INSIDE_UID}:syft-code-queue job:{INSIDE_ROOT}/home:/bin/bash\n"
-                "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-            )
-            (staging.etc / "group").write_text(f"job:x:{INSIDE_UID}:\nnogroup:x:65534:\n")
-            for name in ("passwd", "group"):
-                os.chmod(staging.etc / name, 0o644)
             yield staging
         finally:
             _remove_tree(root)
@@ -430,6 +419,32 @@ class Staging:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _copy_file(source, target)
         return None
+
+
+SANDBOX_ETC = {
+    "passwd": f"job:x:{INSIDE_UID}:{INSIDE_UID}:syft-code-queue job:{INSIDE_ROOT}/home:/bin/bash\n"
+              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "group": f"job:x:{INSIDE_UID}:\nnogroup:x:65534:\n",
+}
+
+
+def _sandbox_etc(parent: Path) -> Path:
+    """``parent``'s folder of the sandbox's passwd and group, checked and (re)written when not
+    exactly these bytes and modes: readable by every job, writable by none."""
+    etc = _own_folder(parent / "etc", 0o755)
+    for name, text in SANDBOX_ETC.items():
+        path = etc / name
+        try:
+            info = path.lstat()
+            current = path.read_text() if stat.S_ISREG(info.st_mode) else None
+        except FileNotFoundError:
+            info, current = None, None
+        if current != text or info is None or stat.S_IMODE(info.st_mode) != 0o644 or info.st_uid != os.geteuid():
+            tmp = etc / f".{name}.{os.getpid()}.{threading.get_ident()}"
+            tmp.write_text(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    return etc
 
 
 def staging_parent(ids: Optional[JobIds]) -> Path:

@@ -380,6 +380,7 @@ def test_a_job_that_hunts_for_secrets_finds_none_and_cannot_write_outside(bwrap,
         half={token[:16]}  # the token is spelled in two halves so the job's own code never matches
         grep -rs "secret-$half{token[16:]}" / --exclude-dir=proc --exclude-dir=sys --exclude-dir=usr
         for d in /usr /etc "$PWD" {root} {owner_home} /job; do echo pwned > "$d/pwned-{token}"; done
+        echo "pwned:x:0:0::/:/bin/bash" >> /etc/passwd  # shared by every job's sandbox, read-only
         echo kept > "$SYFT_OUTPUT_DIR/kept.txt"
         exit 0
         """
@@ -393,7 +394,9 @@ def test_a_job_that_hunts_for_secrets_finds_none_and_cannot_write_outside(bwrap,
     for place in ("/usr", "/etc", str(root), str(owner_home)):
         assert not Path(place, f"pwned-{token}").exists()
     assert ran.stderr.count("Read-only file system") + ran.stderr.count("Permission denied") + \
-        ran.stderr.count("No such file or directory") >= 6
+        ran.stderr.count("No such file or directory") >= 7
+    after = run_job(safe_runner("bwrap"), make_code("cat /etc/passwd\n"), tmp_path)
+    assert after.stdout.startswith("job:x:1000:") and "pwned" not in after.stdout
 
 
 def test_no_network_inside_the_sandbox_unless_the_owner_allows_it(bwrap, make_code, tmp_path):

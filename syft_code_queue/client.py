@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from .index import JobIndex
 from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
 from .snapshot import Snapshot, next_version
-from .store import QueueLayout, RequesterStore, SubmissionError
+from .store import RequesterStore, SubmissionError
 from .table import JobList, jobs_to_dataframe
 from .syftbox import UnsafeFolderError, Workspace, build_manifest
 from .watch import ChangeFeed, Changes, open_feed
@@ -166,7 +166,7 @@ class CodeQueueClient:
         ``poll_interval`` only bounds the wait where such events are not available."""
         deadline = time.monotonic() + timeout
         layout, job = self.store.find(uid)
-        if job.is_terminal and self._results_arrived(layout, job):
+        if job.is_terminal and self.store.results_arrived(layout, job):
             return job  # already here: no watch, no thread
         folder = str(layout.review_dir(self.email, uid))
         arrived = threading.Event()
@@ -184,7 +184,7 @@ class CodeQueueClient:
                 while True:
                     arrived.clear()  # before reading: a change after this wakes the wait below
                     job = self.store.reload(layout, uid)
-                    if job.is_terminal and self._results_arrived(layout, job):
+                    if job.is_terminal and self.store.results_arrived(layout, job):
                         return job
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -195,13 +195,6 @@ class CodeQueueClient:
                     arrived.wait(min(poll_interval, remaining))
         finally:
             unsubscribe()
-
-    def _results_arrived(self, layout: QueueLayout, job: Job) -> bool:
-        if job.state is None or job.state.result is None or job.state.cleaned_up:
-            return True
-        return self.store.logs_of(layout, job) is not None and (
-            not job.state.result.outputs or self.store.outputs_of(layout, job) is not None
-        )
 
     def jobs_dataframe(self, **filters: Any) -> Any:
         """``list_jobs`` as a pandas DataFrame."""

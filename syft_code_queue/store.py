@@ -42,6 +42,7 @@ from .syftbox import (
     LEGACY_PERMISSION_FILE,
     PERMISSION_FILE,
     FileIdentity,
+    VerifiedFiles,
     Workspace,
     atomic_write,
     atomic_write_json,
@@ -51,10 +52,12 @@ from .syftbox import (
     legacy_permissions_yaml,
     never_synced,
     queue_permissions_yaml,
+    read_versioned,
     rejected_copy,
     sha256_file,
     write_if_changed,
 )
+from .recent import Recent
 
 log = logging.getLogger(__name__)
 
@@ -295,13 +298,17 @@ def _folders(path: Path) -> list[str]:
         return []
 
 
-def files_present(folder: Path, files: list[FileEntry]) -> bool:
-    return compare_to_manifest(folder, files) == ([], [])
+def files_present(folder: Path, files: list[FileEntry], verified: Optional[VerifiedFiles] = None) -> bool:
+    return compare_to_manifest(folder, files, verified) == ([], [])
 
 
 # --- requester side ------------------------------------------------------------------
 
-SENT_KEPT = 1_000  # recent submissions whose job.json need not be parsed again
+# Jobs whose documents are remembered, each with the version of the file it was parsed from.
+# The one whose document changed longest ago goes first, so jobs in flight stay. Forgetting
+# one costs parsing it again (and a state.json of it caught mid-sync then shows no state).
+JOBS_KEPT = 4_096
+VERIFIED_KEPT = 16_384  # result files whose bytes were checked, while they stay unchanged
 
 
 class RequesterStore:
@@ -310,12 +317,15 @@ class RequesterStore:
     def __init__(self, workspace: Workspace, queue: str) -> None:
         self.workspace = workspace
         self.queue = queue
-        # The last whole state seen per job: a state.json caught mid-sync (a prefix of a newer
-        # version) must not make a job look pending again.
-        self._last_state: dict[str, JobState] = {}
         self._layouts: dict[str, QueueLayout] = {}  # kept: their paths are joined once
         self._owner_of: dict[str, str] = {}  # uid -> the owner whose queue holds it, once found
-        self._sent: dict[str, tuple[FileIdentity, JobRequest]] = {}  # job.json versions we wrote
+        # uid -> a job.json version we wrote or parsed, and its request
+        self._requests: Recent[str, tuple[FileIdentity, JobRequest]] = Recent(JOBS_KEPT)
+        # uid -> the last whole state seen, and which version of state.json it was parsed from
+        # (None: parsed by the job index). It is also what a state.json caught mid-sync (a
+        # prefix of a newer version) shows, so a job never looks pending again.
+        self._states: Recent[str, tuple[Optional[FileIdentity], JobState]] = Recent(JOBS_KEPT)
+        self._verified = VerifiedFiles(VERIFIED_KEPT)
 
     def layout(self, owner: str) -> QueueLayout:
         if owner not in self._layouts:
@@ -341,9 +351,7 @@ class RequesterStore:
             atomic_write(code_dir / entry.path, data, durable=False)
         written = atomic_write_json(layout.job_file(request.requester_email, request.uid), request.model_dump_json(indent=2))
         self._owner_of[request.uid] = request.target_email
-        self._sent[request.uid] = (written, request)
-        if len(self._sent) > SENT_KEPT:
-            del self._sent[next(iter(self._sent))]  # the oldest
+        self._requests.put(request.uid, (written, request))
 
     def _owners(self, target_email: Optional[str]) -> list[str]:
         if target_email:
@@ -359,17 +367,39 @@ class RequesterStore:
         return [owner for owner in self._owners(target_email) if (self.layout(owner).inbox / me).is_dir()]
 
     def _load(self, layout: QueueLayout, uid: str) -> Optional[Job]:
+        present, request = self._request(layout, uid)
+        state = self._state(layout, uid) if request is not None else None  # no request: not shown
+        return self.job_view(layout, self.workspace.email, uid, request, present, state)
+
+    def _request(self, layout: QueueLayout, uid: str) -> tuple[bool, Optional[JobRequest]]:
+        """Whether job.json exists, and its request; parsed only if this version was not."""
+        path = layout.job_file(self.workspace.email, uid)
+        known = self._requests.get(uid)
+        if known is not None and file_identity(path) == known[0]:
+            return True, known[1]
+        read = read_versioned(path)
+        if read is None:
+            return False, None
+        request = parse_request(read[1])
+        if request is not None:
+            self._requests.put(uid, (read[0], request))
+        return True, request
+
+    def _state(self, layout: QueueLayout, uid: str) -> Optional[JobState]:
+        """The job's state.json, parsed only if this version was not; None while it is absent
+        or not whole."""
         me = self.workspace.email
-        path = layout.job_file(me, uid)
-        sent = self._sent.get(uid)
-        if sent is not None and file_identity(path) == sent[0]:
-            return self.job_view(layout, me, uid, sent[1], True, read_state(layout, me, uid))
-        try:
-            raw: Optional[bytes] = path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            raw = None
-        request = parse_request(raw) if raw is not None else None
-        return self.job_view(layout, me, uid, request, raw is not None, read_state(layout, me, uid))
+        path = layout.state_file(me, uid)
+        known = self._states.get(uid)
+        if known is not None and known[0] is not None and file_identity(path) == known[0]:
+            return known[1]
+        read = read_versioned(path)
+        if read is None:
+            return None
+        state = parse_state(read[1], me, uid)
+        if state is not None:
+            self._states.put(uid, (read[0], state))
+        return state
 
     def job_view(
         self, layout: QueueLayout, requester: str, uid: str,
@@ -379,10 +409,11 @@ class RequesterStore:
         whether a job.json exists at all); the job index builds its jobs the same way."""
         if request is None:
             return None if present else self._refused_upload(layout, uid)
+        known = self._states.get(uid)
         if state is None:
-            state = self._last_state.get(uid)
-        else:
-            self._last_state[uid] = state
+            state = known[1] if known is not None else None
+        elif known is None or known[1] is not state:
+            self._states.put(uid, (None, state))
         return Job(request=request, state=state)
 
     def _refused_upload(self, layout: QueueLayout, uid: str) -> Optional[Job]:
@@ -411,8 +442,7 @@ class RequesterStore:
     def find(self, uid: str) -> tuple[QueueLayout, Job]:
         if not UID_PATTERN.match(uid or ""):
             raise JobNotFoundError(f"not a job uid: {uid!r}")
-        known = self._owner_of.get(uid)
-        for owner in ([known] if known else []) + self._owners(None):
+        for owner in self._owners_to_search(uid):
             layout = self.layout(owner)
             if layout.submission(self.workspace.email, uid).is_dir():
                 job = self._load(layout, uid)
@@ -420,6 +450,13 @@ class RequesterStore:
                     self._owner_of[uid] = owner
                     return layout, job
         raise JobNotFoundError(f"no job {uid} submitted by {self.workspace.email} in queue {self.queue!r}")
+
+    def _owners_to_search(self, uid: str) -> Iterator[str]:
+        """The owner the job was found at before, then every owner: listed only when needed."""
+        known = self._owner_of.get(uid)
+        if known:
+            yield known
+        yield from self._owners(None)
 
     def request_cancel(self, uid: str, reason: str) -> Job:
         layout, job = self.find(uid)
@@ -448,7 +485,7 @@ class RequesterStore:
         if not job.is_terminal or result is None or job.state.cleaned_up:  # type: ignore[union-attr]
             return None
         outputs = layout.outputs_dir(self.workspace.email, uid)
-        if not files_present(outputs, result.outputs):
+        if not files_present(outputs, result.outputs, self._verified):
             return None
         if not outputs.exists():
             # Nothing to sync (no outputs, or only empty files): an empty folder is the answer.
@@ -462,16 +499,28 @@ class RequesterStore:
         result = job.state.result if job.state else None
         if result is None:
             return None
-        return format_logs(layout.review_dir(self.workspace.email, job.uid), result)
+        return format_logs(layout.review_dir(self.workspace.email, job.uid), result, self._verified)
+
+    def results_arrived(self, layout: QueueLayout, job: Job) -> bool:
+        """Whether every log and output file the state lists is here with its bytes (true when
+        there is nothing to wait for); the logs need not be read for that."""
+        state = job.state
+        if state is None or state.result is None or state.cleaned_up:
+            return True
+        result, me = state.result, self.workspace.email
+        logs = [entry for entry in (result.stdout, result.stderr) if entry is not None]
+        return files_present(layout.review_dir(me, job.uid), logs, self._verified) and files_present(
+            layout.outputs_dir(me, job.uid), result.outputs, self._verified
+        )
 
 
-def format_logs(folder: Path, result: JobResult) -> Optional[str]:
+def format_logs(folder: Path, result: JobResult, verified: Optional[VerifiedFiles] = None) -> Optional[str]:
     """stdout, then stderr under a heading; None while either has not fully synced."""
     parts: list[str] = []
     for entry, heading in ((result.stdout, None), (result.stderr, "--- stderr ---")):
         if entry is None:
             continue
-        if not files_present(folder, [entry]):
+        if not files_present(folder, [entry], verified):
             return None
         path = folder / entry.path
         text = path.read_text(errors="replace") if path.exists() else ""
@@ -506,11 +555,11 @@ class OwnerStore:
         self.queue = queue
         self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
         self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
-        self._memo_lock = threading.Lock()  # what this store remembers: requesters seen, versions written
+        self._memo_lock = threading.Lock()  # the requesters it has seen
         self._known_requesters: set[str] = set()
         # state file -> the version this store wrote last, and its state (recent jobs only:
         # forgetting one costs reading and parsing it again, nothing more)
-        self._written: dict[str, tuple[FileIdentity, JobState]] = {}
+        self._written: Recent[str, tuple[FileIdentity, JobState]] = Recent(STATES_KEPT)
 
     # -- setup ------------------------------------------------------------------------
     def ensure_queue(self) -> None:
@@ -698,11 +747,7 @@ class OwnerStore:
         self.note_requester(state.requester_email)
         path = self.layout.state_file(state.requester_email, state.uid)
         written = atomic_write_json(path, state.model_dump_json(indent=2), durable)
-        with self._memo_lock:
-            self._written.pop(str(path), None)  # newest last: the oldest go first
-            self._written[str(path)] = (written, state)
-            if len(self._written) > STATES_KEPT:
-                del self._written[next(iter(self._written))]
+        self._written.put(str(path), (written, state))
 
     def wrote_last(self, path: str) -> bool:
         """Whether the state file at ``path`` is still the version this store wrote: a change

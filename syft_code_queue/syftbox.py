@@ -15,9 +15,10 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import IO, Iterable, Iterator, Optional, Union
 
 from .models import FileEntry, validate_email
+from .recent import Recent
 
 PathLike = Union[str, Path]
 
@@ -145,6 +146,10 @@ def atomic_write(path: Path, data: Union[bytes, str], durable: bool = True) -> F
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return _identity_of(info)
+
+
+def _identity_of(info: os.stat_result) -> FileIdentity:
     return info.st_ino, info.st_mtime_ns, info.st_size
 
 
@@ -153,7 +158,18 @@ def file_identity(path: Union[Path, str]) -> Optional[FileIdentity]:
         info = os.stat(path)
     except OSError:
         return None
-    return info.st_ino, info.st_mtime_ns, info.st_size
+    return _identity_of(info)
+
+
+def read_versioned(path: Union[Path, str]) -> Optional[tuple[FileIdentity, bytes]]:
+    """The identity of a file's version and its bytes, or None if it is absent. The identity
+    is taken from the descriptor read, before reading: a change made meanwhile gives the file
+    another one, so it never vouches for bytes that were not read."""
+    try:
+        with open(path, "rb") as fh:
+            return _identity_of(os.fstat(fh.fileno())), fh.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def atomic_write_json(path: Path, document: str, durable: bool = True) -> FileIdentity:
@@ -161,12 +177,16 @@ def atomic_write_json(path: Path, document: str, durable: bool = True) -> FileId
 
 
 def sha256_file(path: Union[Path, str]) -> tuple[int, str]:
+    with open(path, "rb") as fh:
+        return _sha256_of(fh)
+
+
+def _sha256_of(fh: IO[bytes]) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            size += len(chunk)
-            digest.update(chunk)
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        size += len(chunk)
+        digest.update(chunk)
     return size, digest.hexdigest()
 
 
@@ -265,10 +285,36 @@ def through_symlink(folder: Path, rel: str) -> bool:
     return False
 
 
-def compare_to_manifest(folder: Path, files: Iterable[FileEntry]) -> tuple[list[str], list[str]]:
+class VerifiedFiles:
+    """Files already found to hold their manifest entry's bytes, by path, with the identity of
+    the version hashed: a requester asking again and again whether results arrived does not
+    hash them again. Rewritten, replaced or removed, a file has another identity and is
+    checked anew."""
+
+    def __init__(self, kept: int) -> None:
+        self._seen: Recent[str, tuple[FileIdentity, int, str]] = Recent(kept)
+
+    def holds(self, path: str, entry: FileEntry, info: os.stat_result) -> bool:
+        """Whether the file at ``path`` (``info``: its stat) holds exactly ``entry``'s bytes."""
+        if self._seen.get(path) == (_identity_of(info), entry.size, entry.sha256):
+            return True
+        with open(path, "rb") as fh:
+            hashed = os.fstat(fh.fileno())  # before reading: a change meanwhile makes it stale
+            size, digest = _sha256_of(fh)
+        if size != entry.size or digest != entry.sha256:
+            return False
+        self._seen.put(path, (_identity_of(hashed), entry.size, entry.sha256))
+        return True
+
+
+def compare_to_manifest(
+    folder: Path, files: Iterable[FileEntry], verified: Optional[VerifiedFiles] = None
+) -> tuple[list[str], list[str]]:
     """(paths not arrived yet, or not yet these bytes; why others can never match: a path
     through a symlink, a file larger than listed). 0-byte files never sync, so a missing
-    empty file counts as present."""
+    empty file counts as present. ``verified``: files unchanged since it vouched for them
+    are not hashed again."""
+    holds = verified.holds if verified is not None else _hashes_to
     pending: list[str] = []
     broken: list[str] = []
     for entry in files:
@@ -277,16 +323,20 @@ def compare_to_manifest(folder: Path, files: Iterable[FileEntry]) -> tuple[list[
             continue
         path = f"{folder}/{entry.path}"
         try:
-            size = os.stat(path).st_size
+            info = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             if entry.size:
                 pending.append(entry.path)
             continue
-        if size > entry.size:
+        if info.st_size > entry.size:
             broken.append(f"{entry.path} is larger than its manifest entry: corrupt")
-        elif size != entry.size or sha256_file(path)[1] != entry.sha256:
+        elif info.st_size != entry.size or not holds(path, entry, info):
             pending.append(entry.path)
     return pending, broken
+
+
+def _hashes_to(path: str, entry: FileEntry, info: os.stat_result) -> bool:
+    return sha256_file(path)[1] == entry.sha256
 
 
 def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry], spares: Optional[list[str]] = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,68 @@ def test_status_lives_only_in_the_owners_state_file(client, server, make_code, r
     assert "status" not in json.loads((submission / "job.json").read_text())
     state = root / "datasites" / OWNER / "app_data" / "code-queue" / "review" / ALICE / job.uid / "state.json"
     assert json.loads(state.read_text())["status"] == "completed"
+
+
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    """Other bytes of the same size into the same file, as a sync client writing in place
+    leaves it: only the modification time tells (set a second later, not left to the clock)."""
+    before = os.stat(path)
+    assert len(data) == before.st_size
+    with open(path, "r+b") as fh:
+        fh.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    assert os.stat(path).st_ino == before.st_ino
+
+
+def test_results_that_change_after_they_arrived_are_not_returned(client, server_factory, make_code):
+    server = server_factory(auto_approval_enabled=True).start()
+    code = make_code('echo 42 > "$SYFT_OUTPUT_DIR/results.txt"\necho done')
+    job = client.submit_code(OWNER, code, "checked", auto_approval=True)
+    client.wait_for_job(job.uid, timeout=30)
+    server.stop()
+    output = client.get_job_output(job.uid)
+    assert output is not None and client.get_job_logs(job.uid) == "done\n"
+    results, stdout = output / "results.txt", output.parent / "stdout.txt"
+
+    rewrite_in_place(results, b"24\n")
+    assert client.get_job_output(job.uid) is None
+    with pytest.raises(TimeoutError):
+        client.wait_for_job(job.uid, timeout=0)
+    rewrite_in_place(results, b"42\n")
+    assert client.get_job_output(job.uid) == output
+    assert client.wait_for_job(job.uid, timeout=0).status == scq.JobStatus.completed
+
+    other = results.with_name("other.txt")
+    other.write_bytes(b"24\n")
+    os.replace(other, results)  # another file of the same size in its place
+    assert client.get_job_output(job.uid) is None
+    results.unlink()
+    assert client.get_job_output(job.uid) is None
+    results.write_bytes(b"42\n")
+    assert client.get_job_output(job.uid) == output
+
+    rewrite_in_place(stdout, b"enod\n")
+    assert client.get_job_logs(job.uid) is None
+    with pytest.raises(TimeoutError):
+        client.wait_for_job(job.uid, timeout=0)
+    rewrite_in_place(stdout, b"done\n")
+    assert client.get_job_logs(job.uid) == "done\n"
+
+
+def test_each_new_state_is_seen_at_once_however_it_is_written(client, server, make_code):
+    job = client.submit_code(OWNER, make_code('echo 42 > "$SYFT_OUTPUT_DIR/results.txt"'), "followed")
+    wait_accepted(client, accepted(server, job.uid))
+    assert client.get_job(job.uid).status == scq.JobStatus.pending
+    server.approve_job(job.uid)  # the owner replaces state.json with its next version
+    assert client.get_job(job.uid).status != scq.JobStatus.pending
+    done = client.wait_for_job(job.uid, timeout=30)
+    server.stop()
+    assert client.get_job_output(job.uid) is not None
+
+    # The owner's next version, written into the same file with the same size by a sync client
+    state_file = server.store.layout.state_file(ALICE, job.uid)
+    cleaned = done.state.model_copy(update={"cleaned_up": True}).model_dump_json().encode()
+    rewrite_in_place(state_file, cleaned.ljust(state_file.stat().st_size))
+    assert client.get_job(job.uid).state.cleaned_up
+    assert client.get_job_output(job.uid) is None
+    assert client.wait_for_job(job.uid, timeout=0).state.cleaned_up

@@ -685,7 +685,7 @@ class CodeQueueServer:
             parts = [p.read_text(errors="replace") for p in (run.stdout_path, run.stderr_path) if p.exists()]
             return "".join(parts)
         job = self.get_job(uid)
-        if job.state is None or job.state.result is None:
+        if job.state is None or job.state.result is None or job.state.cleaned_up:
             return None
         return format_logs(self.store.layout.review_dir(job.requester_email, uid), job.state.result)
 

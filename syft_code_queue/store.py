@@ -487,17 +487,14 @@ class RequesterStore:
         outputs = layout.outputs_dir(self.workspace.email, uid)
         if not files_present(outputs, result.outputs, self._verified):
             return None
-        if not outputs.exists():
-            # Nothing to sync (no outputs, or only empty files): an empty folder is the answer.
-            return None if result.outputs and any(f.size for f in result.outputs) else outputs
-        return outputs
+        return outputs  # absent when every output is empty: 0-byte files never sync
 
     def logs(self, uid: str) -> Optional[str]:
         return self.logs_of(*self.find(uid))
 
     def logs_of(self, layout: QueueLayout, job: Job) -> Optional[str]:
         result = job.state.result if job.state else None
-        if result is None:
+        if result is None or job.state.cleaned_up:  # type: ignore[union-attr]
             return None
         return format_logs(layout.review_dir(self.workspace.email, job.uid), result, self._verified)
 

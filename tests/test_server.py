@@ -67,6 +67,7 @@ def test_cleanup_removes_bulky_data_and_keeps_the_audit(client, server_factory, 
     assert not layout.outputs_dir(ALICE, job.uid).exists()
     assert layout.job_file(ALICE, job.uid).exists() and layout.state_file(ALICE, job.uid).exists()
     assert client.get_job_output(job.uid) is None
+    assert client.get_job_logs(job.uid) is None and server.get_job_logs(job.uid) is None
 
 
 def test_restart_settles_jobs_that_were_running_and_picks_up_new_ones(client, make_code, root):

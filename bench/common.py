@@ -92,13 +92,12 @@ def generate_jobs(root: Path, count: int, queue: str = "code-queue") -> list[str
         )
         history = [Transition(status=JobStatus.pending, at=created, by=OWNER, reason="submission received")]
         kind = i % 10
-        state = JobState(uid=uid, requester_email=REQUESTER, status=JobStatus.pending,
-                         manifest_sha256=request.manifest_sha256, history=history)
+        status, error, result = JobStatus.pending, None, None
         if kind != 0:  # pending stays pending
             later = created + timedelta(milliseconds=5)
             if kind == 1:
                 history.append(Transition(status=JobStatus.rejected, at=later, by=OWNER, reason="no"))
-                state.status, state.error = JobStatus.rejected, "no"
+                status, error = JobStatus.rejected, "no"
             else:
                 ok = kind != 2
                 final = JobStatus.completed if ok else JobStatus.failed
@@ -108,9 +107,11 @@ def generate_jobs(root: Path, count: int, queue: str = "code-queue") -> list[str
                     Transition(status=final, at=later + timedelta(milliseconds=20), by=OWNER,
                                reason="exit code 0" if ok else "run.sh exited with code 1"),
                 ]
-                state.status = final
-                state.error = None if ok else "run.sh exited with code 1"
-                state.result = JobResult(exit_code=0 if ok else 1, stdout=stdout_entry, outputs=[out_entry])
+                status = final
+                error = None if ok else "run.sh exited with code 1"
+                result = JobResult(exit_code=0 if ok else 1, stdout=stdout_entry, outputs=[out_entry])
+        state = JobState(uid=uid, requester_email=REQUESTER, status=status, manifest_sha256=request.manifest_sha256,
+                         history=history, error=error, result=result)
         code = layout.code_dir(REQUESTER, uid)
         code.mkdir(parents=True)
         (code / "run.sh").write_bytes(run_sh)

@@ -209,7 +209,7 @@ class CancelRequest(BaseModel):
 class Transition(BaseModel):
     """One entry of a job's audit history."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     status: JobStatus
     at: datetime
@@ -230,19 +230,22 @@ class StartRecord(BaseModel):
 class JobResult(BaseModel):
     """What a run produced, as the owner publishes it to the requester."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     exit_code: Optional[int] = None
     stdout: Optional[FileEntry] = None
     stderr: Optional[FileEntry] = None
-    outputs: list[FileEntry] = Field(default_factory=list)
+    outputs: tuple[FileEntry, ...] = ()
     truncated: bool = False
 
 
 class JobState(BaseModel):
-    """``review/<requester>/<uid>/state.json``: the one source of truth for status. Owner-written."""
+    """``review/<requester>/<uid>/state.json``: the one source of truth for status. Owner-written.
 
-    model_config = ConfigDict(extra="forbid")
+    Frozen, like its parts: a change is a new version, so the stores can hand out the version
+    they parsed or wrote without anyone changing it under them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = SCHEMA_VERSION
     uid: str
@@ -250,7 +253,7 @@ class JobState(BaseModel):
     status: JobStatus
     # The manifest the owner reviewed; the runner refuses bytes that differ from it.
     manifest_sha256: Optional[str] = None
-    history: list[Transition] = Field(default_factory=list)
+    history: tuple[Transition, ...] = ()
     result: Optional[JobResult] = None
     error: Optional[str] = None
     cleaned_up: bool = False

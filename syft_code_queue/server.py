@@ -520,8 +520,7 @@ class CodeQueueServer:
         published = self.store.publish_results(
             requester, uid, run.stdout_path, run.stderr_path, run.output_dir
         )
-        published.exit_code = result.exit_code
-        published.truncated = result.truncated
+        published = published.model_copy(update={"exit_code": result.exit_code, "truncated": result.truncated})
         if run.cancel_event.is_set():
             with self._lock:
                 cancel_reason = self._cancel_reasons.pop(uid, None)

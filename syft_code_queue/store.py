@@ -677,8 +677,7 @@ class OwnerStore:
             raise StillArriving(f"{len(problems)} of {len(request.files)} files not arrived or incomplete: {shown}")
 
     def read_state(self, requester: str, uid: str) -> Optional[JobState]:
-        """The state on disk. The version this store wrote last is not read and parsed again;
-        that is why nobody changes a state in place (a transition makes a new one)."""
+        """The state on disk; the version this store wrote last is not read and parsed again."""
         path = self.layout.state_file(requester, uid)
         mine = self._written.get(str(path))
         if mine is not None and file_identity(path) == mine[0]:
@@ -757,8 +756,9 @@ class OwnerStore:
         *, approved_by: Optional[str] = None, approval_reason: str = "",
     ) -> JobState:
         """The first state of a submission: accepted (pending), refused (rejected) or, for a job
-        whose acceptance a power cut lost after it started, failed; or the existing one. ``approved_by`` records an immediate approval as a second history
-        entry of the same write (auto-approval: one write instead of two).
+        whose acceptance a power cut lost after it started, failed; or the existing one.
+        ``approved_by`` records an immediate approval as a second history entry of the same
+        write (auto-approval: one write instead of two).
 
         Not forced to disk: all of it follows from the submission and the owner's rules, so a
         server restarted after a power cut that lost it decides the same again."""
@@ -814,7 +814,7 @@ class OwnerStore:
                     f"job {uid} is {state.status.value}; it cannot become {status.value}"
                 )
             history.append(Transition(status=status, at=at or utcnow(), by=by, reason=reason))
-            changes: dict[str, object] = {"status": status, "history": history}
+            changes: dict[str, object] = {"status": status, "history": tuple(history)}
             if result is not None:
                 changes["result"] = result
             if error is not None:

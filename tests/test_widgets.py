@@ -309,10 +309,8 @@ class FakeApi:
 
     def touch(self, uid: str, status: JobStatus) -> None:
         job = self.jobs[uid]
-        state = job.state.model_copy(deep=True)
-        state.history.append(Transition(status=status, at=utcnow(), by=OWNER))
-        state.status = status
-        self.jobs[uid] = Job(request=job.request, state=state)
+        history = (*job.state.history, Transition(status=status, at=utcnow(), by=OWNER))
+        self.jobs[uid] = Job(request=job.request, state=job.state.model_copy(update={"status": status, "history": history}))
 
 
 @pytest.fixture(scope="module")

@@ -148,11 +148,13 @@ class CodeQueueClient:
         return self._indexes[owner]
 
     def get_job_output(self, uid: str) -> Optional[Path]:
-        """Folder with the job's returned outputs; None until it finished and they synced."""
+        """Folder with the job's returned outputs; None until it finished and they synced, and
+        again once the owner's cleanup removed them."""
         return self.store.output_dir(uid)
 
     def get_job_logs(self, uid: str) -> Optional[str]:
-        """The job's stdout (then stderr); None until the run finished and the logs synced."""
+        """The job's stdout (then stderr); None until the run finished and the logs synced, and
+        again once the owner's cleanup removed them."""
         return self.store.logs(uid)
 
     def cancel_job(self, uid: str, reason: str = "cancelled by requester") -> Job:

@@ -26,6 +26,11 @@ class StartJournal:
     """``record`` before a job runs; after a restart, ``entries`` names what may have run. A
     record is never cleared: once its job is settled it says nothing new."""
 
+    @classmethod
+    def of_queue(cls, private_dir: Path, queue: str) -> "StartJournal":
+        """The journal of ``queue`` in the owner's private folder."""
+        return cls(private_dir / f"{queue}.started")
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: Optional[int] = None

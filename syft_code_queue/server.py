@@ -150,7 +150,7 @@ class CodeQueueServer:
         self._cancel_reasons: dict[str, str] = {}  # running jobs asked to stop, and why
         self._started: dict[str, _Start] = {}  # jobs a worker has started, until they end
         self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
-        self._journal = StartJournal(self.workspace.private_dir / f"{self.config.queue_name}.started")
+        self._journal = StartJournal.of_queue(self.workspace.private_dir, self.config.queue_name)
         self._listeners: list[Listener] = []
         self._slots = ScratchSlots(self.workspace.private_dir / "runs" / self.config.queue_name)
 

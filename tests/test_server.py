@@ -107,7 +107,7 @@ def test_a_start_the_server_never_showed_is_not_run_again_after_a_crash(client, 
     dead.process_once()
     dead.approve_job(first.uid)
     began = utcnow()
-    StartJournal(dead.workspace.private_dir / "code-queue.started").record(0, ALICE, first.uid, began)
+    StartJournal.of_queue(dead.workspace.private_dir, "code-queue").record(0, ALICE, first.uid, began)
 
     server = scq.create_server(email=OWNER, data_dir=root).start()
     try:

@@ -18,11 +18,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # benchmark this checkout, not whatever is installed
 
 import syft_code_queue as scq  # noqa: E402
+from syft_code_queue.models import JobRef
 from syft_code_queue.models import (  # noqa: E402
     FileEntry, JobRequest, JobResult, JobState, JobStatus, Transition, utcnow,
 )
 from syft_code_queue.runner import JobRun, RunResult  # noqa: E402
-from syft_code_queue.store import QueueLayout  # noqa: E402
+from syft_code_queue.protocol.layout import QueueLayout  # noqa: E402
 from syft_code_queue.syftbox import sha256_file  # noqa: E402
 
 OWNER = "owner@example.com"
@@ -112,13 +113,13 @@ def generate_jobs(root: Path, count: int, queue: str = "code-queue") -> list[str
                 result = JobResult(exit_code=0 if ok else 1, stdout=stdout_entry, outputs=[out_entry])
         state = JobState(uid=uid, requester_email=REQUESTER, status=status, manifest_sha256=request.manifest_sha256,
                          history=history, error=error, result=result)
-        code = layout.code_dir(REQUESTER, uid)
+        code = layout.job(JobRef(REQUESTER, uid)).code_dir
         code.mkdir(parents=True)
         (code / "run.sh").write_bytes(run_sh)
-        layout.job_file(REQUESTER, uid).write_text(request.model_dump_json(indent=2) + "\n")
-        review = layout.review_dir(REQUESTER, uid)
+        layout.job(JobRef(REQUESTER, uid)).job_file.write_text(request.model_dump_json(indent=2) + "\n")
+        review = layout.job(JobRef(REQUESTER, uid)).review
         review.mkdir(parents=True)
-        layout.state_file(REQUESTER, uid).write_text(state.model_dump_json(indent=2) + "\n")
+        layout.job(JobRef(REQUESTER, uid)).state_file.write_text(state.model_dump_json(indent=2) + "\n")
         if state.result is not None:
             (review / "stdout.txt").write_bytes(out)
             (review / "outputs").mkdir()

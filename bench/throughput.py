@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from common import OWNER, REQUESTER, RUNNERS, emit, make_runner, scq, trivial_code
-from syft_code_queue.sandbox import Launch
+from syft_code_queue.runner.launcher import Launch
 
 WORKERS = 2
 BASH = ["bash", "run.sh"]

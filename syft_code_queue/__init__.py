@@ -2,11 +2,19 @@
 safely and get the results back, privately."""
 
 from .client import CodeQueueClient, create_client, submit_code
-from .models import Job, JobStatus, QueueConfig
+from .errors import (
+    ConfigurationError,
+    InvalidTransitionError,
+    JobNotFoundError,
+    QueueError,
+    ServerAlreadyRunning,
+    SubmissionError,
+    UnsafeFolderError,
+)
+from .models import Job, JobRef, JobStatus, QueueConfig
 from .runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
-from .server import CodeQueueServer, ServerAlreadyRunning, create_server
-from .store import InvalidTransitionError, JobNotFoundError, SubmissionError
-from .syftbox import ConfigurationError, Workspace
+from .server import CodeQueueServer, create_server
+from .syftbox import Workspace
 
 __version__ = "0.1.0"
 
@@ -32,15 +40,18 @@ __all__ = [
     "InvalidTransitionError",
     "Job",
     "JobNotFoundError",
+    "JobRef",
     "JobRun",
     "JobStatus",
     "JobTable",
     "QueueConfig",
+    "QueueError",
     "RunResult",
     "SafeCodeRunner",
     "ServerAlreadyRunning",
     "SubmitForm",
     "SubmissionError",
+    "UnsafeFolderError",
     "Workspace",
     "create_client",
     "create_server",

@@ -15,15 +15,11 @@ from pydantic import ValidationError
 
 from .client import CodeQueueClient
 from .models import Job, JobStatus, QueueConfig
-from .server import CodeQueueServer, ServerAlreadyRunning
-from .store import InvalidTransitionError, JobNotFoundError, SubmissionError
-from .syftbox import ConfigurationError, UnsafeFolderError, Workspace
+from .errors import QueueError, UsageError
+from .server import CodeQueueServer
+from .syftbox import Workspace
 
 DEFAULT_QUEUE = QueueConfig().queue_name
-
-
-class CliError(Exception):
-    """A user-facing error: printed without a traceback, exit code 2."""
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
@@ -90,7 +86,7 @@ def _resolve(uid: str, jobs: Callable[[], Sequence[Job]]) -> str:
     matches = [j.uid for j in jobs() if j.uid.startswith(uid)]
     if len(matches) == 1:
         return matches[0]
-    raise CliError(f"no job matches {uid!r}" if not matches else f"{uid!r} is ambiguous: {len(matches)} jobs match")
+    raise UsageError(f"no job matches {uid!r}" if not matches else f"{uid!r} is ambiguous: {len(matches)} jobs match")
 
 
 # --- commands ------------------------------------------------------------------------
@@ -126,7 +122,7 @@ def cmd_logs(args: argparse.Namespace) -> None:
     side = _side(args)
     logs = side.get_job_logs(_resolve(args.uid, side.list_jobs))
     if logs is None:
-        raise CliError("no logs yet: the job has not finished, or its logs have not synced")
+        raise UsageError("no logs yet: the job has not finished, or its logs have not synced")
     sys.stdout.write(logs)
 
 
@@ -134,7 +130,7 @@ def cmd_output(args: argparse.Namespace) -> None:
     side = _side(args)
     path = side.get_job_output(_resolve(args.uid, side.list_jobs))
     if path is None:
-        raise CliError("no outputs yet: the job has not finished, or its outputs have not synced")
+        raise UsageError("no outputs yet: the job has not finished, or its outputs have not synced")
     print(path)
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         print(f"  {file.relative_to(path)}  ({file.stat().st_size} bytes)")
@@ -259,8 +255,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (CliError, ConfigurationError, JobNotFoundError, InvalidTransitionError, SubmissionError,
-            UnsafeFolderError, ServerAlreadyRunning, FileNotFoundError, NotADirectoryError, ValueError, ValidationError) as exc:
+    except (QueueError, FileNotFoundError, NotADirectoryError, ValueError, ValidationError) as exc:
         print(f"scq: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -16,12 +16,14 @@ from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
-from .index import JobIndex
+from .errors import SubmissionError, UnsafeFolderError, describe
+from .listing.index import JobIndex
+from .listing.snapshot import Snapshot, next_version
+from .listing.table import JobList, jobs_to_dataframe
 from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
-from .snapshot import Snapshot, next_version
-from .store import RequesterStore, SubmissionError
-from .table import JobList, jobs_to_dataframe
-from .syftbox import UnsafeFolderError, Workspace, build_manifest
+from .protocol.manifest import build_manifest
+from .protocol.requester import RequesterStore
+from .syftbox import Workspace
 from .watch import ChangeFeed, Changes, open_feed
 
 PathLike = Union[str, os.PathLike[str]]
@@ -71,7 +73,7 @@ class CodeQueueClient:
                 auto_approval=auto_approval,
             )
         except ValidationError as exc:
-            raise ValueError(_first_error(exc)) from None
+            raise ValueError(describe(exc, limit=1)) from None
         folder = params.code_folder.expanduser()
         if not folder.exists():
             raise FileNotFoundError(f"code folder not found: {folder}")
@@ -170,7 +172,7 @@ class CodeQueueClient:
         layout, job = self.store.find(uid)
         if job.is_terminal and self.store.results_arrived(layout, job):
             return job  # already here: no watch, no thread
-        folder = str(layout.review_dir(self.email, uid))
+        folder = str(layout.job(self.store.ref(uid)).review)
         arrived = threading.Event()
 
         def on_change(changes: Changes) -> None:
@@ -206,12 +208,6 @@ class CodeQueueClient:
 def _overlaps(path: str, folder: str) -> bool:
     """Whether a change at ``path`` (or below it) can touch ``folder``."""
     return path == folder or path.startswith(folder + os.sep) or folder.startswith(path + os.sep)
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}".replace("Value error, ", "")
 
 
 def create_client(

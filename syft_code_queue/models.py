@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -63,18 +63,15 @@ TERMINAL_STATUSES = frozenset(
     {JobStatus.completed, JobStatus.failed, JobStatus.rejected, JobStatus.cancelled}
 )
 
-# Which transitions the owner's state machine allows; everything else is a clear error.
-ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.pending: frozenset(
-        {JobStatus.approved, JobStatus.rejected, JobStatus.cancelled, JobStatus.failed}
-    ),
-    JobStatus.approved: frozenset({JobStatus.running, JobStatus.cancelled, JobStatus.failed}),
-    JobStatus.running: frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled}),
-    JobStatus.completed: frozenset(),
-    JobStatus.failed: frozenset(),
-    JobStatus.rejected: frozenset(),
-    JobStatus.cancelled: frozenset(),
-}
+class JobRef(NamedTuple):
+    """A job's one identity: the requester whose inbox folder holds it, and its uid. Its
+    string form ``"<requester>/<uid>"`` names the job's folder and keys it on the wire."""
+
+    requester: str
+    uid: str
+
+    def __str__(self) -> str:
+        return f"{self.requester}/{self.uid}"
 
 
 class QueueConfig(BaseModel):
@@ -389,7 +386,7 @@ class Job(BaseModel):
         }
 
     def _repr_html_(self) -> str:
-        from .table import jobs_to_html  # rendering lives with the other tabular views
+        from .listing.table import jobs_to_html  # rendering lives with the other tabular views
 
         return jobs_to_html([self])
 

@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from syft_code_queue.models import JobRef
 from syft_code_queue import CodeRunner, JobStatus
 
 from syncsim import Hazards
@@ -118,7 +119,7 @@ def test_a_submission_still_arriving_waits_and_is_then_accepted(tmp_path: Path, 
         world.sim.step()
         server.process_once()
     assert world.sim.stats.hazards["partial"] > 0
-    assert server.store.read_state(ALICE, job.uid) is None  # waiting, not rejected
+    assert server.store.read_state(JobRef(ALICE, job.uid)) is None  # waiting, not rejected
     world.sim.release(r"/data/big\.csv$")
     accepted = world.until("acceptance", lambda: server.process_once() or world.owner_view(server, job.uid))
     assert accepted.status == JobStatus.pending
@@ -136,7 +137,7 @@ def test_a_submission_that_never_completes_is_rejected_after_the_arrival_timeout
     world.sim.hold(r"/data/big\.csv$")
     world.sim.settle()
     server.process_once()
-    assert server.store.read_state(ALICE, job.uid) is None
+    assert server.store.read_state(JobRef(ALICE, job.uid)) is None
     rejected = world.until("the arrival timeout", lambda: server.process_once() or world.owner_view(server, job.uid))
     assert rejected.status == JobStatus.rejected
     assert rejected.error == ("submission incomplete after 0.2 s: 1 of 2 files not arrived or incomplete: "

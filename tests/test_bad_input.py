@@ -13,8 +13,9 @@ import pytest
 
 import syft_code_queue as scq
 from conftest import ALICE, OWNER, accepted, wait_accepted
+from syft_code_queue.models import JobRef
 from syft_code_queue.models import utcnow
-from syft_code_queue.store import QueueLayout
+from syft_code_queue.protocol.layout import QueueLayout
 
 
 # --- the requester's mistakes: refused before anything is written ----------------------
@@ -103,7 +104,7 @@ def _manual_submission(root: Path, requester: str, code: dict[str, bytes], prepa
     tampers with the code folder before job.json (which the server waits for) is written."""
     uid = uuid.uuid4().hex
     layout = _layout(root)
-    code_dir = layout.code_dir(requester, uid)
+    code_dir = layout.job(JobRef(requester, uid)).code_dir
     for rel, data in code.items():
         (code_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         (code_dir / rel).write_bytes(data)
@@ -125,7 +126,7 @@ def _manual_submission(root: Path, requester: str, code: dict[str, bytes], prepa
     document.update(overrides)
     if prepare is not None:
         prepare(code_dir)
-    layout.job_file(requester, uid).write_text(json.dumps(document))
+    layout.job(JobRef(requester, uid)).job_file.write_text(json.dumps(document))
     return uid
 
 
@@ -187,7 +188,7 @@ def test_submission_still_arriving_waits_then_is_accepted(server_factory, root):
     server = server_factory(arrival_timeout=30).start()
     uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi", "big.bin": b"x" * 1000},
                              prepare=lambda code: (code / "big.bin").write_bytes(b"x" * 10))  # partial sync
-    big = _layout(root).code_dir(ALICE, uid) / "big.bin"
+    big = _layout(root).job(JobRef(ALICE, uid)).code_dir / "big.bin"
     server.process_once()
     assert server.get_job(uid).state is None  # waiting, not rejected
     big.write_bytes(b"x" * 1000)  # the rest arrives
@@ -205,7 +206,7 @@ def test_submission_that_never_completes_is_rejected_after_the_arrival_timeout(s
 def test_job_json_that_is_not_json_is_rejected_after_the_arrival_timeout(server_factory, root):
     server = server_factory(arrival_timeout=0.3, rescan_interval=0.1).start()
     uid = uuid.uuid4().hex
-    job_file = _layout(root).job_file(ALICE, uid)
+    job_file = _layout(root).job(JobRef(ALICE, uid)).job_file
     job_file.parent.mkdir(parents=True)
     job_file.write_text('{"uid": "trunc')
     reason = _rejection(server, uid)
@@ -240,7 +241,7 @@ def test_submission_changed_after_approval_does_not_run(client, server, make_cod
     stopped.process_once()
     wait_accepted(client, job.uid)
     stopped.approve_job(job.uid)
-    (_layout(root).code_dir(ALICE, job.uid) / "run.sh").write_text("#!/bin/bash\necho evil!!\n")
+    (_layout(root).job(JobRef(ALICE, job.uid)).code_dir / "run.sh").write_text("#!/bin/bash\necho evil!!\n")
     running = scq.create_server(email=OWNER, data_dir=root).start()
     try:
         job = client.wait_for_job(job.uid, timeout=30)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from syft_code_queue.commands import invocations, policy_violations
+from syft_code_queue.runner.bashlex import invocations
+from syft_code_queue.runner.policy import policy_violations
 from syft_code_queue.models import Job
 from syft_code_queue.runner import SafeCodeRunner
 

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from syft_code_queue import CodeQueueClient, CodeQueueServer, JobStatus, QueueConfig, Workspace
-from syft_code_queue.server import RECOVERED_REASON
+from syft_code_queue.server.recovery import RECOVERED_REASON
 
 from realprocs import processes_with, serve, stop, wait_for
 from syncsim import Hazards

@@ -11,7 +11,9 @@ from typing import Callable
 import pytest
 
 import syft_code_queue as scq
-from syft_code_queue import inotify
+from syft_code_queue import lifecycle
+from syft_code_queue.models import JobRef
+from syft_code_queue.watch import inotify
 from syft_code_queue.models import JobStatus
 from syft_code_queue.watch import WatchdogFeed
 
@@ -66,7 +68,7 @@ def test_server_listing_follows_the_files(
     assert [j.uid for j in server.list_jobs()] == [second.uid, first.uid]
     assert [j.uid for j in server.list_jobs(requester_email=ALICE, limit=1)] == [second.uid]
     assert server.list_jobs(requester_email="nobody@example.com") == []
-    shutil.rmtree(server.store.layout.submission(ALICE, first.uid))
+    shutil.rmtree(server.store.layout.job(JobRef(ALICE, first.uid)).submission)
     assert [j.uid for j in server.list_jobs()] == [second.uid]
     assert [j.uid for j in client.list_jobs()] == [second.uid]
     assert server.snapshot().version == server.snapshot().version
@@ -79,7 +81,7 @@ def test_client_snapshot_versions_change_only_with_the_files(
     job = client.submit_code(OWNER, make_code("echo 1"), name="j")
     before = client.snapshot()
     assert client.snapshot() is before
-    server.store.create_state(ALICE, job.uid, JobStatus.rejected, by=OWNER, reason="no")
+    server.store.create(lifecycle.refuse(JobRef(ALICE, job.uid), by=OWNER, reason="no"))
     after = client.snapshot()
     assert after.version != before.version
     assert [row["status"] for row in after.changes_since(before).changed] == ["rejected"]
@@ -95,7 +97,7 @@ def test_client_snapshot_merges_owners_newest_first(
     assert [job.uid for job in before.jobs] == [second.uid, first.uid]
     assert [job.uid for job in client.list_jobs(target_email=other)] == [second.uid]
     other_store = scq.CodeQueueServer(email=other, data_dir=root).store
-    other_store.create_state(ALICE, second.uid, JobStatus.rejected, by=other, reason="no")
+    other_store.create(lifecycle.refuse(JobRef(ALICE, second.uid), by=other, reason="no"))
     delta = client.snapshot().changes_since(before)
     assert [(row["uid"], row["status"]) for row in delta.changed] == [(second.uid, "rejected")]
 

@@ -24,9 +24,11 @@ import pytest
 
 import syft_code_queue as scq
 from syft_code_queue.models import Job, JobRequest, utcnow
-from syft_code_queue.runner import TRUNCATION_MARKER, CodeRunner, JobRun, RunResult, SafeCodeRunner
-from syft_code_queue.sandbox import JobIds, staging_parent
-from syft_code_queue.syftbox import build_manifest, copy_verified
+from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
+from syft_code_queue.runner.base import TRUNCATION_MARKER
+from syft_code_queue.runner.launcher import JobIds
+from syft_code_queue.runner.staging import staging_parent
+from syft_code_queue.protocol.manifest import build_manifest, copy_verified
 
 from conftest import ALICE, OWNER, need, wait_for
 
@@ -466,7 +468,7 @@ def test_without_the_sandbox_a_root_server_runs_each_job_as_its_own_unprivileged
 def test_removing_a_staging_folder_someone_else_removed_leaves_the_shared_parent_alone(tmp_path):
     """Every job of every server here stages under one parent; a sweeper that finds a folder
     already gone must not take the parent's permissions away from the jobs still running."""
-    from syft_code_queue.sandbox import _remove_tree
+    from syft_code_queue.runner.staging import _remove_tree
 
     parent = tmp_path / "jobs"
     parent.mkdir()

@@ -12,11 +12,14 @@ from typing import Callable, Iterator, Optional
 import pytest
 
 import syft_code_queue as scq
-from syft_code_queue import index as index_module
-from syft_code_queue import inotify
-from syft_code_queue.index import JobIndex
+from syft_code_queue import lifecycle
+from syft_code_queue.models import JobRef
+from syft_code_queue.listing import index as index_module
+from syft_code_queue.watch import inotify
+from syft_code_queue.listing.index import JobIndex
 from syft_code_queue.models import JobStatus
-from syft_code_queue.store import OwnerStore, RequesterStore
+from syft_code_queue.protocol.owner import OwnerStore
+from syft_code_queue.protocol.requester import RequesterStore
 from syft_code_queue.syftbox import Workspace
 from syft_code_queue.watch import InotifyFeed
 
@@ -73,10 +76,10 @@ def test_new_changed_and_deleted_jobs_are_seen_by_the_next_call(
     assert statuses(index) == {}
     job = submit(root, make_code)
     assert statuses(index) == {job.uid: "pending"}
-    owner.create_state(ALICE, job.uid, JobStatus.pending, by=OWNER)
-    owner.transition(ALICE, job.uid, JobStatus.approved, by=OWNER)
+    owner.create(lifecycle.accept(JobRef(ALICE, job.uid), by=OWNER, manifest=job.request.manifest_sha256))
+    owner.update(JobRef(ALICE, job.uid), partial(lifecycle.approve, by=OWNER))
     assert statuses(index) == {job.uid: "approved"}
-    shutil.rmtree(owner.layout.submission(ALICE, job.uid))
+    shutil.rmtree(owner.layout.job(JobRef(ALICE, job.uid)).submission)
     assert statuses(index) == {}
 
 
@@ -86,7 +89,7 @@ def test_a_rewrite_in_place_with_the_same_size_is_seen(
     job = submit(root, make_code, name="aaaa")
     index = make_index()
     assert index.snapshot().jobs[0].name == "aaaa"
-    path = OwnerStore(Workspace(OWNER, root), "code-queue").layout.job_file(ALICE, job.uid)
+    path = OwnerStore(Workspace(OWNER, root), "code-queue").layout.job(JobRef(ALICE, job.uid)).job_file
     before = os.stat(path)
     with open(path, "r+b") as fh:  # not atomic, as a sync client may write
         data = fh.read()
@@ -105,7 +108,7 @@ def test_with_events_even_a_rewrite_that_restores_the_mtime_is_seen(
     try:
         index = make_index_with(root, None, feed)
         assert index.snapshot().jobs[0].name == "aaaa"
-        path = index.layout.job_file(ALICE, job.uid)
+        path = index.layout.job(JobRef(ALICE, job.uid)).job_file
         before = os.stat(path)
         path.write_bytes(path.read_bytes().replace(b'"aaaa"', b'"bbbb"'))
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -132,7 +135,7 @@ def test_an_invalid_job_json_is_left_out_until_it_is_valid(
     make_index: Callable[..., JobIndex], root: Path, make_code: Callable[..., Path]
 ) -> None:
     job = submit(root, make_code)
-    path = OwnerStore(Workspace(OWNER, root), "code-queue").layout.job_file(ALICE, job.uid)
+    path = OwnerStore(Workspace(OWNER, root), "code-queue").layout.job(JobRef(ALICE, job.uid)).job_file
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])  # half synced
     index = make_index()
@@ -158,14 +161,14 @@ def test_snapshot_changes_since_names_only_what_changed(
     index = make_index()
     before = index.snapshot()
     assert [job.uid for job in before.jobs] == [second.uid, first.uid]  # newest first
-    owner.create_state(ALICE, first.uid, JobStatus.rejected, by=OWNER, reason="no")
+    owner.create(lifecycle.refuse(JobRef(ALICE, first.uid), by=OWNER, reason="no"))
     after = index.snapshot()
     delta = after.changes_since(before)
     assert [(row["uid"], row["status"]) for row in delta.changed] == [(first.uid, "rejected")]
     assert [job.uid for job in after.jobs] == [second.uid, first.uid]
     assert after.rows(1, 1)[0]["status"] == "rejected"
     assert delta.removed == []
-    shutil.rmtree(owner.layout.submission(ALICE, second.uid))
+    shutil.rmtree(owner.layout.job(JobRef(ALICE, second.uid)).submission)
     assert index.snapshot().changes_since(after).removed == [f"{ALICE}/{second.uid}"]
     assert index.snapshot().changes_since(index.snapshot()).changed == []
 
@@ -189,26 +192,26 @@ def test_the_owner_index_keeps_an_unreadable_submission_that_has_a_state(
     make_index: Callable[..., JobIndex], owner: OwnerStore, root: Path, make_code: Callable[..., Path]
 ) -> None:
     job = submit(root, make_code)
-    owner.create_state(ALICE, job.uid, JobStatus.rejected, by=OWNER, reason="job.json is invalid")
-    owner.layout.job_file(ALICE, job.uid).write_text("{not json")
+    owner.create(lifecycle.refuse(JobRef(ALICE, job.uid), by=OWNER, reason="job.json is invalid"))
+    owner.layout.job(JobRef(ALICE, job.uid)).job_file.write_text("{not json")
     index = make_index()
     [listed] = index.snapshot().jobs
     assert (listed.uid, listed.name, listed.status) == (job.uid, "(unreadable submission)", JobStatus.rejected)
-    assert index.snapshot().jobs == [owner.load_job(ALICE, job.uid)]
+    assert index.snapshot().jobs == [owner.load_job(JobRef(ALICE, job.uid))]
 
 
 def test_the_requester_index_keeps_the_last_whole_state_and_shows_refused_uploads(
     make_index: Callable[..., JobIndex], owner: OwnerStore, root: Path, make_code: Callable[..., Path]
 ) -> None:
     job = submit(root, make_code)
-    owner.create_state(ALICE, job.uid, JobStatus.pending, by=OWNER)
-    owner.transition(ALICE, job.uid, JobStatus.approved, by=OWNER)
+    owner.create(lifecycle.accept(JobRef(ALICE, job.uid), by=OWNER, manifest=job.request.manifest_sha256))
+    owner.update(JobRef(ALICE, job.uid), partial(lifecycle.approve, by=OWNER))
     index = make_index(requester=ALICE)
     assert statuses(index) == {job.uid: "approved"}
-    state_file = owner.layout.state_file(ALICE, job.uid)
+    state_file = owner.layout.job(JobRef(ALICE, job.uid)).state_file
     state_file.write_bytes(state_file.read_bytes()[:40])  # a newer state caught mid-sync
     assert statuses(index) == {job.uid: "approved"}
     refused = submit(root, make_code, name="refused")
-    job_file = owner.layout.job_file(ALICE, refused.uid)
+    job_file = owner.layout.job(JobRef(ALICE, refused.uid)).job_file
     job_file.rename(job_file.with_name("job.syftrejected.json"))  # what the SyftBox client does
     assert statuses(index) == {job.uid: "approved", refused.uid: "rejected"}

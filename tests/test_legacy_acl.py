@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 import syft_code_queue as scq
-from syft_code_queue.syftbox import LEGACY_PERMISSION_FILE
+from syft_code_queue.protocol.permissions import LEGACY_PERMISSION_FILE
 
 from conftest import ALICE, EVE, OWNER
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Optional, TypeVar
 import pytest
 
 from syft_code_queue import CodeQueueClient, CodeQueueServer, CodeRunner, JobStatus, QueueConfig, Workspace
-from syft_code_queue.syftbox import legacy_permissions_yaml
+from syft_code_queue.protocol.permissions import legacy_permissions_yaml
 
 from realprocs import REPO, stop
 

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 import syft_code_queue as scq
+from syft_code_queue.models import JobRef
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
-from syft_code_queue.sandbox import JobIds, SandboxPolicy, staging_parent
+from syft_code_queue.runner.launcher import JobIds
+from syft_code_queue.runner.limits import SandboxPolicy
+from syft_code_queue.runner.staging import staging_parent
 
 from conftest import OWNER, wait_for
 
@@ -94,7 +97,7 @@ def test_a_submission_with_a_linked_folder_is_refused_at_acceptance(
     code = make_code("cat data/a.txt\n", extra={"data/a.txt": "public\n"})
     job = client.submit_code(OWNER, code, name="linked", auto_approval=True)
     server = server_factory(auto_approval_enabled=True)
-    inbox_code = server.store.layout.code_dir(job.requester_email, job.uid)
+    inbox_code = server.store.layout.job(JobRef(job.requester_email, job.uid)).code_dir
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(inbox_code / "data", elsewhere)
     shutil.rmtree(inbox_code / "data")
@@ -108,13 +111,13 @@ def test_a_submission_with_a_linked_folder_is_refused_at_acceptance(
 def test_a_manifest_path_that_escapes_the_code_folder_is_refused(server_factory, client, make_code) -> None:
     job = client.submit_code(OWNER, make_code("echo hi\n"), name="escape", auto_approval=True)
     server = server_factory(auto_approval_enabled=True)
-    job_file = server.store.layout.job_file(job.requester_email, job.uid)
+    job_file = server.store.layout.job(JobRef(job.requester_email, job.uid)).job_file
     document = json.loads(job_file.read_text())
     document["files"].append({"path": "../../../review/x", "size": 1, "sha256": "0" * 64})
     job_file.write_text(json.dumps(document))
     server.start()
     deadline = time.monotonic() + 30
-    while (state := server.store.read_state(job.requester_email, job.uid)) is None:
+    while (state := server.store.read_state(JobRef(job.requester_email, job.uid))) is None:
         assert time.monotonic() < deadline, "the submission was never settled"
         time.sleep(0.05)
     assert state.status == scq.JobStatus.rejected  # its job.json no longer parses as a Job

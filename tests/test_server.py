@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 import pytest
 
 import syft_code_queue as scq
+from syft_code_queue import lifecycle
 from conftest import ALICE, OWNER, accepted, wait_status
-from syft_code_queue.server import RECOVERED_REASON
-from syft_code_queue.store import QueueLayout
+from syft_code_queue.models import JobRef, utcnow
+from syft_code_queue.server.recovery import RECOVERED_REASON
+from syft_code_queue.protocol.layout import QueueLayout
 
 
 def test_start_returns_at_once_and_stop_is_clean(server_factory):
@@ -63,9 +66,9 @@ def test_cleanup_removes_bulky_data_and_keeps_the_audit(client, server_factory, 
         time.sleep(0.05)
     job = client.get_job(job.uid)
     assert job.status == scq.JobStatus.completed and [t.status for t in job.history][-1] == "completed"
-    assert not layout.code_dir(ALICE, job.uid).exists()
-    assert not layout.outputs_dir(ALICE, job.uid).exists()
-    assert layout.job_file(ALICE, job.uid).exists() and layout.state_file(ALICE, job.uid).exists()
+    assert not layout.job(JobRef(ALICE, job.uid)).code_dir.exists()
+    assert not layout.job(JobRef(ALICE, job.uid)).outputs_dir.exists()
+    assert layout.job(JobRef(ALICE, job.uid)).job_file.exists() and layout.job(JobRef(ALICE, job.uid)).state_file.exists()
     assert client.get_job_output(job.uid) is None
     assert client.get_job_logs(job.uid) is None and server.get_job_logs(job.uid) is None
 
@@ -78,7 +81,7 @@ def test_restart_settles_jobs_that_were_running_and_picks_up_new_ones(client, ma
     dead.store.ensure_queue()
     dead.process_once()
     dead.approve_job(first.uid)
-    dead.store.transition(ALICE, first.uid, scq.JobStatus.running, by=OWNER, reason="started")
+    dead.store.update(JobRef(ALICE, first.uid), partial(lifecycle.start, by=OWNER, at=utcnow()))
     later = client.submit_code(OWNER, make_code("echo hello"), "submitted while down")
 
     server = scq.create_server(email=OWNER, data_dir=root).start()
@@ -90,14 +93,14 @@ def test_restart_settles_jobs_that_were_running_and_picks_up_new_ones(client, ma
         assert client.wait_for_job(later.uid, timeout=30).status == scq.JobStatus.completed
     finally:
         server.stop()
-    history = json.loads(layout.state_file(ALICE, first.uid).read_text())["history"]
+    history = json.loads(layout.job(JobRef(ALICE, first.uid)).state_file.read_text())["history"]
     assert [t["status"] for t in history].count("running") == 1
 
 
 def test_a_start_the_server_never_showed_is_not_run_again_after_a_crash(client, make_code, root):
     """A short job is never written as ``running``; its start is only in the owner's private
     journal. A server that died right after such a start must not run the job again."""
-    from syft_code_queue.journal import StartJournal
+    from syft_code_queue.server.journal import StartJournal
     from syft_code_queue.models import utcnow
 
     ran = root.parent / "ran"
@@ -107,7 +110,7 @@ def test_a_start_the_server_never_showed_is_not_run_again_after_a_crash(client, 
     dead.process_once()
     dead.approve_job(first.uid)
     began = utcnow()
-    StartJournal.of_queue(dead.workspace.private_dir, "code-queue").record(0, ALICE, first.uid, began)
+    StartJournal(dead.store.private.start_journal).record(0, ALICE, first.uid, began)
 
     server = scq.create_server(email=OWNER, data_dir=root).start()
     try:
@@ -124,7 +127,7 @@ def test_a_job_is_shown_running_only_if_it_lasts(client, server_factory, make_co
     """Every state version is a file to sync: a job that ends at once goes from approved
     straight to its final state (its history still says when it ran); a longer one is shown
     running while it runs."""
-    from syft_code_queue import store
+    from syft_code_queue.protocol import owner as store
 
     written: dict[str, list[str]] = {}
     real_write = store.atomic_write_json

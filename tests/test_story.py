@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import syft_code_queue as scq
+from syft_code_queue.models import JobRef
 from conftest import ALICE, EVE, OWNER, accepted, wait_accepted, wait_status
 
 ANALYSIS = """
@@ -219,7 +220,7 @@ def test_each_new_state_is_seen_at_once_however_it_is_written(client, server, ma
     assert client.get_job_output(job.uid) is not None
 
     # The owner's next version, written into the same file with the same size by a sync client
-    state_file = server.store.layout.state_file(ALICE, job.uid)
+    state_file = server.store.layout.job(JobRef(ALICE, job.uid)).state_file
     cleaned = done.state.model_copy(update={"cleaned_up": True}).model_dump_json().encode()
     rewrite_in_place(state_file, cleaned.ljust(state_file.stat().st_size))
     assert client.get_job(job.uid).state.cleaned_up

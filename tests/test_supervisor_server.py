@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from syft_code_queue.launcher import LOST, ORPHANED
+from syft_code_queue.runner.launcher import LOST, ORPHANED
 from syft_code_queue.runner import CodeRunner, RunResult
 
 from test_hostile_jobs import Ran, _until, prepare_run, processes_with, run_job, safe_runner

@@ -16,9 +16,10 @@ import comm
 import pytest
 
 import syft_code_queue as scq
+from syft_code_queue.models import JobRef
 from syft_code_queue.models import FileEntry, Job, JobRequest, JobState, JobStatus, Transition, utcnow
-from syft_code_queue.store import JobNotFoundError
-from syft_code_queue.table import jobs_to_html
+from syft_code_queue.errors import JobNotFoundError
+from syft_code_queue.listing.table import jobs_to_html
 from syft_code_queue.widgets import ApprovalPanel, JobTable, SubmitForm
 from syft_code_queue.widgets.assets import asset_dir, esm
 from syft_code_queue.widgets.pump import UpdatePump
@@ -231,7 +232,7 @@ def test_file_browser_shows_text_binary_truncated_and_tampered_files(
     outside = act(panel, "open_file", uid=job.uid, path="../../job.json")
     assert not outside["ok"] and "not part of job" in outside["error"]
 
-    code_dir = server.store.layout.code_dir(ALICE, job.uid)
+    code_dir = server.store.layout.job(JobRef(ALICE, job.uid)).code_dir
     (code_dir / "lib" / "a.py").write_text("print('something else')\n")
     act(panel, "open_file", uid=job.uid, path="lib/a.py")
     assert panel.file_view["matches_manifest"] is False

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 import syft_code_queue as scq
 from syft_code_queue.models import FileEntry, JobRequest
-from syft_code_queue.syftbox import Workspace, legacy_permissions_yaml
+from syft_code_queue.protocol.permissions import legacy_permissions_yaml
+from syft_code_queue.syftbox import Workspace
 
 
 @pytest.fixture(autouse=True)

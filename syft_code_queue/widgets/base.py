@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from ..models import validate_uid
 
-from ..store import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError
+from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError
 from .assets import css_path
 
 log = logging.getLogger(__name__)

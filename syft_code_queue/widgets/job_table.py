@@ -22,7 +22,7 @@ from pydantic import Field, TypeAdapter
 
 from ..models import Job, JobStatus, utcnow
 from ..server import CodeQueueServer
-from ..table import jobs_to_dataframe
+from ..listing.table import jobs_to_dataframe
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
 from .sources import Api, JobSource, source_for

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Protocol, Union
 from ..client import CodeQueueClient
 from ..models import Job, utcnow
 from ..server import CodeQueueServer
-from ..store import JobNotFoundError
+from ..errors import JobNotFoundError
 from .pump import UpdatePump, get_pump
 
 log = logging.getLogger(__name__)

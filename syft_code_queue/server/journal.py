@@ -17,7 +17,7 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from .models import StartRecord
+from ..models import StartRecord
 
 RECORD_SIZE = 512
 
@@ -25,11 +25,6 @@ RECORD_SIZE = 512
 class StartJournal:
     """``record`` before a job runs; after a restart, ``entries`` names what may have run. A
     record is never cleared: once its job is settled it says nothing new."""
-
-    @classmethod
-    def of_queue(cls, private_dir: Path, queue: str) -> "StartJournal":
-        """The journal of ``queue`` in the owner's private folder."""
-        return cls(private_dir / f"{queue}.started")
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -1,4 +1,5 @@
-"""Which commands does a shell script invoke? A small bash lexer for the runner's command policy.
+"""Which commands does a shell script invoke? A small bash lexer, for the command policy
+(``policy.py``).
 
 Whole command names are checked, so ``rm`` is caught as ``/bin/rm``, ``rm -r -f``, ``$(rm x)``,
 in backticks, ``sudo rm``, ``xargs -n1 rm``, ``find -exec rm``, ``bash -c "rm x"`` or in a script
@@ -7,7 +8,7 @@ known before it runs (``$cmd``, ``eval "$x"``, ``r{m,}``, ``curl ... | bash``, a
 run time) is reported as unchecked whenever a policy is set.
 
 This is a policy check on what the script says, not containment: ``python -c`` can still delete
-files. Containment is the sandbox's job (see ``sandbox.py``).
+files. Containment is the sandbox's job (see ``bubblewrap.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 ScriptReader = Callable[[str], Optional[str]]
 
@@ -727,46 +728,3 @@ def invocations(script: str, read_script: Optional[ScriptReader] = None, name: s
         for c in parser.found
     ]
     return sorted(calls, key=lambda c: (order[c.script], c.line))
-
-
-def normalise_names(names: Iterable[str], what: str) -> frozenset[str]:
-    """Command names as the policy compares them; a path counts as its last component."""
-    if isinstance(names, str):
-        raise ValueError(f"{what} must be a list of command names, not the string {names!r}")
-    out = set()
-    for name in names:
-        if not isinstance(name, str) or not name.strip() or any(ch.isspace() for ch in name.strip()):
-            raise ValueError(f"{what} must hold single command names; got {name!r}")
-        base = name.strip().rstrip("/").rsplit("/", 1)[-1]
-        if not base:
-            raise ValueError(f"{what} must hold command names; got {name!r}")
-        out.add(base)
-    return frozenset(out)
-
-
-def policy_violations(
-    script: str,
-    blocked: Iterable[str],
-    allowed: Optional[Iterable[str]],
-    read_script: Optional[ScriptReader] = None,
-    name: str = "run.sh",
-) -> list[str]:
-    """Reasons the script breaks the command policy, each naming the script and line (empty if
-    it doesn't, or if no policy is set). Functions the script defines count as allowed, but a
-    blocked name stays blocked even when a function shadows it."""
-    blocked_set = normalise_names(blocked, "blocked_commands")
-    allowed_set = None if allowed is None else normalise_names(allowed, "allowed_commands")
-    if not blocked_set and allowed_set is None:
-        return []
-    problems: list[str] = []
-    for call in invocations(script, read_script, name):
-        where = f"{call.script} line {call.line}"
-        if call.name is None:
-            problems.append(f"{where}: {call.text!r} {call.unchecked}")
-        elif call.name in blocked_set:
-            problems.append(f"{where}: {call.name!r} is a blocked command")
-        elif allowed_set is not None and not (
-            call.name in allowed_set or call.name in HARMLESS_BUILTINS or call.function
-        ):
-            problems.append(f"{where}: {call.name!r} is not in the allowed commands")
-    return problems

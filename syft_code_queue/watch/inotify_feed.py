@@ -1,111 +1,24 @@
-"""Change feeds: which paths under some watched folders changed, pushed to listeners.
-
-- ``InotifyFeed`` (Linux) is *exact*: ``sync()`` drains the kernel's queue, and the kernel
-  queues an event in the system call that makes the change, so when ``sync()`` returns every
-  change completed before the call has been published. The job index relies on that.
-- ``WatchdogFeed`` (elsewhere, or without inotify) only wakes things up: its events arrive
-  later on watchdog's threads, so whoever reads must still check the files themselves.
-
-A published path means "this path, or anything under it, may have changed"; ``None`` means
-anything may have changed (the kernel queue overflowed, or a watch could not be added).
-Pick-up stays correct without any feed: the server's periodic rescan is the safety net.
-"""
+"""``InotifyFeed``: the exact change feed on Linux. ``sync()`` drains the kernel's queue,
+and the kernel queues an event in the system call that makes the change, so when ``sync()``
+returns every change completed before the call has been published."""
 
 from __future__ import annotations
 
-import inspect
-import itertools
-from abc import ABC, abstractmethod
 import logging
 import os
 import select
 import threading
-import warnings
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Optional
+from typing import Iterator, Optional
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-
+from ..syftbox import is_sync_artifact
 from . import inotify
-from .syftbox import is_sync_artifact
+from .feed import ChangeFeed, nearest_existing, within_depth
 
 log = logging.getLogger(__name__)
-
-# watchdog's recursive inotify re-adds watches for new sub-folders and warns each time;
-# the watches are correct, the warning is noise in a notebook.
-warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
-
-Changes = Optional[frozenset[str]]
-Listener = Callable[[Changes], None]
-
-
-class ChangeFeed(ABC):
-    """Listener bookkeeping shared by both kinds of feed.
-
-    Bound methods are held weakly, so an index that subscribed does not keep itself (and
-    its feed's inotify instance) alive through the feed."""
-
-    exact = False
-
-    def __init__(self) -> None:
-        self._listeners: dict[int, Callable[[], Optional[Listener]]] = {}
-        self._listeners_lock = threading.Lock()
-        self._tokens = itertools.count()
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        ref: Callable[[], Optional[Listener]]
-        if inspect.ismethod(listener):
-            ref = weakref.WeakMethod(listener)
-        else:
-            ref = lambda: listener  # noqa: E731
-        token = next(self._tokens)
-        with self._listeners_lock:
-            self._listeners[token] = ref
-
-        def unsubscribe() -> None:
-            with self._listeners_lock:
-                self._listeners.pop(token, None)
-
-        return unsubscribe
-
-    def _publish(self, changes: Changes) -> None:
-        with self._listeners_lock:
-            refs = list(self._listeners.items())
-        for token, ref in refs:
-            listener = ref()
-            if listener is None:
-                with self._listeners_lock:
-                    self._listeners.pop(token, None)
-                continue
-            try:
-                listener(changes)
-            except Exception:
-                log.exception("change listener failed")
-
-    @abstractmethod
-    def watch(self, root: Path, max_depth: Optional[int] = None) -> None:
-        """Report changes under ``root`` (sub-folders down to ``max_depth`` levels below it)."""
-
-    def sync(self) -> None:
-        """Publish every change made before this call (exact feeds only; others: no-op)."""
-
-    def fileno(self) -> Optional[int]:
-        """A descriptor that is readable when ``sync()`` has changes to publish, for a thread
-        that waits on it itself instead of having ``running()`` push from another thread;
-        None when changes can only be pushed."""
-        return None
-
-    @abstractmethod
-    def running(self) -> ContextManager[None]:
-        """Push changes to listeners from a background thread while the block runs."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Stop pushing and release the watches."""
 
 
 @dataclass
@@ -153,7 +66,7 @@ class InotifyFeed(ChangeFeed):
             except (FileNotFoundError, NotADirectoryError):
                 pass
             self._pending.add(root)
-            ancestor = _nearest_existing(root)
+            ancestor = nearest_existing(root)
             try:
                 self._add(ancestor, None, 0)
             except (FileNotFoundError, NotADirectoryError):
@@ -161,7 +74,7 @@ class InotifyFeed(ChangeFeed):
             except OSError as exc:
                 self._give_up(exc)
                 return False
-            if _nearest_existing(root) == ancestor:
+            if nearest_existing(root) == ancestor:
                 return False  # anything created below it from now on is reported
 
     def _add(self, path: str, root: Optional[str], depth: int) -> None:
@@ -250,7 +163,7 @@ class InotifyFeed(ChangeFeed):
         path = os.path.join(watch.path, event.name) if event.name else watch.path
         is_dir = bool(event.mask & inotify.IN_ISDIR)
         if is_dir and event.mask & (inotify.IN_CREATE | inotify.IN_MOVED_TO):
-            if watch.root is not None and _within(self._roots[watch.root], watch.depth + 1):
+            if watch.root is not None and within_depth(self._roots[watch.root], watch.depth + 1):
                 try:
                     self._add_tree(path, watch.root, watch.depth + 1)
                 except (FileNotFoundError, NotADirectoryError):
@@ -313,93 +226,3 @@ class InotifyFeed(ChangeFeed):
         with self._lock:
             self.exact = False
             self._finalizer()
-
-
-class _WatchdogHandler(FileSystemEventHandler):
-    def __init__(self, publish: Callable[[Changes], None]) -> None:
-        self._publish = publish
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        path = os.fsdecode(getattr(event, "dest_path", "") or event.src_path)
-        if event.event_type in ("opened", "closed_no_write") or is_sync_artifact(os.path.basename(path)):
-            return
-        self._publish(frozenset({path}))
-
-
-class WatchdogFeed(ChangeFeed):
-    """Wake-ups from watchdog (FSEvents on macOS, ...) where inotify is not usable."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._roots: list[str] = []
-        self._users = 0
-        self._observer: Optional[Observer] = None
-
-    def watch(self, root: Path, max_depth: Optional[int] = None) -> None:
-        path = os.path.abspath(root)
-        with self._lock:
-            if path not in self._roots:
-                self._roots.append(path)
-                if self._observer is not None:
-                    self._schedule(self._observer, path)
-
-    def _schedule(self, observer: Observer, path: str) -> None:
-        if not os.path.isdir(path):
-            return  # readers check the files anyway; the rescan finds what appears later
-        try:
-            observer.schedule(_WatchdogHandler(self._publish), path, recursive=True)
-        except OSError as exc:
-            log.warning("file-system events unavailable for %s (%s); relying on rescans", path, exc)
-
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        with self._lock:
-            self._users += 1
-            if self._users == 1:
-                observer = Observer()
-                for path in self._roots:
-                    self._schedule(observer, path)
-                observer.start()
-                self._observer = observer
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    self._stop_observer()
-
-    def _stop_observer(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
-
-    def close(self) -> None:
-        with self._lock:
-            self._users = 0
-            self._stop_observer()
-
-
-def open_feed() -> ChangeFeed:
-    """The best feed this system offers."""
-    if inotify.available():
-        try:
-            return InotifyFeed()
-        except OSError as exc:  # e.g. the per-user limit of inotify instances
-            log.warning("inotify unavailable (%s); using watchdog", exc)
-    return WatchdogFeed()
-
-
-def _within(max_depth: Optional[int], depth: int) -> bool:
-    return max_depth is None or depth <= max_depth
-
-
-def _nearest_existing(path: str) -> str:
-    while not os.path.isdir(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path

@@ -23,12 +23,11 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Optional
+from dataclasses import dataclass
+from typing import BinaryIO, Optional
 
+from ..errors import SupervisorError
 from . import supervisor as protocol
-
-if TYPE_CHECKING:
-    from .sandbox import Launch
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,26 @@ ORPHANED = ("the job supervisor server (supervisor.py --serve) died while the jo
             "and every process it started were stopped")
 
 
-class SupervisorError(OSError):
-    """The supervisor server could not be started, or would not start the job."""
+@dataclass(frozen=True)
+class JobIds:
+    """The unprivileged uid/gid a job runs as when the server is root."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One supervised process: what to run, where, with which environment and identity."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    ids: Optional[JobIds] = None
+
+    def start(self) -> SupervisedJob:
+        """Start it under a supervisor of its own (supervisor.py), forked by the supervisor server."""
+        return start(self)
 
 
 class SupervisorServer:
@@ -173,7 +190,7 @@ class SupervisedJob:
         self.stderr.close()
 
 
-def start(launch: "Launch") -> SupervisedJob:
+def start(launch: Launch) -> SupervisedJob:
     """Start ``launch`` under a supervisor of its own, forked by the supervisor server. If the
     job was not started (the supervisor server died before it forked), try once more."""
     request = json.dumps({

@@ -22,20 +22,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .models import Job, JobRequest, JobState
+from ..models import Job, JobRef, JobRequest, JobState
+from ..protocol.documents import parse_request, parse_state, submission_folders
+from ..protocol.layout import ALL_JOBS, QueueLayout, Scope
+from ..watch import ChangeFeed, Changes
 from .snapshot import Entry, Snapshot, next_version
-from .store import ALL_JOBS, QueueLayout, Scope, parse_request, parse_state, submission_folders
-from .watch import ChangeFeed, Changes
 
 # A file modified less than this long before it was read may be rewritten within the same
 # timestamp tick without its stat changing (2 s covers even FAT's timestamp resolution).
 RACY_NS = 2_000_000_000
 
 Stamp = tuple[int, int, int, int]
-Key = tuple[str, str]  # (requester, uid): the submission folder
-# How a job is seen from its parsed documents: (requester, uid, request, whether job.json
-# exists, state) -> the job, or None to leave it out. The stores define the two views.
-View = Callable[[str, str, Optional[JobRequest], bool, Optional[JobState]], Optional[Job]]
+# How a job is seen from its parsed documents: (job, request, whether job.json exists,
+# state) -> the job, or None to leave it out. The stores define the two views.
+View = Callable[[JobRef, Optional[JobRequest], bool, Optional[JobState]], Optional[Job]]
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,10 @@ class JobIndex:
         self._view = view
         self._feed = feed
         self._lock = threading.Lock()
-        self._jobs: dict[Key, _Job] = {}
+        self._jobs: dict[JobRef, _Job] = {}
         self._version = 0
         self._snapshot = Snapshot(0, ())
-        self._touched: set[Key] = set()  # entries replaced since the last snapshot
+        self._touched: set[JobRef] = set()  # entries replaced since the last snapshot
         self._reorder = False  # whether one was added, removed or re-dated since
         self._pending: set[Scope] = set()
         self._pending_lock = threading.Lock()
@@ -142,7 +142,7 @@ class JobIndex:
             return scope
         if scope.requester != self.requester:
             return None  # another requester's folder
-        return ALL_JOBS if scope.uid is None else scope
+        return ALL_JOBS if scope.job is None else scope
 
     def _update(self) -> None:
         feed = self._feed
@@ -162,10 +162,10 @@ class JobIndex:
             self._rescan()
             return
         for scope in scopes:
-            if scope.uid is None:
+            if scope.job is None:
                 self._rescan(scope.requester)
             else:
-                self._visit((scope.requester, scope.uid))  # type: ignore[arg-type]
+                self._visit(scope.job)
 
     # -- reading ------------------------------------------------------------------------
     def _rescan(self, requester: Optional[str] = None) -> None:
@@ -175,42 +175,38 @@ class JobIndex:
         for key in keys:
             self._refresh(key)
         present = set(keys)
-        gone = [k for k in self._jobs if k not in present and (requester is None or k[0] == requester)]
+        gone = [k for k in self._jobs if k not in present and (requester is None or k.requester == requester)]
         for key in gone:
             self._drop(key)
 
-    def _visit(self, key: Key) -> None:
-        if self.layout.submission(*key).is_dir():
+    def _visit(self, key: JobRef) -> None:
+        if self.layout.job(key).submission.is_dir():
             self._refresh(key)
         elif key in self._jobs:
             self._drop(key)
 
-    def _drop(self, key: Key) -> None:
+    def _drop(self, key: JobRef) -> None:
         job = self._jobs.pop(key)
         if job.entry is not None:
             self._version = next_version()
             self._reorder = True
 
-    def _refresh(self, key: Key) -> None:
-        requester, uid = key
+    def _refresh(self, key: JobRef) -> None:
         known = self._jobs.get(key)
-        request = _read(self.layout.job_file(requester, uid), parse_request, known.request if known else None)
-        state = _read(
-            self.layout.state_file(requester, uid),
-            partial(parse_state, requester=requester, uid=uid),
-            known.state if known else None,
-        )
+        paths = self.layout.job(key)
+        request = _read(paths.job_file, parse_request, known.request if known else None)
+        state = _read(paths.state_file, partial(parse_state, ref=key), known.state if known else None)
         unchanged = known is not None and _same(request, known.request) and _same(state, known.state)
         if unchanged and request.value is not None:  # (without a request the view looks around)
             known.request, known.state = request, state  # type: ignore[union-attr]  # maybe trusted now
             return
         old = known.entry if known is not None else None
-        job = self._view(requester, uid, request.value, request.stamp is not None, state.value)
+        job = self._view(key, request.value, request.stamp is not None, state.value)
         if (job is None and old is None) or (job is not None and old is not None and old.job == job):
             self._jobs[key] = _Job(request, state, old)  # it looks the same as before
             return
         self._version = next_version()
-        entry = Entry(f"{requester}/{uid}", self._version, job) if job is not None else None
+        entry = Entry(key, self._version, job) if job is not None else None
         self._jobs[key] = _Job(request, state, entry)
         if entry is not None and old is not None and old.created_at == entry.created_at:
             self._touched.add(key)

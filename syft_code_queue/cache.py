@@ -1,5 +1,5 @@
-"""A bounded memory of recent things: remembering one saves work, forgetting it only costs
-doing that work again."""
+"""A bounded cache of recent things: remembering one saves work, forgetting it only costs
+doing that work again (the caches of parsed documents and verified files use it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class Recent(Generic[K, V]):
+class BoundedCache(Generic[K, V]):
     """At most ``kept`` entries; the one put longest ago goes first. Safe across threads: the
     requester's calls may come from any of them."""
 

@@ -15,12 +15,12 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, Iterable, Mapping, Optional
 
-from .models import Job
+from ..models import Job, JobRef
 
 
 @dataclass(frozen=True)
 class Entry:
-    key: str  # "<requester>/<uid>": the folder the job lives in, unique within a queue
+    key: JobRef  # unique within a queue
     revision: int  # the snapshot version at which this job last changed
     job: Job
     created_at: datetime = field(init=False)  # the sort key, read once
@@ -44,7 +44,7 @@ def job_row(entry: Entry) -> dict[str, Any]:
         name: value.isoformat() if hasattr(value, "isoformat") else value
         for name, value in entry.job.summary().items()
     }
-    row["key"] = entry.key
+    row["key"] = str(entry.key)
     row["revision"] = entry.revision
     return row
 
@@ -56,7 +56,7 @@ class Delta:
     version: int
     since: Optional[int]
     changed: list[dict[str, Any]]
-    removed: list[str]
+    removed: list[str]  # the removed jobs' keys, as strings (their rows' "key")
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "since": self.since, "changed": self.changed, "removed": self.removed}
@@ -66,7 +66,7 @@ class Delta:
 class Snapshot:
     version: int
     entries: tuple[Entry, ...]  # newest first
-    positions: Mapping[str, int] = field(default_factory=dict, repr=False)  # key -> index
+    positions: Mapping[JobRef, int] = field(default_factory=dict, repr=False)  # key -> index
 
     @classmethod
     def build(cls, version: int, entries: Iterable[Entry]) -> "Snapshot":
@@ -103,5 +103,5 @@ class Snapshot:
         if self.positions is previous.positions:  # same jobs in the same order
             removed: list[str] = []
         else:
-            removed = [key for key in previous.positions if key not in self.positions]
+            removed = [str(key) for key in previous.positions if key not in self.positions]
         return Delta(self.version, previous.version, changed, removed)

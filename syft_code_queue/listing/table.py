@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from .models import Job
+if TYPE_CHECKING:  # at run time models imports this module (Job's HTML), not the reverse
+    from ..models import Job
 
 COLUMNS = [
     "uid", "name", "status", "requester_email", "target_email", "tags",

@@ -1,0 +1,366 @@
+"""The owner's side of the protocol: accept what arrives in the inbox, keep each job's
+``state.json`` (the one source of truth for its status), publish results.
+
+Every state change goes through ``update(ref, change)`` under the job's lock, which
+serialises it between this process's threads and other owner processes (a server thread
+and an ``scq approve`` may act on the same job); ``change`` is one of ``lifecycle``'s pure
+steps. ``create`` writes a job's first state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable, Iterator, Optional
+
+from pydantic import ValidationError
+
+from ..cache import BoundedCache
+from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError, describe
+from ..models import EMAIL_PATTERN, UID_PATTERN, CancelRequest, FileEntry, Job, JobRef, JobRequest, JobResult, JobState
+from ..syftbox import FileIdentity, Workspace, atomic_write_json, file_identity, never_synced, sha256_file, write_if_changed
+from .documents import read_cancel, read_model, read_state, submission_folders
+from .layout import OUTPUTS_DIR, STDERR_FILE, STDOUT_FILE, PrivateLayout, QueueLayout
+from .manifest import compare_to_manifest, folder_entries
+from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permissions_yaml, queue_permissions_yaml
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
+WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
+STATES_KEPT = 1_024  # state versions an owner store remembers writing: the jobs in flight
+
+StateChange = Callable[[JobState], JobState]
+
+
+@dataclass(frozen=True)
+class CodeFile:
+    """The first bytes of one submitted file, shown to the reviewer.
+
+    ``matches_manifest`` tells whether the bytes on disk are the ones the manifest (and so
+    an approval) pins: a reviewer must not be shown code that is not what would run."""
+
+    entry: FileEntry
+    head: bytes
+    matches_manifest: bool
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.head) < self.entry.size
+
+
+# Jobs hash onto this many state locks: writes of different jobs (each ending in an fsync)
+# then mostly run side by side and share the disk's journal commits instead of queueing.
+LOCK_STRIPES = 16
+
+
+@dataclass
+class _Stripe:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    depth: int = 0  # how often the thread holding ``lock`` re-entered it
+    file: Optional[IO[str]] = None  # the lock file, kept open between uses
+
+
+class OwnerStore:
+    """What the data owner reads and writes, for one queue."""
+
+    def __init__(self, workspace: Workspace, queue: str) -> None:
+        self.workspace = workspace
+        self.queue = queue
+        self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
+        self.private = PrivateLayout(workspace.private_dir, queue)
+        self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
+        self._memo_lock = threading.Lock()  # the requesters it has seen
+        self._known_requesters: set[str] = set()
+        # state file -> the version this store wrote last, and its state (recent jobs only:
+        # forgetting one costs reading and parsing it again, nothing more)
+        self._written: BoundedCache[str, tuple[FileIdentity, JobState]] = BoundedCache(STATES_KEPT)
+
+    # -- setup ------------------------------------------------------------------------
+    def ensure_queue(self) -> None:
+        self.layout.inbox.mkdir(parents=True, exist_ok=True)
+        self.layout.review.mkdir(parents=True, exist_ok=True)
+        self.private.private_dir.mkdir(parents=True, exist_ok=True)
+        write_if_changed(self.layout.root / PERMISSION_FILE, queue_permissions_yaml())
+        self._known_requesters = set(self.requesters())
+        self._write_legacy_permissions()
+
+    def _write_legacy_permissions(self) -> None:
+        write_if_changed(self.layout.root / LEGACY_PERMISSION_FILE, legacy_permissions_yaml(self._known_requesters))
+
+    def note_requester(self, requester: str) -> None:
+        with self._memo_lock:  # state writes of different jobs run concurrently
+            if requester not in self._known_requesters:
+                # Everyone with an inbox keeps their rule, also in a store that never ran
+                # ensure_queue (``scq approve``): the file is rewritten whole.
+                self._known_requesters |= {*self.requesters(), requester}
+                self._write_legacy_permissions()
+
+    @contextmanager
+    def locked(self, ref: JobRef) -> Iterator[None]:
+        """Serialise changes to the state of job ``ref`` between this process's threads and
+        other owner processes; other jobs' changes mostly proceed in parallel."""
+        stripe_index = int(ref.uid, 16) % LOCK_STRIPES
+        stripe = self._stripes[stripe_index]
+        with stripe.lock:
+            if stripe.depth:  # re-entered by the thread that already holds the file lock
+                stripe.depth += 1
+                try:
+                    yield
+                finally:
+                    stripe.depth -= 1
+                return
+            fh = self._lock_file(stripe, stripe_index)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            stripe.depth = 1
+            try:
+                yield
+            finally:
+                stripe.depth = 0
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _lock_file(self, stripe: _Stripe, index: int) -> IO[str]:
+        """The stripe's lock file, opened once; opened again if it was deleted meanwhile (a
+        lock on a deleted file would exclude nobody)."""
+        if stripe.file is not None and os.fstat(stripe.file.fileno()).st_nlink:
+            return stripe.file
+        if stripe.file is not None:
+            stripe.file.close()
+        path = self.private.state_lock(index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stripe.file = open(path, "a+")
+        return stripe.file
+
+    # -- reading ----------------------------------------------------------------------
+    def requesters(self) -> list[str]:
+        try:
+            return sorted(p.name for p in self.layout.inbox.iterdir() if p.is_dir() and EMAIL_PATTERN.match(p.name))
+        except FileNotFoundError:
+            return []
+
+    def submissions(self, requester: Optional[str] = None) -> list[JobRef]:
+        """Every job folder in the inbox (or one requester's)."""
+        return submission_folders(self.layout, requester)
+
+    def find(self, uid: str) -> JobRef:
+        """The job with this uid, from whichever requester's folder holds it."""
+        if not UID_PATTERN.match(uid or ""):
+            raise JobNotFoundError(f"not a job uid: {uid!r}")
+        for requester in self.requesters():
+            ref = JobRef(requester, uid)
+            if self.layout.job(ref).submission.is_dir():
+                return ref
+        raise JobNotFoundError(f"no job {uid} in queue {self.queue!r} of {self.workspace.email}")
+
+    def read_request(self, ref: JobRef) -> JobRequest:
+        """The submission's request, checked against where it was found.
+
+        Raises StillArriving while it may still be syncing, SubmissionError when it never
+        can be accepted."""
+        try:
+            raw = self.layout.job(ref).job_file.read_bytes()
+        except FileNotFoundError:
+            raise StillArriving("job.json has not arrived yet") from None
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise StillArriving("job.json is not complete JSON yet") from None
+        try:
+            request = JobRequest.model_validate(document)
+        except ValidationError as exc:
+            raise SubmissionError(f"job.json is invalid: {describe(exc, subject='document')}") from None
+        if request.requester_email != ref.requester:
+            raise SubmissionError(
+                f"job.json claims requester {request.requester_email!r} but was submitted by {ref.requester!r}"
+            )
+        if request.uid != ref.uid:
+            raise SubmissionError(f"job.json names uid {request.uid!r} but lives in folder {ref.uid!r}")
+        if request.target_email != self.workspace.email:
+            raise SubmissionError(f"job.json targets {request.target_email!r}, not {self.workspace.email!r}")
+        return request
+
+    def check_code(self, request: JobRequest) -> None:
+        """Raise StillArriving until the code folder matches the manifest byte for byte."""
+        code_dir = self.layout.job(JobRef(request.requester_email, request.uid)).code_dir
+        problems, broken = compare_to_manifest(code_dir, request.files)
+        if broken:
+            raise SubmissionError(broken[0])
+        if problems:
+            shown = ", ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+            raise StillArriving(f"{len(problems)} of {len(request.files)} files not arrived or incomplete: {shown}")
+
+    def read_state(self, ref: JobRef) -> Optional[JobState]:
+        """The state on disk; the version this store wrote last is not read and parsed again."""
+        path = self.layout.job(ref).state_file
+        mine = self._written.get(str(path))
+        if mine is not None and file_identity(path) == mine[0]:
+            return mine[1]
+        return read_state(self.layout, ref)
+
+    def read_cancel(self, ref: JobRef) -> Optional[CancelRequest]:
+        return read_cancel(self.layout, ref)
+
+    def load_job(self, ref: JobRef) -> Optional[Job]:
+        """The job as the owner sees it. A submission rejected for an unreadable job.json is
+        still shown (named as such), so the audit trail has no holes."""
+        state = self.read_state(ref)
+        try:
+            request = read_model(self.layout.job(ref).job_file, JobRequest)
+        except (ValidationError, ValueError):
+            request = None
+        return self.job_view(ref, request, request is not None, state)
+
+    def job_view(
+        self, ref: JobRef, request: Optional[JobRequest], present: bool, state: Optional[JobState]
+    ) -> Optional[Job]:
+        """The owner's view of a submission from its parsed documents; the job index builds
+        its jobs the same way."""
+        if request is None:
+            if state is None:
+                return None
+            request = JobRequest.model_construct(
+                uid=ref.uid, name="(unreadable submission)", description="", tags=[],
+                requester_email=ref.requester, target_email=self.workspace.email, auto_approval=False,
+                created_at=state.history[0].at, files=[],
+            )
+        return Job(request=request, state=state)
+
+    def read_code_file(self, ref: JobRef, path: str, max_bytes: int) -> CodeFile:
+        """At most ``max_bytes`` of a submitted file named in its manifest (nothing else is
+        readable this way), hashed in full to compare with the manifest."""
+        entry = next((f for f in self.read_request(ref).files if f.path == path), None)
+        if entry is None:
+            raise FileNotFoundError(f"{path!r} is not part of job {ref.uid}")
+        file = self.layout.job(ref).code_dir / entry.path
+        if file.is_symlink():
+            raise SubmissionError(f"{entry.path} is a symlink; only regular files are accepted")
+        if entry.size == 0 and not file.exists():
+            return CodeFile(entry=entry, head=b"", matches_manifest=True)  # empty files never sync
+        digest = hashlib.sha256()
+        head = bytearray()
+        size = 0
+        with open(file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 16), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                if len(head) < max_bytes:
+                    head += chunk[: max_bytes - len(head)]
+        matches = size == entry.size and digest.hexdigest() == entry.sha256
+        return CodeFile(entry=entry, head=bytes(head), matches_manifest=matches)
+
+    # -- writing ----------------------------------------------------------------------
+    def _write(self, state: JobState, durable: bool) -> None:
+        self.note_requester(state.requester_email)
+        path = self.layout.job(JobRef(state.requester_email, state.uid)).state_file
+        written = atomic_write_json(path, state.model_dump_json(indent=2), durable)
+        self._written.put(str(path), (written, state))
+
+    def wrote_last(self, path: str) -> bool:
+        """Whether the state file at ``path`` is still the version this store wrote: a change
+        event for it then says nothing new."""
+        mine = self._written.get(path)
+        return mine is not None and file_identity(path) == mine[0]
+
+    def create(self, state: JobState, durable: bool = False) -> JobState:
+        """Write a job's first state (``lifecycle.accept``, ``refuse``, ``fail_recovered``),
+        or return the one that exists already.
+
+        Not forced to disk by default: an acceptance or a refusal follows from the submission
+        and the owner's rules, so a server restarted after a power cut that lost it decides
+        the same again."""
+        ref = JobRef(state.requester_email, state.uid)
+        with self.locked(ref):
+            existing = self.read_state(ref)
+            if existing is not None:
+                return existing
+            self._write(state, durable)
+            return state
+
+    def update(self, ref: JobRef, change: StateChange, durable: bool = True) -> JobState:
+        """Apply ``change`` (a ``lifecycle`` step) to the job's current state and write the
+        result, under the job's lock. Raises ``InvalidTransitionError`` when the job has no
+        state yet or ``change`` refuses."""
+        with self.locked(ref):
+            state = self.read_state(ref)
+            if state is None:
+                raise InvalidTransitionError(f"job {ref.uid} has not been accepted yet (still arriving)")
+            new = change(state)
+            self._write(new, durable)
+            return new
+
+    def publish_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path) -> JobResult:
+        """Move logs and outputs into the requester's review folder, each file atomically.
+
+        Returns the manifest that the state records, so the requester can tell when the
+        results have fully synced."""
+        paths = self.layout.job(ref)
+        out_entries: list[FileEntry] = []
+        withheld: list[str] = []
+        for rel in _regular_files(outputs):
+            if never_synced(rel):
+                withheld.append(rel)  # listed, it would keep the results "not yet synced"
+                continue
+            out_entries.append(_publish_file(outputs / rel, paths.outputs_dir / rel, rel))
+        if withheld:
+            with open(stderr, "ab") as fh:
+                fh.write(WITHHELD_NOTE.format(", ".join(withheld)).encode())
+        entries: dict[str, Optional[FileEntry]] = {}
+        for source, dest, name in ((stdout, paths.stdout_file, STDOUT_FILE), (stderr, paths.stderr_file, STDERR_FILE)):
+            try:
+                entries[name] = _publish_file(source, dest, name)
+            except FileNotFoundError:
+                entries[name] = None
+        return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=tuple(out_entries))
+
+    def remove_bulky(self, ref: JobRef) -> None:
+        """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""
+        paths = self.layout.job(ref)
+        shutil.rmtree(paths.code_dir, ignore_errors=True)
+        shutil.rmtree(paths.review / OUTPUTS_DIR, ignore_errors=True)
+        paths.stdout_file.unlink(missing_ok=True)
+        paths.stderr_file.unlink(missing_ok=True)
+
+
+def _regular_files(root: Path) -> list[str]:
+    """Relative paths of the regular files below ``root``; links are never followed."""
+    try:
+        if not stat.S_ISDIR(os.lstat(root).st_mode):
+            return []
+    except FileNotFoundError:
+        return []
+    return [rel for rel, item in folder_entries(root) if item.is_file(follow_symlinks=False)]
+
+
+def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
+    """Hash ``source`` and put it at ``dest`` atomically. The run is over, so a file of the
+    server's own is moved rather than copied (no bytes copied, no inode made and freed)."""
+    if os.stat(source).st_size == 0:  # an empty log: nothing to read or to publish
+        return FileEntry(path=rel, size=0, sha256=EMPTY_SHA256)
+    size, digest = sha256_file(source)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not _move_own_file(source, dest):
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    return FileEntry(path=rel, size=size, sha256=digest)
+
+
+def _move_own_file(source: Path, dest: Path) -> bool:
+    """Rename a regular file the server owns to ``dest`` with plain read permissions; False
+    when it is not ours or lives on another file system (then it is copied)."""
+    info = os.lstat(source)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        return False
+    try:
+        os.chmod(source, PUBLISHED_MODE)
+        os.rename(source, dest)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,65 @@
+"""The queue's SyftBox permission files, in both formats: ``syft.pub.yaml`` (current
+servers) and the legacy ``syftperm.yaml`` (SyftBox 0.4 servers).
+
+Each requester may write only ``inbox/<their email>/`` and read only ``review/<their
+email>/``; nothing else under the queue is shared.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..models import validate_email
+
+PERMISSION_FILE = "syft.pub.yaml"
+LEGACY_PERMISSION_FILE = "syftperm.yaml"
+
+
+def _yaml_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def queue_permissions_yaml() -> str:
+    """``syft.pub.yaml`` for a queue root: each user writes only their own inbox folder and
+    reads only their own review folder; ``terminal`` stops any nested file widening it."""
+    return (
+        "# Written by syft-code-queue. Requesters may write only inbox/<their email>/ and\n"
+        "# read only review/<their email>/; nothing else here is shared.\n"
+        "terminal: true\n"
+        "rules:\n"
+        "  - pattern: 'inbox/{{.UserEmail}}/**'\n"
+        "    access:\n"
+        "      read: ['USER']\n"
+        "      write: ['USER']\n"
+        "  - pattern: 'review/{{.UserEmail}}/**'\n"
+        "    access:\n"
+        "      read: ['USER']\n"
+    )
+
+
+def legacy_permissions_yaml(requesters: Iterable[str]) -> str:
+    """The legacy ``syftperm.yaml`` format (SyftBox 0.4 servers). Rules apply in order, later
+    ones winning; the datasite's owner may always do anything.
+
+    That server grants create or write only together with read, so the inbox rule gives all
+    three. It lists a file to every user that a ``user: '*'`` rule with a ``{useremail}``
+    template matches for *someone* (downloads are still refused), so other users can list the
+    paths, sizes and hashes in the inboxes (never their content): an open inbox for requesters
+    not known in advance needs that template. Results are different: each known requester's
+    review folder is named explicitly, so nobody else can even list them."""
+    lines = [
+        "# Written by syft-code-queue (legacy SyftBox permission format).",
+        "- path: 'inbox/{useremail}/**'",
+        "  user: '*'",
+        "  permissions: [create, write, read]",
+        "  type: allow",
+    ]
+    for email in sorted(set(requesters)):
+        validate_email(email)
+        lines += [
+            f"- path: {_yaml_str(f'review/{email}/**')}",
+            f"  user: {_yaml_str(email)}",
+            "  permissions: [read]",
+            "  type: allow",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,256 @@
+"""A job's staging folder: a private copy of its code, its outputs, home and tmp, outside the
+owner's tree, with a read-only passwd/group shared by every job; held under a lock while in
+use, swept when a dead runner left it behind, and measured against the scratch cap.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+
+log = logging.getLogger(__name__)
+
+from .launcher import JobIds
+from .limits import SandboxPolicy, format_size, own_folder
+
+INSIDE_UID = 1000  # the job's uid as seen inside the sandbox
+INSIDE_ROOT = "/job"  # where the staging folder appears inside the sandbox
+LOCK_FILE = ".in-use"  # held (flock) by the runner while a staging folder is in use
+
+
+# --- the job's staging folder ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Staging:
+    """The only part of the file system a job can write: ``code`` (a copy of the approved
+    code), ``outputs``, ``home``, ``tmp``. It lives outside the owner's tree, so a job running
+    as its own uid can reach it. ``etc`` holds the sandbox's passwd and group, the same for
+    every job: shared by all staging folders, mounted read-only."""
+
+    root: Path
+    etc: Path
+
+    @property
+    def code(self) -> Path:
+        return self.root / "code"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @classmethod
+    @contextmanager
+    def create(cls, code: Path, ids: Optional[JobIds]) -> Iterator["Staging"]:
+        """A fresh staging folder, locked while the job uses it. Folders whose lock nobody holds
+        were left by a server that died mid-job; they hold a requester's outputs and go now."""
+        parent = staging_parent(ids)
+        _sweep_stale(parent)
+        root = Path(tempfile.mkdtemp(prefix="job-", dir=parent))
+        # Lock before the lock file has its name: a sweeper in another thread or process
+        # must never find it unlocked.
+        unnamed = root / f"{LOCK_FILE}.new"
+        lock = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.rename(unnamed, root / LOCK_FILE)
+        staging = cls(root, _sandbox_etc(parent))
+        try:
+            os.chmod(root, 0o711 if ids else 0o700)
+            _copy_code(code, staging.code)
+            for folder in (staging.outputs, staging.home, staging.tmp):
+                folder.mkdir(mode=0o700)
+                if ids:
+                    os.chown(folder, ids.uid, ids.gid)
+            yield staging
+        finally:
+            _remove_tree(root)
+            os.close(lock)
+
+    def over_limit(self, policy: SandboxPolicy) -> Optional[str]:
+        """Why the job must stop now because of what it wrote, or None."""
+        outputs = tree_size(self.outputs)
+        if outputs > policy.max_outputs_size:
+            return (f"the outputs folder grew past {format_size(policy.max_outputs_size)} "
+                    "(max_outputs_size); the job was stopped and no outputs were returned")
+        scratch = tree_size(self.home) + tree_size(self.tmp)
+        if scratch > policy.max_scratch_size:
+            return (f"the job's home and temporary files grew past {format_size(policy.max_scratch_size)} "
+                    "(max_scratch_size); the job was stopped")
+        return None
+
+    def collect_outputs(self, dest: Path, limit: int) -> Optional[str]:
+        """Copy the regular files of ``outputs`` to ``dest``; links and special files are left
+        behind. Returns why nothing was copied when the folder is over ``limit``."""
+        if tree_size(self.outputs) > limit:
+            return (f"the outputs folder is larger than {format_size(limit)} (max_outputs_size); "
+                    "no outputs were returned")
+        for source, info in _entries(self.outputs):
+            if stat.S_ISREG(info.st_mode):
+                target = dest / source.relative_to(self.outputs)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _copy_file(source, target)
+        return None
+
+
+SANDBOX_ETC = {
+    "passwd": f"job:x:{INSIDE_UID}:{INSIDE_UID}:syft-code-queue job:{INSIDE_ROOT}/home:/bin/bash\n"
+              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "group": f"job:x:{INSIDE_UID}:\nnogroup:x:65534:\n",
+}
+
+
+def _sandbox_etc(parent: Path) -> Path:
+    """``parent``'s folder of the sandbox's passwd and group, checked and (re)written when not
+    exactly these bytes and modes: readable by every job, writable by none."""
+    etc = own_folder(parent / "etc", 0o755)
+    for name, text in SANDBOX_ETC.items():
+        path = etc / name
+        try:
+            info = path.lstat()
+            current = path.read_text() if stat.S_ISREG(info.st_mode) else None
+        except FileNotFoundError:
+            info, current = None, None
+        if current != text or info is None or stat.S_IMODE(info.st_mode) != 0o644 or info.st_uid != os.geteuid():
+            tmp = etc / f".{name}.{os.getpid()}.{threading.get_ident()}"
+            tmp.write_text(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    return etc
+
+
+def staging_parent(ids: Optional[JobIds]) -> Path:
+    """Where staging folders live: in the system's temporary folder, which a job running as its
+    own uid must be able to pass through."""
+    base = Path(tempfile.gettempdir())
+    if ids is None:
+        return own_folder(base / f"syft-code-queue-jobs-{os.geteuid()}", 0o700)
+    for folder in (base, *base.parents):
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            raise RuntimeError(
+                f"jobs run as uid {ids.uid} cannot reach their staging folder under {base}: {folder} "
+                "is not searchable by other users; point TMPDIR at a folder that is (such as /tmp)"
+            )
+    return own_folder(base / "syft-code-queue-jobs", 0o711)
+
+
+def _sweep_stale(parent: Path) -> None:
+    for folder in parent.iterdir():
+        try:
+            lock = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # being created right now, or not one of ours
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a running job's
+        else:
+            if os.fstat(lock).st_nlink == 0:
+                continue  # another sweeper removed it while we waited for its lock
+            log.warning("removing %s, left behind by a server that stopped mid-job", folder)
+            _remove_tree(folder)
+        finally:
+            os.close(lock)
+
+
+def tree_size(folder: Path) -> int:
+    """Bytes in the files under ``folder``, links not followed."""
+    return sum(info.st_size for _, info in _entries(folder))
+
+
+def _entries(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every non-directory entry below ``folder`` with its lstat. A job running as the owner's
+    own uid may take away a folder's permissions to hide what is inside; we give them back."""
+    todo = [folder]
+    while todo:
+        current = todo.pop()
+        try:
+            entries = list(os.scandir(current))
+        except PermissionError:
+            os.chmod(current, 0o700)
+            entries = list(os.scandir(current))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                todo.append(Path(entry.path))
+            else:
+                yield Path(entry.path), info
+
+
+def _copy_code(source: Path, dest: Path) -> None:
+    """Copy the approved code, readable by the job's uid; only directories and regular files."""
+    dest.mkdir()
+    os.chmod(dest, 0o755)  # explicit: the server's umask may be stricter
+    for dirpath, dirnames, filenames in os.walk(source):
+        here = Path(dirpath)
+        target = dest / here.relative_to(source)
+        for name in dirnames:
+            if not (here / name).is_symlink():
+                (target / name).mkdir()
+                os.chmod(target / name, 0o755)
+        for name in filenames:
+            path = here / name
+            if stat.S_ISREG(path.lstat().st_mode):
+                _copy_file(path, target / name)
+                os.chmod(target / name, 0o644)
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except PermissionError:  # the job's own file, made unreadable by the job (owner's uid)
+        os.chmod(source, 0o600)
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fin, open(target, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove a staging folder even where the job took away its own permissions. Nothing above
+    ``root`` is ever touched: the parent is shared by every job of every server here, and a
+    folder another sweeper removed first is simply gone."""
+    top = os.fspath(root)
+
+    def retry(func, path, failure) -> None:  # type: ignore[no-untyped-def]
+        error = failure[1] if isinstance(failure, tuple) else failure  # onerror or onexc
+        if isinstance(error, FileNotFoundError):
+            return
+        try:
+            parent = os.path.dirname(path)
+            if parent == top or parent.startswith(top + os.sep):
+                os.chmod(parent, 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+            func(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            log.warning("could not remove %s from a job's staging folder", path)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(root, onexc=retry)
+    else:
+        shutil.rmtree(root, onerror=retry)

@@ -1,0 +1,78 @@
+"""Intake: what arrives in the inbox becomes a job's first state.
+
+A submission is accepted (``pending``, or ``approved`` at once when the owner's
+auto-approval rule says so) once every file matches its manifest and the runner's checks
+pass; refused (``rejected``, with the reason) when it never can be; and left alone while it
+is still arriving, up to ``arrival_timeout``. Only the serve thread calls in, so its one
+per-job dict (when each still-arriving submission was first seen) needs no lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Optional
+
+from .. import lifecycle
+from ..errors import StillArriving, SubmissionError
+from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
+from ..protocol.owner import OwnerStore
+from ..runner import CodeRunner
+
+log = logging.getLogger(__name__)
+
+ApprovalCallback = Callable[[Job], bool]
+AUTO_APPROVER = "auto-approval"
+
+
+class Intake:
+    def __init__(self, store: OwnerStore, config: QueueConfig, runner: CodeRunner,
+                 auto_approval_callback: Optional[ApprovalCallback]) -> None:
+        self.store = store
+        self.config = config
+        self.runner = runner
+        self.auto_approval_callback = auto_approval_callback
+        self._first_seen: dict[JobRef, float] = {}  # still arriving: when first seen (monotonic)
+
+    @property
+    def owner(self) -> str:
+        return self.store.workspace.email
+
+    def accept(self, ref: JobRef) -> tuple[JobState, Optional[JobRequest]]:
+        """The job's first state, accepted (with its request) or refused. Raises
+        ``StillArriving`` while its files may still be syncing, within ``arrival_timeout``."""
+        try:
+            request = self.store.read_request(ref)
+            self.store.check_code(request)
+        except StillArriving as waiting:
+            first = self._first_seen.setdefault(ref, time.monotonic())
+            if time.monotonic() - first <= self.config.arrival_timeout:
+                raise
+            return self.refuse(ref, f"submission incomplete after {self.config.arrival_timeout:g} s: {waiting}"), None
+        except SubmissionError as invalid:
+            return self.refuse(ref, str(invalid)), None
+        job = Job(request=request)
+        problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
+        if problems:
+            return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
+        approver = AUTO_APPROVER if self._auto_approves(job) else None
+        state = self.store.create(lifecycle.accept(ref, by=self.owner, manifest=request.manifest_sha256,
+                                                   approved_by=approver))
+        self._first_seen.pop(ref, None)
+        return state, request
+
+    def refuse(self, ref: JobRef, reason: str) -> JobState:
+        log.info("rejected %s: %s", ref, reason)
+        self._first_seen.pop(ref, None)
+        return self.store.create(lifecycle.refuse(ref, by=self.owner, reason=reason))
+
+    def _auto_approves(self, job: Job) -> bool:
+        if not (self.config.auto_approval_enabled and job.auto_approval):
+            return False
+        if self.auto_approval_callback is None:
+            return True
+        try:
+            return self.auto_approval_callback(job) is True
+        except Exception:
+            log.exception("auto-approval callback raised for job %s; left pending", job.uid)
+            return False

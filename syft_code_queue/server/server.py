@@ -1,0 +1,435 @@
+"""The data owner's queue server: the serve loop, the owner's actions and reads.
+
+``start()`` serves in a daemon thread and returns at once. The serve thread handles the
+jobs that file-system events name (a full pass every ``rescan_interval`` is the safety net):
+``Intake`` gives what arrived a first state, ``Workers`` run what is approved, ``Settled``
+cleans up what finished, ``recover`` settles what a dead server had started. Approve,
+reject and cancel are safe from any thread (they go through the store's job lock, and
+``lifecycle`` decides what is allowed) and wake the serve thread.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, Callable, Optional
+
+from .. import lifecycle
+from ..errors import InvalidTransitionError, JobNotFoundError, ServerAlreadyRunning, StillArriving
+from ..listing.index import JobIndex
+from ..listing.snapshot import Snapshot
+from ..listing.table import JobList
+from ..models import Job, JobRef, JobRequest, JobState, JobStatus, QueueConfig
+from ..protocol.documents import format_logs
+from ..protocol.layout import ALL_JOBS, Scope
+from ..protocol.owner import CodeFile, OwnerStore
+from ..runner import CodeRunner, SafeCodeRunner
+from ..syftbox import Workspace
+from ..watch import ChangeFeed, Changes, open_feed
+from .cleanup import Settled
+from .intake import ApprovalCallback, Intake
+from .recovery import recover
+from .wakeup import Waker
+from .workers import Workers
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str], None]
+
+
+class CodeQueueServer:
+    """One queue on the owner's datasite. See the README's "Running a queue server"."""
+
+    def __init__(
+        self,
+        config: Optional[QueueConfig] = None,
+        runner: Optional[CodeRunner] = None,
+        auto_approval_callback: Optional[ApprovalCallback] = None,
+        *,
+        workspace: Optional[Workspace] = None,
+        email: Optional[str] = None,
+        data_dir: Optional[os.PathLike[str] | str] = None,
+    ) -> None:
+        self.config = config or QueueConfig()
+        self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
+        self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
+        self.store = OwnerStore(self.workspace, self.config.queue_name)
+        self._settled = Settled()
+        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
+        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due)
+        self._wake = Waker()
+        self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
+        self._stopping = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._serve_lock: Optional[IO[str]] = None
+        self._feed: Optional[ChangeFeed] = None
+        self._index: Optional[JobIndex] = None
+        self._serving = ExitStack()  # the change feed's thread and subscription while serving
+        self._lock = threading.RLock()  # the fields above and below, across threads
+        self._dirty: set[Scope] = set()  # jobs that file-system events say changed
+        self._requester_of: dict[str, str] = {}  # uid -> the requester whose submission holds it
+        self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
+        self._listeners: list[Listener] = []
+
+    @property
+    def email(self) -> str:
+        return self.workspace.email
+
+    @property
+    def queue_name(self) -> str:
+        return self.config.queue_name
+
+    @property
+    def auto_approval_callback(self) -> Optional[ApprovalCallback]:
+        return self._intake.auto_approval_callback
+
+    @auto_approval_callback.setter
+    def auto_approval_callback(self, callback: Optional[ApprovalCallback]) -> None:
+        self._intake.auto_approval_callback = callback
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- start and stop -----------------------------------------------------------------
+    def start(self) -> "CodeQueueServer":
+        """Serve in a daemon thread; returns at once."""
+        if self.is_running:
+            return self
+        self.store.ensure_queue()
+        self._acquire_serve_lock()
+        self._stopping.clear()
+        self._workers.open()
+        feed = self._changes()
+        self._serving.callback(feed.subscribe(self._on_change))
+        layout = self.store.layout
+        feed.watch(layout.inbox)  # the inbox whole: code arriving matters
+        feed.watch(layout.review, 2)  # review down to the job folders
+        self._events_fd = feed.fileno()
+        if self._events_fd is None:  # no descriptor to wait on: the feed pushes from its thread
+            self._serving.enter_context(feed.running())
+        recover(self.store, self._workers.journal, self._workers.slots, by=self.email)
+        self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
+        self._thread.start()
+        log.info("serving queue %r of %s with %s", self.queue_name, self.email, self.runner.describe())
+        for warning in self.runner.warnings():
+            log.warning("queue %r: %s", self.queue_name, warning)
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop taking work, kill running jobs (recorded as failed), and release the queue."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._workers.close()
+        self._serving.close()
+        with self._lock:  # release the watches; a later listing or start opens new ones
+            if self._feed is not None:
+                self._feed.close()
+            self._feed = self._index = None
+        self._release_serve_lock()
+
+    def __enter__(self) -> "CodeQueueServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _acquire_serve_lock(self) -> None:
+        path = self.store.private.serve_lock
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ServerAlreadyRunning(
+                f"queue {self.queue_name!r} of {self.email} is already being served (pid {holder}); "
+                "stop that server first"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._serve_lock = fh
+
+    def _release_serve_lock(self) -> None:
+        if self._serve_lock is not None:
+            fcntl.flock(self._serve_lock, fcntl.LOCK_UN)
+            self._serve_lock.close()
+            self._serve_lock = None
+
+    # -- the serve loop -------------------------------------------------------------------
+    def _serve(self) -> None:
+        """Handle only the jobs that events name; a full pass runs every ``rescan_interval``
+        as the safety net (and for the time limits), or when an event names everything."""
+        next_pass = 0.0
+        while not self._stopping.is_set():
+            self._wake.clear()
+            with self._lock:
+                scopes, self._dirty = self._dirty, set()
+            try:
+                if ALL_JOBS in scopes or time.monotonic() >= next_pass:
+                    next_pass = time.monotonic() + self.config.rescan_interval
+                    self.process_once()
+                else:
+                    self._process(scopes)
+                self._workers.show_running()
+            except Exception:  # the queue must outlive any one bad pass
+                log.exception("queue pass failed; retrying at the next event")
+            due = self._workers.next_due()
+            with self._lock:  # a start due sooner wakes this thread (see _due)
+                self._sleep_until = min(next_pass, due) if due is not None else next_pass
+            if self._wake.wait(max(0.0, self._sleep_until - time.monotonic()), self._events_fd):
+                self._changes().sync()  # read here: no hand-off to another thread per event
+
+    def _due(self, show_at: float) -> None:
+        with self._lock:
+            sooner = show_at < self._sleep_until
+        if sooner:
+            self._wake.set()
+
+    def _changes(self) -> ChangeFeed:
+        with self._lock:
+            if self._feed is None:
+                self._feed = open_feed()
+            return self._feed
+
+    def _on_change(self, changes: Changes) -> None:
+        if changes is None:
+            scopes = {ALL_JOBS}
+        else:
+            scopes = {scope for path in changes if (scope := self._news(path)) is not None}
+        if scopes:
+            self._mark(scopes)
+
+    def _news(self, path: str) -> Optional[Scope]:
+        """The jobs a change at ``path`` may concern; None when it tells nothing new: our own
+        published results, and a review folder whose ``state.json`` is the version we wrote."""
+        layout = self.store.layout
+        if layout.is_published_result(path):
+            return None
+        scope = layout.locate(path)
+        if scope is None or scope.job is None or not layout.is_review_path(path):
+            return scope
+        return None if self.store.wrote_last(str(layout.job(scope.job).state_file)) else scope
+
+    def _mark(self, scopes: set[Scope]) -> None:
+        with self._lock:
+            self._dirty |= scopes
+        if threading.current_thread() is not self._thread:  # the serve thread looks next anyway
+            self._wake.set()
+
+    def process_once(self) -> None:
+        """Accept new submissions, honour cancel requests, dispatch approved jobs, clean up."""
+        for ref in self.store.submissions():
+            self._visit(ref)
+        self._settled.clean_up(self.store, self.config.cleanup_completed_after, self._changed)
+
+    def _process(self, scopes: set[Scope]) -> None:
+        """The work of a pass, for the named jobs (or requesters) only."""
+        for scope in scopes:
+            assert scope.requester is not None
+            if scope.job is None:
+                found = self.store.submissions(scope.requester)
+            elif self.store.layout.job(scope.job).submission.is_dir():
+                found = [scope.job]
+            else:
+                continue  # a review folder without a submission, or one just removed
+            for ref in found:
+                self._visit(ref)
+
+    def _visit(self, ref: JobRef) -> None:
+        if ref in self._settled:
+            return
+        with self._lock:
+            known = self._requester_of.setdefault(ref.uid, ref.requester)
+        if known != ref.requester:
+            log.warning("uid %s reused by %s (already %s's); ignored", ref.uid, ref.requester, known)
+            return
+        state = self.store.read_state(ref)
+        request: Optional[JobRequest] = None
+        if state is None:
+            try:
+                state, request = self._intake.accept(ref)
+            except StillArriving:
+                return
+            self._changed(ref)
+        self._advance(ref, state, request)
+
+    def _advance(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
+        if state.status.is_terminal:
+            self._settled.add(ref, state)
+            return
+        cancel = self.store.read_cancel(ref)
+        if cancel is not None:
+            try:
+                self._cancel(ref, cancel.reason or "cancelled by requester", by=ref.requester)
+            except InvalidTransitionError:
+                pass  # it ended meanwhile; the next visit settles it
+        elif state.status == JobStatus.approved:
+            self._workers.dispatch(ref, state, request)
+
+    # -- listeners (the widgets' update pump subscribes here) ---------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(uid)`` whenever a job of this queue changes; returns an unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, ref: JobRef) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(ref.uid)
+            except Exception:
+                log.exception("job listener failed")
+
+    # -- owner actions (any thread) -----------------------------------------------------
+    def _ref(self, uid: str) -> JobRef:
+        with self._lock:
+            requester = self._requester_of.get(uid)
+        return JobRef(requester, uid) if requester else self.store.find(uid)
+
+    def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
+        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
+        ref = self._ref(uid)
+        self.store.update(ref, partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256))
+        return self._after_action(ref)
+
+    def reject_job(self, uid: str, reason: str) -> Job:
+        """Reject a pending job; the reason is shown to the requester."""
+        if not reason or not reason.strip():
+            raise ValueError("a reason is required to reject a job")
+        ref = self._ref(uid)
+        state = self.store.update(ref, partial(lifecycle.reject, by=self.email, reason=reason))
+        self._settled.add(ref, state)
+        return self._after_action(ref)
+
+    def cancel_job(self, uid: str, reason: str = "cancelled by the data owner") -> Job:
+        ref = self._ref(uid)
+        self._cancel(ref, reason, by=self.email)
+        return self._after_action(ref)
+
+    def _cancel(self, ref: JobRef, reason: str, by: str) -> None:
+        """A started job (shown as running or not yet) is stopped by its worker, which records
+        the cancellation; a waiting one is cancelled here. The job's lock orders this against
+        a worker claiming or finishing it."""
+        with self.store.locked(ref):
+            if self._workers.stop(ref, reason):
+                return
+            state = self.store.update(ref, partial(lifecycle.cancel, by=by, reason=reason))
+        self._settled.add(ref, state)
+        self._changed(ref)
+
+    def _after_action(self, ref: JobRef) -> Job:
+        self._changed(ref)
+        self._mark({Scope.of(ref)})
+        return self._load(ref)
+
+    # -- reading ----------------------------------------------------------------------
+    def _load(self, ref: JobRef) -> Job:
+        job = self.store.load_job(ref)
+        if job is None:
+            raise JobNotFoundError(f"job {ref.uid} has no readable job.json")
+        return job
+
+    def get_job(self, uid: str) -> Job:
+        return self._load(self._ref(uid))
+
+    def snapshot(self) -> Snapshot:
+        """Every job of this queue as the files are now, newest first, versioned: cheap to
+        call often (only what changed since the last call is read again)."""
+        with self._lock:
+            if self._index is None:
+                self._index = JobIndex(self.store.layout, self.store.job_view, feed=self._changes())
+            index = self._index
+        return index.snapshot()
+
+    def list_jobs(
+        self, status: Optional[JobStatus] = None, limit: Optional[int] = None, requester_email: Optional[str] = None
+    ) -> JobList:
+        """Jobs in this queue, newest first; filters apply before the limit."""
+        wanted = JobStatus(status) if status is not None else None
+        jobs = [
+            entry.job for entry in self.snapshot().entries
+            if (requester_email is None or entry.key.requester == requester_email)
+            and (wanted is None or entry.job.status == wanted)
+        ]
+        return JobList(jobs[:limit] if limit is not None else jobs)
+
+    def get_job_logs(self, uid: str) -> Optional[str]:
+        """Published logs, or the live tail of a running job's stdout and stderr."""
+        ref = self._ref(uid)
+        live = self._workers.live_logs(ref)
+        if live is not None:
+            return live
+        job = self._load(ref)
+        if job.state is None or job.state.result is None or job.state.cleaned_up:
+            return None
+        return format_logs(self.store.layout.job(ref).review, job.state.result)
+
+    def read_submitted_file(self, uid: str, path: str, max_bytes: int = 64 * 1024) -> CodeFile:
+        """The start of one submitted file, for review (e.g. the approval panel's browser)."""
+        return self.store.read_code_file(self._ref(uid), path, max_bytes)
+
+    def get_job_output(self, uid: str) -> Optional[Path]:
+        ref = self._ref(uid)
+        job = self._load(ref)
+        if job.state is None or job.state.result is None or job.state.cleaned_up:
+            return None
+        return self.store.layout.job(ref).outputs_dir
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Block until nothing is running or queued (handy in scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._workers.busy:
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"jobs still running after {timeout:g} s")
+
+
+def create_server(
+    auto_approval_callback: Optional[ApprovalCallback] = None,
+    max_concurrent_jobs: int = 3,
+    job_timeout: float = 600,
+    queue_name: str = "code-queue",
+    auto_approval_enabled: Optional[bool] = None,
+    *,
+    runner: Optional[CodeRunner] = None,
+    email: Optional[str] = None,
+    data_dir: Optional[os.PathLike[str] | str] = None,
+    **config: Any,
+) -> CodeQueueServer:
+    """Build a server for the configured identity. Auto-approval is on when a callback is
+    given (unless ``auto_approval_enabled=False``), and off by default without one."""
+    enabled = auto_approval_callback is not None if auto_approval_enabled is None else auto_approval_enabled
+    queue_config = QueueConfig(
+        queue_name=queue_name,
+        max_concurrent_jobs=max_concurrent_jobs,
+        job_timeout=job_timeout,
+        auto_approval_enabled=enabled,
+        **config,
+    )
+    return CodeQueueServer(
+        config=queue_config, runner=runner, auto_approval_callback=auto_approval_callback,
+        email=email, data_dir=data_dir,
+    )

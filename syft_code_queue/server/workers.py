@@ -1,0 +1,238 @@
+"""Workers: run approved jobs, at most ``max_concurrent_jobs`` at once.
+
+A dispatched job waits for a worker; the worker takes a scratch slot, claims the job under
+its lock (its start forced to the start journal first, so it is never run twice), copies
+exactly the approved bytes, runs it, publishes the results and records the end. A job is
+shown ``running`` only if it lasts ``running_shown_after`` (the serve thread publishes that
+step through ``show_running``); a short one goes from ``approved`` straight to its end, its
+history still recording when it started.
+
+Its three per-job dicts are touched by the serve thread (dispatch, show running), by the
+workers (run, finish) and by owner actions (stop a started job), always under ``_lock``:
+- ``_active``: dispatched jobs, with their run once a worker holds them;
+- ``_started``: jobs a worker has claimed, until their end is recorded;
+- ``_cancel_reasons``: started jobs asked to stop, and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Callable, Optional
+
+from .. import lifecycle
+from ..errors import InvalidTransitionError
+from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, utcnow
+from ..protocol.manifest import copy_verified
+from ..protocol.owner import OwnerStore
+from ..runner import CodeRunner, JobRun
+from .cleanup import Settled
+from .journal import StartJournal
+from .scratch import ScratchSlots, Slot
+
+log = logging.getLogger(__name__)
+
+STOPPED_REASON = "the server was stopped while the job was running"
+
+
+@dataclass
+class _Start:
+    """A job a worker has started: when, and when its ``running`` state is due to be shown."""
+
+    at: datetime
+    show_at: float  # time.monotonic()
+    shown: bool = False
+
+
+class Workers:
+    def __init__(self, store: OwnerStore, config: QueueConfig, runner: CodeRunner, settled: Settled,
+                 changed: Callable[[JobRef], None], due: Callable[[float], None]) -> None:
+        """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
+        running at that monotonic time (the serve thread must wake by then)."""
+        self.store = store
+        self.config = config
+        self.runner = runner
+        self.settled = settled
+        self._changed = changed
+        self._due = due
+        self._journal = StartJournal(store.private.start_journal)
+        self._slots = ScratchSlots(store.private.scratch)
+        self._lock = threading.Lock()
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._stopping = threading.Event()
+        self._active: dict[JobRef, Optional[JobRun]] = {}
+        self._started: dict[JobRef, _Start] = {}
+        self._cancel_reasons: dict[JobRef, str] = {}
+
+    @property
+    def owner(self) -> str:
+        return self.store.workspace.email
+
+    @property
+    def journal(self) -> StartJournal:
+        return self._journal
+
+    @property
+    def slots(self) -> ScratchSlots:
+        return self._slots
+
+    # -- lifetime ---------------------------------------------------------------------
+    def open(self) -> None:
+        self._stopping.clear()
+        self._executor = ThreadPoolExecutor(max_workers=self.config.max_concurrent_jobs, thread_name_prefix="scq-job")
+
+    def close(self) -> None:
+        """Stop every running job (recorded as failed) and wait for the workers."""
+        self._stopping.set()
+        with self._lock:
+            runs = [run for run in self._active.values() if run is not None]
+        for run in runs:
+            run.cancel_event.set()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._journal.close()
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._active)
+
+    # -- dispatch ---------------------------------------------------------------------
+    def dispatch(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
+        """Hand an approved job to a worker; ``request`` when the caller just read it."""
+        with self._lock:
+            if ref in self._active or self._executor is None or self._stopping.is_set():
+                return
+            job = Job(request=request, state=state) if request is not None else self.store.load_job(ref)
+            if job is None:
+                return
+            self._active[ref] = None
+            self._executor.submit(self._execute, ref, job)
+
+    def _execute(self, ref: JobRef, job: Job) -> None:
+        """A worker's turn: a scratch slot is taken only now, so queued jobs hold none."""
+        slot = self._slots.acquire()
+        run = JobRun(job=job, code_dir=slot.code, output_dir=slot.outputs, stdout_path=slot.stdout,
+                     stderr_path=slot.stderr, home_dir=slot.home, timeout=self.config.job_timeout)
+        try:
+            with self._lock:
+                if self._stopping.is_set():
+                    return  # stays approved: the next start runs it
+                self._active[ref] = run
+            self._run(ref, run, slot)
+        except Exception as exc:
+            log.exception("job %s failed inside the server", ref)
+            try:
+                self._finish(ref, JobStatus.failed, f"internal error: {exc}")
+            except InvalidTransitionError:
+                pass  # it had already ended
+        finally:
+            self._slots.release(slot)
+            with self._lock:
+                self._active.pop(ref, None)
+                self._started.pop(ref, None)
+            self._changed(ref)
+
+    def _claim(self, ref: JobRef, slot: Slot) -> Optional[JobState]:
+        """Claim an approved job for a worker: its start is forced to the journal before it
+        runs; the serve thread shows it as ``running`` if it lasts."""
+        with self.store.locked(ref):
+            state = self.store.read_state(ref)
+            if state is None or state.status != JobStatus.approved:
+                return None  # cancelled before a worker was free
+            at = utcnow()
+            self._journal.record(slot.index, ref.requester, ref.uid, at)
+            show_at = time.monotonic() + self.config.running_shown_after
+            with self._lock:
+                self._started[ref] = _Start(at, show_at)
+        self._due(show_at)
+        return state
+
+    def _run(self, ref: JobRef, run: JobRun, slot: Slot) -> None:
+        state = self._claim(ref, slot)
+        if state is None:
+            return
+        request = run.job.request
+        if request.manifest_sha256 != state.manifest_sha256:
+            self._finish(ref, JobStatus.failed, "the submission changed after it was approved")
+            return
+        try:
+            copy_verified(self.store.layout.job(ref).code_dir, run.code_dir, request.files,
+                          slot.take_spares(len(request.files)))
+        except (ValueError, OSError) as exc:
+            self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
+            return
+        result = self.runner.run_job(run)
+        published = self.store.publish_results(ref, run.stdout_path, run.stderr_path, run.output_dir)
+        published = published.model_copy(update={"exit_code": result.exit_code, "truncated": result.truncated})
+        if run.cancel_event.is_set():
+            with self._lock:
+                cancel_reason = self._cancel_reasons.pop(ref, None)
+            status = JobStatus.cancelled if cancel_reason else JobStatus.failed
+            reason = cancel_reason or STOPPED_REASON
+        elif result.succeeded:
+            status, reason = JobStatus.completed, "exit code 0"
+        else:
+            status = JobStatus.failed
+            reason = result.error or f"run.sh exited with code {result.exit_code}"
+        self._finish(ref, status, reason, published)
+
+    def _finish(self, ref: JobRef, status: JobStatus, reason: str, result: Optional[JobResult] = None) -> None:
+        """Record a run's end; from then on the job is no longer started, so a cancel after
+        this (under the same lock) sees it finished."""
+        with self.store.locked(ref):
+            with self._lock:
+                start = self._started.get(ref)
+            state = self.store.update(ref, partial(lifecycle.finish, status=status, by=self.owner, reason=reason,
+                                                   result=result, started_at=start.at if start else None))
+            with self._lock:
+                self._started.pop(ref, None)
+        self.settled.add(ref, state)
+
+    # -- showing running --------------------------------------------------------------
+    def next_due(self) -> Optional[float]:
+        """When the next started job is due to be shown running (monotonic), if any."""
+        with self._lock:
+            return min((start.show_at for start in self._started.values() if not start.shown), default=None)
+
+    def show_running(self) -> None:
+        """Publish ``running`` for started jobs that have lasted long enough to be seen."""
+        now = time.monotonic()
+        with self._lock:
+            due = [(ref, start) for ref, start in self._started.items() if not start.shown and start.show_at <= now]
+            for _, start in due:
+                start.shown = True
+        for ref, start in due:
+            try:
+                # not flushed: the journal already holds the start
+                self.store.update(ref, partial(lifecycle.start, by=self.owner, at=start.at), durable=False)
+            except InvalidTransitionError:
+                continue  # it ended first
+            self._changed(ref)
+
+    # -- owner actions and reads --------------------------------------------------------
+    def stop(self, ref: JobRef, reason: str) -> bool:
+        """Ask a started job's worker to stop it and record the cancellation; False when no
+        worker has started the job. Call under the job's lock, which orders it against
+        ``_claim`` and ``_finish``."""
+        with self._lock:
+            run = self._active.get(ref) if ref in self._started else None
+            if run is None:
+                return False
+            self._cancel_reasons[ref] = reason
+        run.cancel_event.set()
+        return True
+
+    def live_logs(self, ref: JobRef) -> Optional[str]:
+        """A running job's stdout and stderr so far; None when no worker runs it."""
+        with self._lock:
+            run = self._active.get(ref)
+        if run is None or not run.stdout_path.exists():
+            return None
+        return "".join(p.read_text(errors="replace") for p in (run.stdout_path, run.stderr_path) if p.exists())

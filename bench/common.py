@@ -18,12 +18,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # benchmark this checkout, not whatever is installed
 
 import syft_code_queue as scq  # noqa: E402
-from syft_code_queue.models import JobRef
 from syft_code_queue.models import (  # noqa: E402
-    FileEntry, JobRequest, JobResult, JobState, JobStatus, Transition, utcnow,
+    FileEntry,
+    JobRef,
+    JobRequest,
+    JobResult,
+    JobState,
+    JobStatus,
+    Transition,
+    utcnow,
 )
-from syft_code_queue.runner import JobRun, RunResult  # noqa: E402
 from syft_code_queue.protocol.layout import QueueLayout  # noqa: E402
+from syft_code_queue.runner import JobRun, RunResult  # noqa: E402
 from syft_code_queue.syftbox import sha256_file  # noqa: E402
 
 OWNER = "owner@example.com"
@@ -39,8 +45,14 @@ class DirectRunner(scq.CodeRunner):
         job.output_dir.mkdir(parents=True, exist_ok=True)
         job.home_dir.mkdir(parents=True, exist_ok=True)
         with open(job.stdout_path, "wb") as out, open(job.stderr_path, "wb") as err:
-            done = subprocess.run(self.command(job), cwd=job.code_dir, env=job.environment(),
-                                  stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            done = subprocess.run(
+                self.command(job),
+                cwd=job.code_dir,
+                env=job.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
         return RunResult(exit_code=done.returncode)
 
 
@@ -87,9 +99,15 @@ def generate_jobs(root: Path, count: int, queue: str = "code-queue") -> list[str
         uids.append(uid)
         created = start + timedelta(seconds=i)
         request = JobRequest(
-            uid=uid, name=f"job {i}", description="generated for benchmarks", tags=["bench"],
-            requester_email=REQUESTER, target_email=OWNER, auto_approval=True,
-            created_at=created, files=[code_entry],
+            uid=uid,
+            name=f"job {i}",
+            description="generated for benchmarks",
+            tags=["bench"],
+            requester_email=REQUESTER,
+            target_email=OWNER,
+            auto_approval=True,
+            created_at=created,
+            files=[code_entry],
         )
         history = [Transition(status=JobStatus.pending, at=created, by=OWNER, reason="submission received")]
         kind = i % 10
@@ -105,14 +123,25 @@ def generate_jobs(root: Path, count: int, queue: str = "code-queue") -> list[str
                 history += [
                     Transition(status=JobStatus.approved, at=later, by="auto-approval", reason="rule"),
                     Transition(status=JobStatus.running, at=later, by=OWNER, reason="started"),
-                    Transition(status=final, at=later + timedelta(milliseconds=20), by=OWNER,
-                               reason="exit code 0" if ok else "run.sh exited with code 1"),
+                    Transition(
+                        status=final,
+                        at=later + timedelta(milliseconds=20),
+                        by=OWNER,
+                        reason="exit code 0" if ok else "run.sh exited with code 1",
+                    ),
                 ]
                 status = final
                 error = None if ok else "run.sh exited with code 1"
                 result = JobResult(exit_code=0 if ok else 1, stdout=stdout_entry, outputs=[out_entry])
-        state = JobState(uid=uid, requester_email=REQUESTER, status=status, manifest_sha256=request.manifest_sha256,
-                         history=history, error=error, result=result)
+        state = JobState(
+            uid=uid,
+            requester_email=REQUESTER,
+            status=status,
+            manifest_sha256=request.manifest_sha256,
+            history=history,
+            error=error,
+            result=result,
+        )
         code = layout.job(JobRef(REQUESTER, uid)).code_dir
         code.mkdir(parents=True)
         (code / "run.sh").write_bytes(run_sh)

@@ -30,9 +30,14 @@ def main() -> None:
         base = Path(tmp)
         code = trivial_code(base)
         client = scq.create_client(email=REQUESTER, data_dir=base / "root")
-        server = scq.create_server(email=OWNER, data_dir=base / "root", max_concurrent_jobs=2,
-                                   auto_approval_enabled=True, job_timeout=60,
-                                   runner=make_runner(args.runner))
+        server = scq.create_server(
+            email=OWNER,
+            data_dir=base / "root",
+            max_concurrent_jobs=2,
+            auto_approval_enabled=True,
+            job_timeout=60,
+            runner=make_runner(args.runner),
+        )
         server.start()
         try:
             for i in range(WARMUP + args.jobs):
@@ -45,16 +50,18 @@ def main() -> None:
         finally:
             server.stop()
     samples.sort()
-    emit({
-        "bench": "latency",
-        "jobs": args.jobs,
-        "runner": args.runner,
-        "p50_ms": ms(statistics.median(samples)),
-        "p95_ms": ms(samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]),
-        "min_ms": ms(samples[0]),
-        "max_ms": ms(samples[-1]),
-        "target": "p50 <= 50 ms",
-    })
+    emit(
+        {
+            "bench": "latency",
+            "jobs": args.jobs,
+            "runner": args.runner,
+            "p50_ms": ms(statistics.median(samples)),
+            "p95_ms": ms(samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]),
+            "min_ms": ms(samples[0]),
+            "max_ms": ms(samples[-1]),
+            "target": "p50 <= 50 ms",
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -27,14 +27,18 @@ def child(root: Path) -> None:
     scanned, jobs = timed(server.list_jobs)
     after_scan = rss_mb()
     server.stop()
-    print(json.dumps({
-        "jobs_listed": len(jobs),
-        "start_s": round(started, 2),
-        "full_scan_s": round(scanned, 2),
-        "rss_after_import_mb": imported,
-        "rss_after_start_mb": after_start,
-        "rss_after_full_scan_mb": after_scan,
-    }))
+    print(
+        json.dumps(
+            {
+                "jobs_listed": len(jobs),
+                "start_s": round(started, 2),
+                "full_scan_s": round(scanned, 2),
+                "rss_after_import_mb": imported,
+                "rss_after_start_mb": after_start,
+                "rss_after_full_scan_mb": after_scan,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -48,8 +52,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scq-bench-") as tmp:
         root = Path(tmp) / "root"
         generate_jobs(root, args.jobs)
-        out = subprocess.run([sys.executable, __file__, "--child", str(root)],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(root)], check=True, capture_output=True, text=True
+        ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     emit({"bench": "memory", "jobs": args.jobs, **result, "target": "server RSS <= 200 MB"})
 

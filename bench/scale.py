@@ -13,13 +13,12 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
-
 from typing import Any
 
 import comm
 from comm.base_comm import BaseComm
-
 from common import OWNER, REQUESTER, emit, generate_jobs, median_ms, ms, scq, timed
+
 from syft_code_queue.widgets import JobTable
 from syft_code_queue.widgets.sources import JobSource
 
@@ -49,7 +48,9 @@ class RecordingComm(BaseComm):
 
     sent: list[tuple[str, dict[str, Any]]] = []
 
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
+    def publish_msg(
+        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+    ) -> None:
         RecordingComm.sent.append((self.comm_id, data))
 
 
@@ -118,20 +119,22 @@ def main() -> None:
         rows = [r for u in sent for r in u["state"].get("changed_rows", u["state"].get("rows", []))]
         assert any(r["uid"] == on_page and r["status"] == "approved" for r in rows), sent
         widget.table.close()
-    emit({
-        "bench": "scale",
-        "jobs": args.jobs,
-        "generate_s": round(generated, 1),
-        "client_list_jobs": client_list,
-        "server_list_jobs": server_list,
-        "table_refresh_page_of_50": refresh,
-        "table_refresh_after_one_change_ms": ms(changed_seconds),
-        "snapshot_bytes_first_page": len(first_page.encode()),
-        "snapshot_bytes_per_single_job_change": len(delta.encode()),
-        "bytes_first_page": widget_first_page,
-        "bytes_sent_per_single_job_change": sum(len(json.dumps(u)) for u in sent),
-        "targets": "warm list/refresh <= 50 ms; <= 10 KB per single-job change",
-    })
+    emit(
+        {
+            "bench": "scale",
+            "jobs": args.jobs,
+            "generate_s": round(generated, 1),
+            "client_list_jobs": client_list,
+            "server_list_jobs": server_list,
+            "table_refresh_page_of_50": refresh,
+            "table_refresh_after_one_change_ms": ms(changed_seconds),
+            "snapshot_bytes_first_page": len(first_page.encode()),
+            "snapshot_bytes_per_single_job_change": len(delta.encode()),
+            "bytes_first_page": widget_first_page,
+            "bytes_sent_per_single_job_change": sum(len(json.dumps(u)) for u in sent),
+            "targets": "warm list/refresh <= 50 ms; <= 10 KB per single-job change",
+        }
+    )
 
 
 if __name__ == "__main__":

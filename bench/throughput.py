@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from common import OWNER, REQUESTER, RUNNERS, emit, make_runner, scq, trivial_code
+
 from syft_code_queue.runner.launcher import Launch
 
 WORKERS = 2
@@ -79,15 +80,23 @@ def requester(root: Path, code: Path, jobs: int) -> float:
 
 
 def queue_round_trip(root: Path, code: Path, jobs: int, in_process: bool, runner: str) -> float:
-    server = scq.create_server(email=OWNER, data_dir=root, max_concurrent_jobs=WORKERS,
-                               auto_approval_enabled=True, job_timeout=60, runner=make_runner(runner))
+    server = scq.create_server(
+        email=OWNER,
+        data_dir=root,
+        max_concurrent_jobs=WORKERS,
+        auto_approval_enabled=True,
+        job_timeout=60,
+        runner=make_runner(runner),
+    )
     server.start()
     try:
         if in_process:
             return requester(root, code, jobs)
         out = subprocess.run(
             [sys.executable, __file__, "--requester", str(root), str(code), "--jobs", str(jobs)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         return float(out.strip().splitlines()[-1])
     finally:
@@ -116,26 +125,30 @@ def main() -> None:
             serial = bare_spawn(code, scratch, args.jobs, 1)
             threaded = bare_spawn(code, scratch, args.jobs, WORKERS)
             queued = queue_round_trip(base / f"root{r}", code, args.jobs, args.in_process, args.runner)
-            runs.append({
-                "queue_jobs_per_s": round(queued, 1),
-                "bare_serial_jobs_per_s": round(serial, 1),
-                "bare_2_threads_jobs_per_s": round(threaded, 1),
-                "ratio_vs_bare_serial": round(queued / serial, 3),
-                "ratio_vs_bare_2_threads": round(queued / threaded, 3),
-                "bare_supervised_serial_jobs_per_s": round(bare_spawn(code, scratch, args.jobs, 1, supervised), 1),
-            })
-    emit({
-        "bench": "throughput",
-        "jobs": args.jobs,
-        "workers": WORKERS,
-        "requester": "in the owner's process" if args.in_process else "its own process",
-        "runner": args.runner,
-        "runs": runs,
-        "median_queue_jobs_per_s": statistics.median(run["queue_jobs_per_s"] for run in runs),
-        "median_ratio_vs_bare_serial": statistics.median(run["ratio_vs_bare_serial"] for run in runs),
-        "median_ratio_vs_bare_2_threads": statistics.median(run["ratio_vs_bare_2_threads"] for run in runs),
-        "target": "queue >= 0.30 x bare spawn rate of the same run",
-    })
+            runs.append(
+                {
+                    "queue_jobs_per_s": round(queued, 1),
+                    "bare_serial_jobs_per_s": round(serial, 1),
+                    "bare_2_threads_jobs_per_s": round(threaded, 1),
+                    "ratio_vs_bare_serial": round(queued / serial, 3),
+                    "ratio_vs_bare_2_threads": round(queued / threaded, 3),
+                    "bare_supervised_serial_jobs_per_s": round(bare_spawn(code, scratch, args.jobs, 1, supervised), 1),
+                }
+            )
+    emit(
+        {
+            "bench": "throughput",
+            "jobs": args.jobs,
+            "workers": WORKERS,
+            "requester": "in the owner's process" if args.in_process else "its own process",
+            "runner": args.runner,
+            "runs": runs,
+            "median_queue_jobs_per_s": statistics.median(run["queue_jobs_per_s"] for run in runs),
+            "median_ratio_vs_bare_serial": statistics.median(run["ratio_vs_bare_serial"] for run in runs),
+            "median_ratio_vs_bare_2_threads": statistics.median(run["ratio_vs_bare_2_threads"] for run in runs),
+            "target": "queue >= 0.30 x bare spawn rate of the same run",
+        }
+    )
 
 
 if __name__ == "__main__":

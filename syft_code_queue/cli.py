@@ -14,8 +14,8 @@ from typing import Callable, Optional, Sequence
 from pydantic import ValidationError
 
 from .client import CodeQueueClient
-from .models import Job, JobStatus, QueueConfig
 from .errors import QueueError, UsageError
+from .models import Job, JobStatus, QueueConfig
 from .server import CodeQueueServer
 from .syftbox import Workspace
 
@@ -58,8 +58,17 @@ def _print_jobs(jobs: Sequence[Job], as_json: bool) -> None:
 
 def _print_job(job: Job, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({**job.summary(), "description": job.description,
-                          "history": [t.model_dump(mode="json") for t in job.history]}, default=str, indent=2))
+        print(
+            json.dumps(
+                {
+                    **job.summary(),
+                    "description": job.description,
+                    "history": [t.model_dump(mode="json") for t in job.history],
+                },
+                default=str,
+                indent=2,
+            )
+        )
         return
     print(f"{job.name}  [{job.uid}]")
     print(f"  status:     {job.status.value}")
@@ -94,8 +103,12 @@ def _resolve(uid: str, jobs: Callable[[], Sequence[Job]]) -> str:
 
 def cmd_submit(args: argparse.Namespace) -> None:
     job = _client(args).submit_code(
-        target_email=args.to, code_folder=args.folder, name=args.name,
-        description=args.description, tags=args.tag, auto_approval=args.auto_approval,
+        target_email=args.to,
+        code_folder=args.folder,
+        name=args.name,
+        description=args.description,
+        tags=args.tag,
+        auto_approval=args.auto_approval,
     )
     print(job.uid)
 
@@ -157,7 +170,9 @@ def cmd_reject(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     config = _config(
-        args, max_concurrent_jobs=args.max_concurrent_jobs, job_timeout=args.job_timeout,
+        args,
+        max_concurrent_jobs=args.max_concurrent_jobs,
+        job_timeout=args.job_timeout,
         auto_approval_enabled=args.auto_approve,
     )
     server = CodeQueueServer(config=config, workspace=_workspace(args))
@@ -228,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("logs", cmd_logs, "print a finished job's stdout and stderr"),
         ("output", cmd_output, "print the folder holding a finished job's outputs"),
     ):
-        p = sub.add_parser(name, parents=[identity, as_json, as_owner] if name == "show" else [identity, as_owner], help=text)
+        p = sub.add_parser(
+            name, parents=[identity, as_json, as_owner] if name == "show" else [identity, as_owner], help=text
+        )
         p.add_argument("uid", help="job uid (or a unique prefix)")
         p.set_defaults(func=func)
 
@@ -251,8 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         args.func(args)
     except (QueueError, FileNotFoundError, NotADirectoryError, ValueError, ValidationError) as exc:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import partial
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -126,7 +126,7 @@ class CodeQueueClient:
         owners = self.store.owners(target_email)
         with self._lock:
             parts = [self._index(owner).snapshot() for owner in owners]
-            made_of = (target_email, tuple(zip(owners, (part.version for part in parts))))
+            made_of = (target_email, tuple(zip(owners, (part.version for part in parts), strict=True)))
             if made_of != self._snapshot_of:
                 version = next_version()  # after the parts: above their revisions, below later ones
                 if len(parts) == 1:  # one owner, the usual case: its order is already right
@@ -193,8 +193,10 @@ class CodeQueueClient:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         if job.is_terminal:
-                            raise TimeoutError(f"job {uid} is {job.status.value} but its results have not all "
-                                               f"synced after {timeout:g} s")
+                            raise TimeoutError(
+                                f"job {uid} is {job.status.value} but its results have not all "
+                                f"synced after {timeout:g} s"
+                            )
                         raise TimeoutError(f"job {uid} is still {job.status.value} after {timeout:g} s")
                     arrived.wait(min(poll_interval, remaining))
         finally:

@@ -53,8 +53,11 @@ def run_demo(root: Path, queue_name: str = "code-queue", timeout: float = 60) ->
         (code / "data.csv").write_text(DATA_CSV)
         client = CodeQueueClient(config=config, workspace=requester_ws)
         job = client.submit_code(
-            target_email=OWNER, code_folder=code, name="Data Analysis Job",
-            description="Statistical analysis of dataset", tags=["analysis", "statistics"],
+            target_email=OWNER,
+            code_folder=code,
+            name="Data Analysis Job",
+            description="Statistical analysis of dataset",
+            tags=["analysis", "statistics"],
         )
         print(f"submitted job {job.uid}")
 
@@ -65,8 +68,10 @@ def run_demo(root: Path, queue_name: str = "code-queue", timeout: float = 60) ->
                 raise TimeoutError("the server did not accept the job")
             time.sleep(0.02)
         for pending in server.list_jobs(status=JobStatus.pending):
-            print(f"pending: {pending.name} [{pending.short_uid}] from {pending.requester_email}, "
-                  f"files: {', '.join(f.path for f in pending.files)}")
+            print(
+                f"pending: {pending.name} [{pending.short_uid}] from {pending.requester_email}, "
+                f"files: {', '.join(f.path for f in pending.files)}"
+            )
 
         _step(f"{OWNER} approves it; the server runs it")
         server.approve_job(job.uid, reason="looks safe")

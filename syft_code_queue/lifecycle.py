@@ -31,8 +31,9 @@ RECEIVED = "submission received"
 AUTO_APPROVED = "approved by the owner's auto-approval rule"
 
 
-def _step(state: JobState, status: JobStatus, by: str, reason: str, *, at: Optional[datetime] = None,
-          **changes: object) -> JobState:
+def _step(
+    state: JobState, status: JobStatus, by: str, reason: str, *, at: Optional[datetime] = None, **changes: object
+) -> JobState:
     if status not in ALLOWED_TRANSITIONS[state.status]:
         raise InvalidTransitionError(f"job {state.uid} is {state.status.value}; it cannot become {status.value}")
     entry = Transition(status=status, at=at or utcnow(), by=by, reason=reason)
@@ -40,8 +41,9 @@ def _step(state: JobState, status: JobStatus, by: str, reason: str, *, at: Optio
 
 
 def _first(ref: JobRef, history: list[Transition], **fields: object) -> JobState:
-    return JobState(uid=ref.uid, requester_email=ref.requester, status=history[-1].status,
-                    history=tuple(history), **fields)
+    return JobState(
+        uid=ref.uid, requester_email=ref.requester, status=history[-1].status, history=tuple(history), **fields
+    )
 
 
 # -- first states ------------------------------------------------------------------------
@@ -95,8 +97,15 @@ def start(state: JobState, *, by: str, at: datetime) -> JobState:
     return _step(state, JobStatus.running, by, STARTED, at=at)
 
 
-def finish(state: JobState, status: JobStatus, *, by: str, reason: str, result: Optional[JobResult] = None,
-           started_at: Optional[datetime] = None) -> JobState:
+def finish(
+    state: JobState,
+    status: JobStatus,
+    *,
+    by: str,
+    reason: str,
+    result: Optional[JobResult] = None,
+    started_at: Optional[datetime] = None,
+) -> JobState:
     """The end of a run: ``completed``, ``failed`` or ``cancelled``. ``started_at``: the job
     was started then without ``running`` being written (it ended first), so the history gets
     that step before this one. A failure's reason is also its error."""
@@ -111,8 +120,9 @@ def finish(state: JobState, status: JobStatus, *, by: str, reason: str, result: 
     return _step(state, status, by, reason, **changes)
 
 
-def fail_recovered(state: Optional[JobState], ref: JobRef, *, by: str, reason: str,
-                   started_at: Optional[datetime]) -> JobState:
+def fail_recovered(
+    state: Optional[JobState], ref: JobRef, *, by: str, reason: str, started_at: Optional[datetime]
+) -> JobState:
     """A job a server that died had started: ``failed``, never run again. ``state`` is None
     when its acceptance, never forced to disk, was lost with the power."""
     if state is None:

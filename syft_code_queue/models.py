@@ -59,9 +59,8 @@ class JobStatus(str, Enum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset(
-    {JobStatus.completed, JobStatus.failed, JobStatus.rejected, JobStatus.cancelled}
-)
+TERMINAL_STATUSES = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.rejected, JobStatus.cancelled})
+
 
 class JobRef(NamedTuple):
     """A job's one identity: the requester whose inbox folder holds it, and its uid. Its
@@ -129,9 +128,7 @@ class FileEntry(BaseModel):
 
 def manifest_digest(files: list[FileEntry]) -> str:
     """One hash naming a whole set of files, independent of listing order."""
-    canonical = json.dumps(
-        sorted((f.path, f.size, f.sha256) for f in files), separators=(",", ":")
-    )
+    canonical = json.dumps(sorted((f.path, f.size, f.sha256) for f in files), separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -130,7 +130,7 @@ def atomic_write(path: Path, data: Union[bytes, str], durable: bool = True) -> F
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             if durable:
                 os.fsync(fd)
             info = os.fstat(fd)

@@ -24,7 +24,10 @@ def scq(args: list[str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "syft_code_queue.cli", *args],
-            env=scq_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            env=scq_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 

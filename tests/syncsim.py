@@ -190,8 +190,10 @@ class SyncStats:
 
     def summary(self) -> str:
         h = ", ".join(f"{k}={v}" for k, v in sorted(self.hazards.items()))
-        return (f"uploads={self.uploads} deliveries={self.deliveries} deletions={self.deletions} "
-                f"rejected={len(self.rejected)} conflicts={len(self.conflicts)} hazards: {h}")
+        return (
+            f"uploads={self.uploads} deliveries={self.deliveries} deletions={self.deletions} "
+            f"rejected={len(self.rejected)} conflicts={len(self.conflicts)} hazards: {h}"
+        )
 
 
 class SyncSim:
@@ -405,7 +407,12 @@ class SyncSim:
         if path.exists() and (mine is None or _fingerprint(path) != mine.fingerprint):
             return  # changed locally: the peer's upload next round decides (last writer wins)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not d.prefix_done and self.hazards.partial and len(blob.data) > 1 and self.rng.random() < self.hazards.partial:
+        if (
+            not d.prefix_done
+            and self.hazards.partial
+            and len(blob.data) > 1
+            and self.rng.random() < self.hazards.partial
+        ):
             cut = self.rng.randint(0, len(blob.data) - 1)
             _write_in_place(path, blob.data[:cut])
             d.prefix_done = True

@@ -10,11 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
-from syft_code_queue import (
-    CodeQueueClient, CodeQueueServer, CodeRunner, Job, JobNotFoundError, JobRun, QueueConfig, RunResult, Workspace,
-)
-
 from syncsim import Hazards, Peer, SyncSim
+
+from syft_code_queue import (
+    CodeQueueClient,
+    CodeQueueServer,
+    CodeRunner,
+    Job,
+    JobNotFoundError,
+    JobRun,
+    QueueConfig,
+    RunResult,
+    Workspace,
+)
 
 OWNER = "owner@example.com"
 ALICE = "alice@example.com"
@@ -68,9 +76,14 @@ class World:
     hazards: Hazards = field(default_factory=Hazards)
     seed: int = 0
     devices: dict[str, str] = field(default_factory=dict)  # more roots: name -> email
-    config: QueueConfig = field(default_factory=lambda: QueueConfig(
-        auto_approval_enabled=True, max_concurrent_jobs=4, rescan_interval=0.05, arrival_timeout=600,
-    ))
+    config: QueueConfig = field(
+        default_factory=lambda: QueueConfig(
+            auto_approval_enabled=True,
+            max_concurrent_jobs=4,
+            rescan_interval=0.05,
+            arrival_timeout=600,
+        )
+    )
 
     def __post_init__(self) -> None:
         self.roots = {email: self.base / email.split("@")[0] for email in (OWNER, ALICE, BOB, EVE)}

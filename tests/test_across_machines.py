@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-
-from syft_code_queue.models import JobRef
-from syft_code_queue import CodeRunner, JobStatus
-
 from syncsim import Hazards
 from syncworld import ALICE, EVE, OWNER, World, code_digest
+
+from syft_code_queue import CodeRunner, JobStatus
+from syft_code_queue.models import JobRef
 
 
 @pytest.fixture
@@ -49,21 +48,38 @@ def test_submit_approve_run_and_results_cross_the_network(world: World, code: Ca
 
     pending = world.until("the owner to accept it", lambda: world.owner_view(server, job.uid))
     assert pending.status == JobStatus.pending
-    owner_copy = world.roots[OWNER] / "datasites" / OWNER / "app_data" / "code-queue" / "inbox" / ALICE / job.uid / "code" / "run.sh"
+    owner_copy = (
+        world.roots[OWNER]
+        / "datasites"
+        / OWNER
+        / "app_data"
+        / "code-queue"
+        / "inbox"
+        / ALICE
+        / job.uid
+        / "code"
+        / "run.sh"
+    )
     assert not os.access(owner_copy, os.X_OK)  # the exec bit did not travel; the job still runs
     assert alice.get_job(job.uid).status == JobStatus.pending or world.until(
-        "alice to see pending", lambda: alice.get_job(job.uid).status == JobStatus.pending)
+        "alice to see pending", lambda: alice.get_job(job.uid).status == JobStatus.pending
+    )
 
     server.approve_job(job.uid, reason="fine")
     # Outputs and logs sync independently (delays, reordering): wait for both.
-    done = world.until("alice to have the results",
-                       lambda: alice.get_job_logs(job.uid) and alice.get_job_output(job.uid))
+    done = world.until(
+        "alice to have the results", lambda: alice.get_job_logs(job.uid) and alice.get_job_output(job.uid)
+    )
     finished = alice.get_job(job.uid)
     assert finished.status == JobStatus.completed
     assert (done / "digest.txt").read_text().strip() == code_digest(folder)
     assert alice.get_job_logs(job.uid) == "ran analysis\n"
     assert [t.status for t in finished.history] == [
-        JobStatus.pending, JobStatus.approved, JobStatus.running, JobStatus.completed]
+        JobStatus.pending,
+        JobStatus.approved,
+        JobStatus.running,
+        JobStatus.completed,
+    ]
     assert not any("review" in path or "inbox" in path for path in world.files_of(EVE))
     assert world.sim.stats.conflicts == []
 
@@ -86,13 +102,15 @@ def test_requester_cancels_before_approval_and_while_running(world: World, code:
     alice = world.client(ALICE)
     waiting = alice.submit_code(OWNER, code(), name="waits for review")
     running = alice.submit_code(OWNER, code("#wait\n"), name="long", auto_approval=True)
-    world.until("the owner to accept both", lambda: world.owner_view(server, waiting.uid)
-                and world.owner_view(server, running.uid))
+    world.until(
+        "the owner to accept both",
+        lambda: world.owner_view(server, waiting.uid) and world.owner_view(server, running.uid),
+    )
     world.until("alice to see it running", lambda: alice.get_job(running.uid).status == JobStatus.running)
     alice.cancel_job(waiting.uid, reason="wrong dataset")
     alice.cancel_job(running.uid, reason="too slow")
     for uid, reason in ((waiting.uid, "wrong dataset"), (running.uid, "too slow")):
-        job = world.until("alice to see the cancellation", lambda: (j := alice.get_job(uid)).is_terminal and j)
+        job = world.until("alice to see the cancellation", lambda uid=uid: (j := alice.get_job(uid)).is_terminal and j)
         assert job.status == JobStatus.cancelled, job.history
         assert job.error == reason
     assert world.runner.started == [running.uid]  # the cancelled-while-pending job never ran
@@ -140,8 +158,7 @@ def test_a_submission_that_never_completes_is_rejected_after_the_arrival_timeout
     assert server.store.read_state(JobRef(ALICE, job.uid)) is None
     rejected = world.until("the arrival timeout", lambda: server.process_once() or world.owner_view(server, job.uid))
     assert rejected.status == JobStatus.rejected
-    assert rejected.error == ("submission incomplete after 0.2 s: 1 of 2 files not arrived or incomplete: "
-                              "data/big.csv")
+    assert rejected.error == ("submission incomplete after 0.2 s: 1 of 2 files not arrived or incomplete: data/big.csv")
     seen = world.until("alice to see why", lambda: alice.get_job(job.uid).is_terminal and alice.get_job(job.uid))
     assert seen.error == rejected.error
 
@@ -165,8 +182,10 @@ def test_results_are_never_returned_half_synced(world: World, code: Callable[...
     (review / "outputs" / "digest.txt").unlink()  # (before the syncer takes them for alice's writes)
     (review / "stdout.txt").unlink()
     world.sim.release(r"/review/.*/(outputs/|stdout\.txt)")
-    done = world.until("the whole results", lambda: alice.get_job_output(job.uid) and alice.get_job_logs(job.uid)
-                       and alice.get_job_output(job.uid))
+    done = world.until(
+        "the whole results",
+        lambda: alice.get_job_output(job.uid) and alice.get_job_logs(job.uid) and alice.get_job_output(job.uid),
+    )
     assert alice.wait_for_job(job.uid, timeout=0).status == JobStatus.completed
     assert alice.get_job_logs(job.uid) == "ran results\n"
     assert (done / "digest.txt").read_text().strip() == code_digest(folder)
@@ -189,11 +208,14 @@ def test_writes_the_acls_forbid_are_rejected_at_the_writer_and_never_reach_the_o
     forged.write_text(forged.read_text().replace('"pending"', '"approved"'))
     world.sim.settle()
 
-    assert ("eve@example.com", f"{OWNER}/app_data/code-queue/inbox/{ALICE}/{'e' * 32}/job.json") in world.sim.stats.rejected
+    assert (
+        "eve@example.com",
+        f"{OWNER}/app_data/code-queue/inbox/{ALICE}/{'e' * 32}/job.json",
+    ) in world.sim.stats.rejected
     assert planted.with_name("job.rejected.json").exists() and not planted.exists()
     assert not (world.queue_dir(OWNER) / "inbox" / ALICE / ("e" * 32)).exists()
     assert server.get_job(job.uid).status == JobStatus.pending  # the owner's state is untouched
-    assert alice.get_job(job.uid).status == JobStatus.pending   # and alice got the real one back
+    assert alice.get_job(job.uid).status == JobStatus.pending  # and alice got the real one back
     assert forged.with_name("state.rejected.json").exists()
 
 
@@ -212,9 +234,7 @@ def test_an_outsider_receives_nothing_of_anyone_elses_jobs(world: World, code: C
     assert len(server.list_jobs()) == 2
 
 
-def test_a_second_writer_changing_approved_code_never_gets_it_run(
-    tmp_path: Path, code: Callable[..., Path]
-) -> None:
+def test_a_second_writer_changing_approved_code_never_gets_it_run(tmp_path: Path, code: Callable[..., Path]) -> None:
     world = World(tmp_path / "net", hazards=Hazards.all(), devices={"alice-desktop": ALICE})
     server = world.server()
     alice = world.client(ALICE)
@@ -222,8 +242,10 @@ def test_a_second_writer_changing_approved_code_never_gets_it_run(
     job = alice.submit_code(OWNER, folder, name="to be changed")
     world.until("acceptance", lambda: world.owner_view(server, job.uid))
     desktop_copy = world.queue_dir("alice-desktop") / "inbox" / ALICE / job.uid / "code" / "a.py"
-    world.until("alice's other device to have the code", lambda: desktop_copy.exists()
-                and desktop_copy.read_text() == "print('approved')\n")
+    world.until(
+        "alice's other device to have the code",
+        lambda: desktop_copy.exists() and desktop_copy.read_text() == "print('approved')\n",
+    )
     desktop_copy.write_text("print('something else')\n")
     owner_copy = world.queue_dir(OWNER) / "inbox" / ALICE / job.uid / "code" / "a.py"
     world.until("the change to reach the owner", lambda: owner_copy.read_text() == "print('something else')\n")
@@ -259,8 +281,14 @@ def test_files_syftbox_never_syncs_are_left_out_both_ways(world: World, code: Ca
     folder = code(
         'cat notes/readme.txt\necho data > "$SYFT_OUTPUT_DIR/result.txt"\necho log > "$SYFT_OUTPUT_DIR/train.log"\n'
         'mkdir "$SYFT_OUTPUT_DIR/logs" && echo x > "$SYFT_OUTPUT_DIR/logs/epoch1.txt"\n',
-        {"notes/readme.txt": "hello\n", ".git/config": "[core]\n", "debug.log": "old run\n",
-         "logs/old.txt": "old\n", "__pycache__/m.cpython-311.pyc": "\0\0", "scratch.tmp": "t\n"},
+        {
+            "notes/readme.txt": "hello\n",
+            ".git/config": "[core]\n",
+            "debug.log": "old run\n",
+            "logs/old.txt": "old\n",
+            "__pycache__/m.cpython-311.pyc": "\0\0",
+            "scratch.tmp": "t\n",
+        },
     )
     job = alice.submit_code(OWNER, folder, name="untidy folder", auto_approval=True)
     assert sorted(f.path for f in job.files) == ["notes/readme.txt", "run.sh"]

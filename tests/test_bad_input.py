@@ -10,13 +10,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers import ALICE, OWNER, accepted, wait_accepted
 
 import syft_code_queue as scq
-from conftest import ALICE, OWNER, accepted, wait_accepted
-from syft_code_queue.models import JobRef
-from syft_code_queue.models import utcnow
+from syft_code_queue.models import JobRef, utcnow
 from syft_code_queue.protocol.layout import QueueLayout
-
 
 # --- the requester's mistakes: refused before anything is written ----------------------
 
@@ -119,8 +117,7 @@ def _manual_submission(root: Path, requester: str, code: dict[str, bytes], prepa
         "auto_approval": False,
         "created_at": utcnow().isoformat(),
         "files": [
-            {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for rel, data in code.items()
+            {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()} for rel, data in code.items()
         ],
     }
     document.update(overrides)
@@ -149,8 +146,12 @@ def test_job_json_claiming_another_requester_is_rejected(server, root):
 def test_manifest_paths_escaping_the_folder_are_rejected(server, root):
     escaping = {"path": "../../../etc/passwd", "size": 1, "sha256": "0" * 64}
     data = b"echo hi"
-    uid = _manual_submission(root, ALICE, {"run.sh": data}, files=[
-        {"path": "run.sh", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}, escaping])
+    uid = _manual_submission(
+        root,
+        ALICE,
+        {"run.sh": data},
+        files=[{"path": "run.sh", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}, escaping],
+    )
     assert "must be relative and stay inside the folder" in _rejection(server, uid)
 
 
@@ -179,15 +180,20 @@ def test_symlinked_folder_planted_in_the_inbox_is_rejected(server, root, tmp_pat
 
 
 def test_file_larger_than_its_manifest_entry_is_corrupt(server, root):
-    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi"},
-                             prepare=lambda code: (code / "run.sh").write_bytes(b"echo hi; rm -rf ~"))
+    uid = _manual_submission(
+        root, ALICE, {"run.sh": b"echo hi"}, prepare=lambda code: (code / "run.sh").write_bytes(b"echo hi; rm -rf ~")
+    )
     assert "corrupt" in _rejection(server, uid)
 
 
 def test_submission_still_arriving_waits_then_is_accepted(server_factory, root):
     server = server_factory(arrival_timeout=30).start()
-    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi", "big.bin": b"x" * 1000},
-                             prepare=lambda code: (code / "big.bin").write_bytes(b"x" * 10))  # partial sync
+    uid = _manual_submission(
+        root,
+        ALICE,
+        {"run.sh": b"echo hi", "big.bin": b"x" * 1000},
+        prepare=lambda code: (code / "big.bin").write_bytes(b"x" * 10),
+    )  # partial sync
     big = _layout(root).job(JobRef(ALICE, uid)).code_dir / "big.bin"
     server.process_once()
     assert server.get_job(uid).state is None  # waiting, not rejected
@@ -197,8 +203,9 @@ def test_submission_still_arriving_waits_then_is_accepted(server_factory, root):
 
 def test_submission_that_never_completes_is_rejected_after_the_arrival_timeout(server_factory, root):
     server = server_factory(arrival_timeout=0.3, rescan_interval=0.1).start()
-    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi", "big.bin": b"x" * 1000},
-                             prepare=lambda code: (code / "big.bin").unlink())
+    uid = _manual_submission(
+        root, ALICE, {"run.sh": b"echo hi", "big.bin": b"x" * 1000}, prepare=lambda code: (code / "big.bin").unlink()
+    )
     reason = _rejection(server, uid)
     assert reason.startswith("submission incomplete after 0.3 s") and "big.bin" in reason
 

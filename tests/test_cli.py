@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ALICE, OWNER
 
-from conftest import ALICE, OWNER
 from syft_code_queue.cli import main
 
 
@@ -28,7 +28,7 @@ def test_submit_approve_serve_and_read_back(capsys, root, make_code, server_fact
     assert len(uid) == 32
 
     server = server_factory().start()
-    from conftest import accepted
+    from helpers import accepted
 
     accepted(server, uid)
     rc, out, _ = scq(capsys, "list", "--owner", "--status", "pending", *owner)
@@ -53,7 +53,7 @@ def test_reject_and_cancel_from_the_cli(capsys, root, make_code, server_factory)
     me = ["--email", ALICE, "--data-dir", str(root)]
     owner = ["--email", OWNER, "--data-dir", str(root)]
     server = server_factory().start()
-    from conftest import accepted
+    from helpers import accepted
 
     uids = []
     for name in ("to reject", "to cancel"):
@@ -85,16 +85,25 @@ def test_reject_requires_a_reason(capsys):
 
 
 def test_help_reads_well():
-    out = subprocess.run([sys.executable, "-m", "syft_code_queue.cli", "--help"],
-                         capture_output=True, text=True, cwd=Path(__file__).parents[1]).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "syft_code_queue.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    ).stdout
     for command in ("demo", "serve", "submit", "list", "show", "approve", "reject", "cancel", "logs", "output"):
         assert command in out
 
 
 def test_demo_runs_the_whole_round_trip(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "syft_code_queue.cli", "demo", "--root", str(tmp_path / "demo")],
-                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1],
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "syft_code_queue.cli", "demo", "--root", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[1],
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr
     assert "requester sees: completed" in done.stdout
     assert "results.txt: n=4 mean_age=37.5 median_age=38.5" in done.stdout

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from syft_code_queue.runner.bashlex import invocations
-from syft_code_queue.runner.policy import policy_violations
 from syft_code_queue.models import Job
 from syft_code_queue.runner import SafeCodeRunner
+from syft_code_queue.runner.bashlex import invocations
+from syft_code_queue.runner.policy import policy_violations
 
 
 def names(script: str) -> list[str | None]:
@@ -69,8 +69,22 @@ def test_ordinary_bash_is_understood_without_false_alarms() -> None:
     """
     assert allowed(script, "python3", "pip", "wc") == []
     assert names(script) == [
-        "set", "[", "pip", "echo", "wc", "echo", "python3", "python3", "echo",
-        "python3", "echo", "summarise", "report", "command", "exit", "exec",
+        "set",
+        "[",
+        "pip",
+        "echo",
+        "wc",
+        "echo",
+        "python3",
+        "python3",
+        "echo",
+        "python3",
+        "echo",
+        "summarise",
+        "report",
+        "command",
+        "exit",
+        "exec",
     ]
 
 
@@ -151,7 +165,7 @@ def test_find_exec_is_checked_but_find_itself_is_not_blocked() -> None:
 
 
 def test_commands_that_cannot_be_known_in_advance_are_refused_under_a_policy() -> None:
-    for script in ('cmd=rm; $cmd data', 'eval "$x"', "r{m,x} data", "/bin/r? data", "curl -s x | bash"):
+    for script in ("cmd=rm; $cmd data", 'eval "$x"', "r{m,x} data", "/bin/r? data", "curl -s x | bash"):
         problems = blocked(script, "rm")
         assert problems and "cannot be checked" in problems[-1], script
     assert policy_violations("$cmd", [], None) == []  # no policy, nothing to check

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
-from syft_code_queue import CodeQueueClient, CodeQueueServer, JobStatus, QueueConfig, Workspace
-from syft_code_queue.server.recovery import RECOVERED_REASON
-
 from realprocs import processes_with, serve, stop, wait_for
 from syncsim import Hazards
 from syncworld import ALICE, OWNER, World
+
+from syft_code_queue import CodeQueueClient, CodeQueueServer, JobStatus, QueueConfig, Workspace
+from syft_code_queue.server.recovery import RECOVERED_REASON
 
 pytestmark = pytest.mark.slow
 
@@ -46,19 +45,43 @@ def test_a_server_killed_mid_run_restarts_and_settles_every_job_once(world: Worl
         wait_for(lambda: f"{OWNER}/app_data/code-queue/syft.pub.yaml" in world.sim.hub_paths(), "the queue's ACL")
         work = tmp_path / "work"
         long_jobs = [
-            alice.submit_code(OWNER, folder(work, f"long{i}", f"bash -c 'sleep {marker}{i}' &\nsleep {marker}{i}\n"),
-                              name=f"long {i}", auto_approval=True)
+            alice.submit_code(
+                OWNER,
+                folder(work, f"long{i}", f"bash -c 'sleep {marker}{i}' &\nsleep {marker}{i}\n"),
+                name=f"long {i}",
+                auto_approval=True,
+            )
             for i in range(2)
         ]
         wait_for(lambda: all(alice.get_job(j.uid).status == JobStatus.running for j in long_jobs), "both to run")
-        queued = [alice.submit_code(OWNER, folder(work, f"quick{i}", 'echo "q" > "$SYFT_OUTPUT_DIR/out.txt"\n'),
-                                    name=f"queued {i}", auto_approval=True) for i in range(3)]
-        wait_for(lambda: all(owner.get_job(j.uid).status == JobStatus.approved for j in queued)
-                 if all(_accepted(owner, j.uid) for j in queued) else False, "the queued jobs to be approved")
+        queued = [
+            alice.submit_code(
+                OWNER,
+                folder(work, f"quick{i}", 'echo "q" > "$SYFT_OUTPUT_DIR/out.txt"\n'),
+                name=f"queued {i}",
+                auto_approval=True,
+            )
+            for i in range(3)
+        ]
+        wait_for(
+            lambda: (
+                all(owner.get_job(j.uid).status == JobStatus.approved for j in queued)
+                if all(_accepted(owner, j.uid) for j in queued)
+                else False
+            ),
+            "the queued jobs to be approved",
+        )
 
         assert stop(first, signal.SIGKILL) == -signal.SIGKILL
-        while_down = [alice.submit_code(OWNER, folder(work, f"late{i}", 'echo "l" > "$SYFT_OUTPUT_DIR/out.txt"\n'),
-                                        name=f"while down {i}", auto_approval=True) for i in range(2)]
+        while_down = [
+            alice.submit_code(
+                OWNER,
+                folder(work, f"late{i}", 'echo "l" > "$SYFT_OUTPUT_DIR/out.txt"\n'),
+                name=f"while down {i}",
+                auto_approval=True,
+            )
+            for i in range(2)
+        ]
 
         second = serve(OWNER, world.roots[OWNER], log, *args)
         try:

@@ -9,15 +9,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from helpers import ALICE, OWNER
 
 import syft_code_queue as scq
 from syft_code_queue import lifecycle
-from syft_code_queue.models import JobRef
-from syft_code_queue.watch import inotify
-from syft_code_queue.models import JobStatus
-from syft_code_queue.watch import WatchdogFeed
-
-from conftest import ALICE, OWNER
+from syft_code_queue.models import JobRef, JobStatus
+from syft_code_queue.watch import WatchdogFeed, inotify
 
 needs_events = pytest.mark.skipif(not inotify.available(), reason="exact events need inotify (Linux)")
 HOUR = 3600
@@ -32,7 +29,10 @@ def test_a_submission_is_picked_up_and_awaited_by_events_alone(
     done = client.wait_for_job(job.uid, timeout=60, poll_interval=HOUR)
     assert done.status == JobStatus.completed
     assert [t.status for t in done.history] == [
-        JobStatus.pending, JobStatus.approved, JobStatus.running, JobStatus.completed
+        JobStatus.pending,
+        JobStatus.approved,
+        JobStatus.running,
+        JobStatus.completed,
     ]
     assert (client.get_job_output(job.uid) / "out.txt").read_text() == "hi\n"  # type: ignore[operator]
     assert server.list_jobs()[0].status == JobStatus.completed
@@ -40,8 +40,10 @@ def test_a_submission_is_picked_up_and_awaited_by_events_alone(
 
 @needs_events
 def test_an_approval_from_another_owner_process_is_picked_up(
-    server_factory: Callable[..., scq.CodeQueueServer], client: scq.CodeQueueClient,
-    make_code: Callable[..., Path], root: Path,
+    server_factory: Callable[..., scq.CodeQueueServer],
+    client: scq.CodeQueueClient,
+    make_code: Callable[..., Path],
+    root: Path,
 ) -> None:
     server = server_factory(rescan_interval=HOUR)
     accepted = threading.Event()

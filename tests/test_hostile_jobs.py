@@ -21,16 +21,15 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from helpers import ALICE, OWNER, need, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.models import Job, JobRequest, utcnow
+from syft_code_queue.protocol.manifest import build_manifest, copy_verified
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
 from syft_code_queue.runner.base import TRUNCATION_MARKER
 from syft_code_queue.runner.launcher import JobIds
 from syft_code_queue.runner.staging import staging_parent
-from syft_code_queue.protocol.manifest import build_manifest, copy_verified
-
-from conftest import ALICE, OWNER, need, wait_for
 
 MiB = 1024 * 1024
 
@@ -78,20 +77,35 @@ class Ran:
         return self.stdout + self.stderr
 
     def outputs(self) -> dict[str, bytes]:
-        return {p.relative_to(self.run.output_dir).as_posix(): p.read_bytes()
-                for p in self.run.output_dir.rglob("*") if p.is_file()}
+        return {
+            p.relative_to(self.run.output_dir).as_posix(): p.read_bytes()
+            for p in self.run.output_dir.rglob("*")
+            if p.is_file()
+        }
 
 
 def prepare_run(code: Path, tmp_path: Path, timeout: float = 30) -> JobRun:
     """A code folder as the server hands it to a runner: a verified scratch copy."""
     files = build_manifest(code)
-    request = JobRequest(uid=uuid.uuid4().hex, name="hostile", requester_email=ALICE,
-                         target_email=OWNER, created_at=utcnow(), files=files)
+    request = JobRequest(
+        uid=uuid.uuid4().hex,
+        name="hostile",
+        requester_email=ALICE,
+        target_email=OWNER,
+        created_at=utcnow(),
+        files=files,
+    )
     base = tmp_path / f"run-{request.uid[:8]}"
     copy_verified(code, base / "code", files)
-    return JobRun(job=Job(request=request), code_dir=base / "code", output_dir=base / "outputs",
-                  stdout_path=base / "stdout.txt", stderr_path=base / "stderr.txt",
-                  home_dir=base / "home", timeout=timeout)
+    return JobRun(
+        job=Job(request=request),
+        code_dir=base / "code",
+        output_dir=base / "outputs",
+        stdout_path=base / "stdout.txt",
+        stderr_path=base / "stderr.txt",
+        home_dir=base / "home",
+        timeout=timeout,
+    )
 
 
 def run_job(runner: CodeRunner, code: Path, tmp_path: Path, timeout: float = 30) -> Ran:
@@ -198,10 +212,13 @@ def test_cancelling_a_running_job_kills_its_tree(sandbox, server_factory, client
 
 def test_when_the_server_process_dies_its_jobs_die_too(sandbox, make_code, tmp_path):
     token = f"scq-orphan-{uuid.uuid4().hex[:12]}"
-    code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\n"
-                     f"echo private > \"$SYFT_OUTPUT_DIR/{token}\"\nsleep 300\n")
-    server = subprocess.Popen([sys.executable, "-c", _SERVER_THAT_WILL_DIE, sandbox, str(code), str(tmp_path)],
-                              cwd=Path(__file__).parents[1])
+    code = make_code(
+        f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\n"
+        f'echo private > "$SYFT_OUTPUT_DIR/{token}"\nsleep 300\n'
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER_THAT_WILL_DIE, sandbox, str(code), str(tmp_path)], cwd=Path(__file__).parents[1]
+    )
     try:
         _until(lambda: processes_with(token))
     finally:
@@ -294,8 +311,9 @@ def test_filling_home_and_tmp_stops_the_job(sandbox, make_code, tmp_path):
 
 def test_the_limits_are_in_force_inside_the_job(sandbox, make_code, tmp_path):
     code = make_code("cat /proc/self/limits\n")
-    runner = safe_runner(sandbox, max_cpu_time=7, max_memory=300 * MiB, max_processes=42,
-                         max_open_files=99, max_file_size=5 * MiB)
+    runner = safe_runner(
+        sandbox, max_cpu_time=7, max_memory=300 * MiB, max_processes=42, max_open_files=99, max_file_size=5 * MiB
+    )
     limits = {line[:26].strip(): line[26:].split()[:2] for line in run_job(runner, code, tmp_path).stdout.splitlines()}
     assert limits["Max cpu time"] == ["7", "8"]  # SIGXCPU at 7 s, SIGKILL at 8 s
     assert limits["Max address space"] == [str(300 * MiB)] * 2
@@ -325,13 +343,16 @@ def test_a_fork_bomb_is_contained_and_the_server_keeps_serving(sandbox, server_f
         pytest.skip("without the sandbox the process limit is per job only when the server is root")
     runner = safe_runner(sandbox, timeout=4, max_processes=40)
     server = server_factory(runner=runner, max_concurrent_jobs=2, auto_approval_enabled=True).start()
-    bomb = client.submit_code(OWNER, make_code("bomb() { bomb | bomb & }\nbomb\nsleep 60\n"),
-                              name="fork bomb", auto_approval=True)
+    bomb = client.submit_code(
+        OWNER, make_code("bomb() { bomb | bomb & }\nbomb\nsleep 60\n"), name="fork bomb", auto_approval=True
+    )
     with Sampler(descendants_of_this_process) as processes:
         time.sleep(1)  # let the bomb hit its ceiling first
         normal = client.submit_code(
-            OWNER, make_code('for i in $(seq 20); do /bin/true; done\necho fine > "$SYFT_OUTPUT_DIR/ok.txt"\n'),
-            name="normal", auto_approval=True,
+            OWNER,
+            make_code('for i in $(seq 20); do /bin/true; done\necho fine > "$SYFT_OUTPUT_DIR/ok.txt"\n'),
+            name="normal",
+            auto_approval=True,
         )
         assert wait_for(server, normal.uid, timeout=20).status == scq.JobStatus.completed
         assert wait_for(server, bomb.uid).error == "timed out after 4 s"
@@ -350,7 +371,14 @@ def test_the_job_sees_none_of_the_owners_environment(sandbox, make_code, tmp_pat
     assert ran.result.succeeded
     env = dict(line.split("=", 1) for line in ran.stdout.splitlines()[: _env_lines(ran.stdout)])
     assert set(env) - {"PWD", "SHLVL", "_"} == {
-        "SYFT_JOB_ID", "SYFT_JOB_NAME", "SYFT_OUTPUT_DIR", "SYFT_REQUESTER", "PATH", "HOME", "TMPDIR", "LANG"
+        "SYFT_JOB_ID",
+        "SYFT_JOB_NAME",
+        "SYFT_OUTPUT_DIR",
+        "SYFT_REQUESTER",
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
     }
     assert env["SYFT_REQUESTER"] == ALICE and env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
     assert secret not in ran.logs
@@ -364,7 +392,9 @@ def _env_lines(stdout: str) -> int:
 # --- the file system (sandbox only) ------------------------------------------------------
 
 
-def test_a_job_that_hunts_for_secrets_finds_none_and_cannot_write_outside(bwrap, root, make_code, tmp_path, monkeypatch):
+def test_a_job_that_hunts_for_secrets_finds_none_and_cannot_write_outside(
+    bwrap, root, make_code, tmp_path, monkeypatch
+):
     token = uuid.uuid4().hex
     owner_home = tmp_path / "owner-home"
     (owner_home / ".ssh").mkdir(parents=True)
@@ -377,7 +407,7 @@ def test_a_job_that_hunts_for_secrets_finds_none_and_cannot_write_outside(bwrap,
     targets = [str(owner_home / ".ssh" / "id_ed25519"), str(private), "/etc/shadow", "/root/.bash_history"]
     code = make_code(
         f"""
-        for f in {' '.join(targets)}; do cat "$f"; done
+        for f in {" ".join(targets)}; do cat "$f"; done
         ls -a / /root /home {root} {owner_home}
         half={token[:16]}  # the token is spelled in two halves so the job's own code never matches
         grep -rs "secret-$half{token[16:]}" / --exclude-dir=proc --exclude-dir=sys --exclude-dir=usr
@@ -395,8 +425,12 @@ def test_a_job_that_hunts_for_secrets_finds_none_and_cannot_write_outside(bwrap,
     assert ran.outputs() == {"kept.txt": b"kept\n"}
     for place in ("/usr", "/etc", str(root), str(owner_home)):
         assert not Path(place, f"pwned-{token}").exists()
-    assert ran.stderr.count("Read-only file system") + ran.stderr.count("Permission denied") + \
-        ran.stderr.count("No such file or directory") >= 7
+    assert (
+        ran.stderr.count("Read-only file system")
+        + ran.stderr.count("Permission denied")
+        + ran.stderr.count("No such file or directory")
+        >= 7
+    )
     after = run_job(safe_runner("bwrap"), make_code("cat /etc/passwd\n"), tmp_path)
     assert after.stdout.startswith("job:x:1000:") and "pwned" not in after.stdout
 
@@ -447,8 +481,7 @@ def test_without_bubblewrap_the_server_warns_and_a_required_sandbox_fails_jobs_c
     failed = wait_for(server, job.uid)
     assert failed.status == scq.JobStatus.failed
     assert failed.error == (
-        "not run: the sandbox is required (require_sandbox=True) but unavailable: "
-        "bubblewrap (bwrap) is not installed"
+        "not run: the sandbox is required (require_sandbox=True) but unavailable: bubblewrap (bwrap) is not installed"
     )
 
     fallback = SafeCodeRunner()

@@ -10,20 +10,17 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import pytest
+from helpers import ALICE, EVE, OWNER
 
 import syft_code_queue as scq
 from syft_code_queue import lifecycle
-from syft_code_queue.models import JobRef
 from syft_code_queue.listing import index as index_module
-from syft_code_queue.watch import inotify
 from syft_code_queue.listing.index import JobIndex
-from syft_code_queue.models import JobStatus
+from syft_code_queue.models import JobRef, JobStatus
 from syft_code_queue.protocol.owner import OwnerStore
 from syft_code_queue.protocol.requester import RequesterStore
 from syft_code_queue.syftbox import Workspace
-from syft_code_queue.watch import InotifyFeed
-
-from conftest import ALICE, EVE, OWNER
+from syft_code_queue.watch import InotifyFeed, inotify
 
 MODES = ["inotify", "stat"] if inotify.available() else ["stat"]
 
@@ -100,9 +97,7 @@ def test_a_rewrite_in_place_with_the_same_size_is_seen(
 
 
 @pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
-def test_with_events_even_a_rewrite_that_restores_the_mtime_is_seen(
-    root: Path, make_code: Callable[..., Path]
-) -> None:
+def test_with_events_even_a_rewrite_that_restores_the_mtime_is_seen(root: Path, make_code: Callable[..., Path]) -> None:
     job = submit(root, make_code, name="aaaa")
     feed = InotifyFeed()
     try:

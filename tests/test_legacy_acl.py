@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from helpers import ALICE, EVE, OWNER
+
 import syft_code_queue as scq
 from syft_code_queue.protocol.permissions import LEGACY_PERMISSION_FILE
-
-from conftest import ALICE, EVE, OWNER
 
 
 def test_an_approval_from_another_owner_process_keeps_every_requesters_rule(

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from syft_code_queue import CodeQueueServer, JobStatus, QueueConfig, Workspace
-
 from realprocs import REPO, scq_env, serve, stop
 from syncworld import OWNER
+
+from syft_code_queue import CodeQueueServer, JobStatus, QueueConfig, Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +26,19 @@ def test_hundreds_of_jobs_from_several_processes_are_all_accounted_for(tmp_path:
     try:
         procs = [
             subprocess.Popen(
-                [sys.executable, str(REPO / "tests" / "submitter.py"), f"req{i}@example.com", OWNER, str(root),
-                 str(JOBS_EACH), str(tmp_path / "work")],
-                env=scq_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                [
+                    sys.executable,
+                    str(REPO / "tests" / "submitter.py"),
+                    f"req{i}@example.com",
+                    OWNER,
+                    str(root),
+                    str(JOBS_EACH),
+                    str(tmp_path / "work"),
+                ],
+                env=scq_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
             for i in range(SUBMITTERS)
         ]

@@ -8,9 +8,8 @@ from typing import Any
 
 import nbformat
 import pytest
+from helpers import OWNER
 from nbclient import NotebookClient
-
-from conftest import OWNER
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"

@@ -102,24 +102,36 @@ print(f"pending={len(pending_jobs)} at-owner={len(my_jobs)}")
 def _env(root: Path, email: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYFTBOX_")}
     repo = str(Path(__file__).resolve().parents[1])
-    env.update(SYFTBOX_EMAIL=email, SYFTBOX_DATA_DIR=str(root),
-               PYTHONPATH=os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")])))
+    env.update(
+        SYFTBOX_EMAIL=email,
+        SYFTBOX_DATA_DIR=str(root),
+        PYTHONPATH=os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")])),
+    )
     return env
 
 
 def test_original_readme_snippets_across_two_processes(tmp_path):
     root = tmp_path / "SyftBox"
     owner = subprocess.Popen(
-        [sys.executable, "-c", SERVER_SNIPPET], env=_env(root, OWNER_EMAIL),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", SERVER_SNIPPET],
+        env=_env(root, OWNER_EMAIL),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert owner.stdout.readline().strip() == "ready", owner.stderr.read()
         work = tmp_path / "requester"
         work.mkdir()
         done = subprocess.run(
-            [sys.executable, "-c", REQUESTER_SNIPPET], env=_env(root, REQUESTER_EMAIL), cwd=work,
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+            [sys.executable, "-c", REQUESTER_SNIPPET],
+            env=_env(root, REQUESTER_EMAIL),
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
         out = done.stdout
@@ -131,11 +143,18 @@ def test_original_readme_snippets_across_two_processes(tmp_path):
 
         # a third user on the same root sees nothing through the API
         outsider = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent("""
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent("""
                 import syft_code_queue as scq
                 print(len(scq.create_client().list_jobs()))
-            """)],
-            env=_env(root, "someone-else@example.com"), capture_output=True, text=True, timeout=60,
+            """),
+            ],
+            env=_env(root, "someone-else@example.com"),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert outsider.stdout.strip() == "0", outsider.stderr
     finally:

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, TypeVar
 
 import pytest
+from realprocs import REPO, stop
 
 from syft_code_queue import CodeQueueClient, CodeQueueServer, CodeRunner, JobStatus, QueueConfig, Workspace
 from syft_code_queue.protocol.permissions import legacy_permissions_yaml
-
-from realprocs import REPO, stop
 
 pytestmark = pytest.mark.slow
 
@@ -73,25 +72,56 @@ class SyftBox:
     def _start(self, argv: list[str], name: str, cwd: Path, **env: str) -> subprocess.Popen:
         cwd.mkdir(parents=True, exist_ok=True)
         with open(self.base / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
         self.procs.append(proc)
         return proc
 
     def start_server(self) -> None:
         port = self.url.rsplit(":", 1)[1]
         home = self.base / "server"
-        self._start([str(self.venv / "bin" / "python"), "-m", "uvicorn", "syftbox.server.server:app",
-                     "--host", "127.0.0.1", "--port", port], "server", home,
-                    SYFTBOX_DATA_FOLDER=str(home / "data"))
+        self._start(
+            [
+                str(self.venv / "bin" / "python"),
+                "-m",
+                "uvicorn",
+                "syftbox.server.server:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+            ],
+            "server",
+            home,
+            SYFTBOX_DATA_FOLDER=str(home / "data"),
+        )
         poll("the SyftBox server", lambda: urllib.request.urlopen(f"{self.url}/info", timeout=2).status == 200)
 
     def start_client(self, email: str) -> Path:
         """Returns the client's config.json once it has registered and made its datasite."""
         home = self.base / email.split("@")[0]
         config = home / "config.json"
-        self._start([str(self.venv / "bin" / "syftbox"), "client", "-e", email, "-d", str(home / "data"),
-                     "-s", self.url, "-c", str(config), "-p", "0", "--no-open-dir"], email, home, HOME=str(home))
+        self._start(
+            [
+                str(self.venv / "bin" / "syftbox"),
+                "client",
+                "-e",
+                email,
+                "-d",
+                str(home / "data"),
+                "-s",
+                self.url,
+                "-c",
+                str(config),
+                "-p",
+                "0",
+                "--no-open-dir",
+            ],
+            email,
+            home,
+            HOME=str(home),
+        )
         return config
 
     def stop(self) -> None:
@@ -101,8 +131,9 @@ class SyftBox:
     def listed_to(self, config: Path) -> list[str]:
         """Every path the server lists to this client's user (what it could try to download)."""
         token = json.loads(config.read_text())["access_token"]
-        request = urllib.request.Request(f"{self.url}/sync/datasite_states", method="POST", data=b"",
-                                         headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            f"{self.url}/sync/datasite_states", method="POST", data=b"", headers={"Authorization": f"Bearer {token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             states = json.loads(response.read())
         return [entry["path"] for entries in states.values() for entry in entries]
@@ -121,8 +152,12 @@ def test_round_trip_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Pa
     syftbox.start_server()
     configs = {email: syftbox.start_client(email) for email in (OWNER, ALICE, EVE)}
     workspaces = {
-        email: poll(f"{email}'s client to register",
-                    lambda c=config, e=email: c.exists() and (w := Workspace.discover(config_path=c)).datasite(e).is_dir() and w)
+        email: poll(
+            f"{email}'s client to register",
+            lambda c=config, e=email: (
+                c.exists() and (w := Workspace.discover(config_path=c)).datasite(e).is_dir() and w
+            ),
+        )
         for email, config in configs.items()
     }
     assert workspaces[ALICE].email == ALICE and workspaces[ALICE].data_dir == (tmp_path / "alice" / "data").resolve()
@@ -136,7 +171,9 @@ def test_round_trip_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Pa
 
         code = tmp_path / "analysis"
         code.mkdir()
-        (code / "run.sh").write_text('echo "mean age $(python3 stats.py)"\npython3 stats.py > "$SYFT_OUTPUT_DIR/result.txt"\n')
+        (code / "run.sh").write_text(
+            'echo "mean age $(python3 stats.py)"\npython3 stats.py > "$SYFT_OUTPUT_DIR/result.txt"\n'
+        )
         (code / "stats.py").write_text("print(sum([36, 41, 45, 28]) / 4)\n")
         job = alice.submit_code(OWNER, code, name="real round trip")
 
@@ -147,7 +184,11 @@ def test_round_trip_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Pa
         done = alice.wait_for_job(job.uid, timeout=120)
         assert done.status == JobStatus.completed, done.error
         assert [t.status for t in done.history] == [
-            JobStatus.pending, JobStatus.approved, JobStatus.running, JobStatus.completed]
+            JobStatus.pending,
+            JobStatus.approved,
+            JobStatus.running,
+            JobStatus.completed,
+        ]
         assert (alice.get_job_output(job.uid) / "result.txt").read_text() == "37.5\n"
         assert alice.get_job_logs(job.uid) == "mean age 37.5\n"
 
@@ -163,8 +204,10 @@ def test_round_trip_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Pa
 
         alice_files = [p.name for p in workspaces[ALICE].datasites.rglob("*") if p.is_file()]
         assert not [name for name in alice_files if "syftrejected" in name]
-        print(f"\nlisted to eve from the inboxes (paths only; the legacy server refuses their content): "
-              f"{len([p for p in eve_listing if '/inbox/' in p])}")
+        print(
+            f"\nlisted to eve from the inboxes (paths only; the legacy server refuses their content): "
+            f"{len([p for p in eve_listing if '/inbox/' in p])}"
+        )
     finally:
         server.stop()
 
@@ -212,6 +255,8 @@ def test_the_legacy_acl_means_what_the_queue_needs_to_the_real_syftbox_code() ->
     result = subprocess.run(
         [str(venv / "bin" / "python"), "-c", LEGACY_CHECK],
         input="\0".join([legacy_permissions_yaml([ALICE]), queue, json.dumps(cases)]),
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert dict(zip(expect, json.loads(result.stdout))) == expect
+    assert dict(zip(expect, json.loads(result.stdout), strict=True)) == expect

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers import OWNER, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.models import JobRef
@@ -19,8 +20,6 @@ from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
 from syft_code_queue.runner.launcher import JobIds
 from syft_code_queue.runner.limits import SandboxPolicy
 from syft_code_queue.runner.staging import staging_parent
-
-from conftest import OWNER, wait_for
 
 
 def test_the_original_readme_constructor_still_works() -> None:
@@ -64,8 +63,9 @@ def test_a_custom_code_runner_still_runs_jobs(server_factory, client, make_code)
             return super().run_job(job)
 
     server = server_factory(runner=CustomRunner(), auto_approval_enabled=True).start()
-    job = client.submit_code(OWNER, make_code('echo custom > "$SYFT_OUTPUT_DIR/out.txt"\n'),
-                             name="custom", auto_approval=True)
+    job = client.submit_code(
+        OWNER, make_code('echo custom > "$SYFT_OUTPUT_DIR/out.txt"\n'), name="custom", auto_approval=True
+    )
     assert wait_for(server, job.uid).status == scq.JobStatus.completed
     assert seen == ["custom"]
     assert (server.get_job_output(job.uid) / "out.txt").read_text() == "custom\n"

@@ -7,13 +7,13 @@ import time
 from functools import partial
 
 import pytest
+from helpers import ALICE, OWNER, accepted, wait_status
 
 import syft_code_queue as scq
 from syft_code_queue import lifecycle
-from conftest import ALICE, OWNER, accepted, wait_status
 from syft_code_queue.models import JobRef, utcnow
-from syft_code_queue.server.recovery import RECOVERED_REASON
 from syft_code_queue.protocol.layout import QueueLayout
+from syft_code_queue.server.recovery import RECOVERED_REASON
 
 
 def test_start_returns_at_once_and_stop_is_clean(server_factory):
@@ -68,7 +68,9 @@ def test_cleanup_removes_bulky_data_and_keeps_the_audit(client, server_factory, 
     assert job.status == scq.JobStatus.completed and [t.status for t in job.history][-1] == "completed"
     assert not layout.job(JobRef(ALICE, job.uid)).code_dir.exists()
     assert not layout.job(JobRef(ALICE, job.uid)).outputs_dir.exists()
-    assert layout.job(JobRef(ALICE, job.uid)).job_file.exists() and layout.job(JobRef(ALICE, job.uid)).state_file.exists()
+    assert (
+        layout.job(JobRef(ALICE, job.uid)).job_file.exists() and layout.job(JobRef(ALICE, job.uid)).state_file.exists()
+    )
     assert client.get_job_output(job.uid) is None
     assert client.get_job_logs(job.uid) is None and server.get_job_logs(job.uid) is None
 
@@ -100,8 +102,8 @@ def test_restart_settles_jobs_that_were_running_and_picks_up_new_ones(client, ma
 def test_a_start_the_server_never_showed_is_not_run_again_after_a_crash(client, make_code, root):
     """A short job is never written as ``running``; its start is only in the owner's private
     journal. A server that died right after such a start must not run the job again."""
-    from syft_code_queue.server.journal import StartJournal
     from syft_code_queue.models import utcnow
+    from syft_code_queue.server.journal import StartJournal
 
     ran = root.parent / "ran"
     first = client.submit_code(OWNER, make_code(f"echo once >> {ran}"), "started, then the server died")
@@ -119,7 +121,9 @@ def test_a_start_the_server_never_showed_is_not_run_again_after_a_crash(client, 
         server.stop()
     assert job.status == scq.JobStatus.failed and job.error.startswith(RECOVERED_REASON)
     assert [(t.status, t.at) for t in job.history][-2:] == [
-        (scq.JobStatus.running, began), (scq.JobStatus.failed, job.history[-1].at)]
+        (scq.JobStatus.running, began),
+        (scq.JobStatus.failed, job.history[-1].at),
+    ]
     assert not ran.exists()
 
 
@@ -207,8 +211,9 @@ def test_a_custom_runner_subclass_runs_jobs(client, root, make_code):
 
 
 def test_blocked_commands_reject_at_acceptance_naming_the_line(client, root, make_code):
-    runner = scq.SafeCodeRunner(timeout=300, max_output_size=10 * 1024 * 1024,
-                                blocked_commands=["rm", "sudo", "passwd"])
+    runner = scq.SafeCodeRunner(
+        timeout=300, max_output_size=10 * 1024 * 1024, blocked_commands=["rm", "sudo", "passwd"]
+    )
     server = scq.CodeQueueServer(runner=runner, email=OWNER, data_dir=root).start()
     try:
         ok = client.submit_code(OWNER, make_code('echo "Job completed successfully"'), "harmless")
@@ -295,12 +300,15 @@ def test_a_code_file_reused_from_the_previous_job_carries_nothing_of_it(client, 
     keep.mkdir()
     py = sys.executable
     server_factory(auto_approval_enabled=True, max_concurrent_jobs=1, runner=scq.CodeRunner()).start()
-    first = make_code(f"""
+    first = make_code(
+        f"""
         echo secret >> data.txt && chmod 4777 data.txt
         {py} -c "import os; os.setxattr('data.txt', 'user.note', b'secret')"
         ln run.sh {keep}/linked.sh
         stat -c %i data.txt > "$SYFT_OUTPUT_DIR/inode"
-    """, extra={"data.txt": "first job's data\n"})
+    """,
+        extra={"data.txt": "first job's data\n"},
+    )
     job = client.submit_code(OWNER, first, "first", auto_approval=True)
     assert client.wait_for_job(job.uid, timeout=30).status == scq.JobStatus.completed
     reused = (client.get_job_output(job.uid) / "inode").read_text()

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import ALICE, EVE, OWNER, accepted, wait_accepted, wait_status
 
 import syft_code_queue as scq
 from syft_code_queue.models import JobRef
-from conftest import ALICE, EVE, OWNER, accepted, wait_accepted, wait_status
 
 ANALYSIS = """
 echo "Analyzing data..."

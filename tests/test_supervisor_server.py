@@ -18,11 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from syft_code_queue.runner.launcher import LOST, ORPHANED
-from syft_code_queue.runner import CodeRunner, RunResult
-
 from test_hostile_jobs import Ran, _until, prepare_run, processes_with, run_job, safe_runner
+
+from syft_code_queue.runner import CodeRunner, RunResult
+from syft_code_queue.runner.launcher import LOST, ORPHANED
 
 RUNNERS = ["plain", "bwrap", "none"]
 
@@ -74,8 +73,9 @@ def test_a_job_inherits_no_descriptor_but_stdin_stdout_and_stderr(kind, make_cod
 @pytest.mark.parametrize("kind", RUNNERS)
 def test_a_killed_supervisor_server_fails_the_running_job_kills_its_tree_and_is_replaced(kind, make_code, tmp_path):
     token = f"scq-zygote-{uuid.uuid4().hex[:12]}"
-    code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token}-setsid sleep 300' &\n"
-                     f"exec -a {token}-main sleep 300\n")
+    code = make_code(
+        f"setsid bash -c 'trap \"\" TERM; exec -a {token}-setsid sleep 300' &\nexec -a {token}-main sleep 300\n"
+    )
     runner = make_runner(kind, timeout=60)
     worker, done = in_background(runner, code, tmp_path)
     _until(lambda: len(processes_with(token)) == 2)
@@ -110,9 +110,13 @@ def test_when_a_server_that_forked_dies_its_jobs_and_supervisors_die_too(make_co
     token = f"scq-forked-{uuid.uuid4().hex[:12]}"
     code = make_code(f"setsid bash -c 'trap \"\" TERM; exec -a {token} sleep 300' &\nsleep 300\n")
     # The token goes in the environment: this test looks for it in command lines.
-    server = subprocess.Popen([sys.executable, "-c", _SERVER_THAT_FORKS, str(code), str(tmp_path)],
-                              env={**os.environ, "TOKEN": token}, cwd=Path(__file__).parents[1],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER_THAT_FORKS, str(code), str(tmp_path)],
+        env={**os.environ, "TOKEN": token},
+        cwd=Path(__file__).parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     fork = None
     try:
         fork = int(server.stdout.readline())  # type: ignore[union-attr]
@@ -173,8 +177,11 @@ def test_jobs_started_and_stopped_from_many_threads_at_once_each_get_their_own_r
 
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(one, range(len(kinds))))
-    for i, (kind, result) in enumerate(zip(kinds, results)):
-        expected = {"exit": (i, None), "timeout": (137, "timed out after 1.5 s"),
-                    "cancel": (137, "cancelled while running")}[kind]
+    for i, (kind, result) in enumerate(zip(kinds, results, strict=True)):
+        expected = {
+            "exit": (i, None),
+            "timeout": (137, "timed out after 1.5 s"),
+            "cancel": (137, "cancelled while running"),
+        }[kind]
         assert (result.exit_code, result.error) == expected, f"job {i} ({kind})"
     assert processes_with(token) == []

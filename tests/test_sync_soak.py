@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import pytest
-
-from syft_code_queue import CodeQueueClient, Job, JobStatus
-
 from syncsim import Hazards
 from syncworld import ALICE, BOB, EVE, OWNER, World, code_digest
+
+from syft_code_queue import CodeQueueClient, Job, JobStatus
 
 SCENARIOS = 8
 JOBS_PER_SCENARIO = 125
@@ -78,7 +77,9 @@ class Driver:
         who = ALICE if kind in ("tamper", "forge") else self.rng.choice([ALICE, BOB])
         client = self.clients[who]
         folder = make_folder(self.base, n, kind, self.rng)
-        job = client.submit_code(OWNER, folder, name=f"job {n}", auto_approval=kind in ("auto", "fail", "cancel_running", "forge"))
+        job = client.submit_code(
+            OWNER, folder, name=f"job {n}", auto_approval=kind in ("auto", "fail", "cancel_running", "forge")
+        )
         self.jobs.append(Tracked(kind, client, folder, job))
         if kind == "cancel_pending":
             client.cancel_job(job.uid, reason=f"never mind {n}")
@@ -198,11 +199,14 @@ def test_a_thousand_jobs_through_random_hazard_mixes(tmp_path: Path, seed: int) 
         finally:
             stuck = [(t.kind, t.job.uid, t.client.get_job(t.job.uid).status.value) for t in open_jobs]
         problems = [p for t in driver.jobs if t.final for p in check(t)]
-        rejected_by_mistake = [t for t in driver.jobs if t.final and t.final.status == JobStatus.rejected
-                               and t.kind != "reject"]
+        rejected_by_mistake = [
+            t for t in driver.jobs if t.final and t.final.status == JobStatus.rejected and t.kind != "reject"
+        ]
         stats = world.sim.stats
-        print(f"\nseed {seed}: {hazards} -> {len(driver.jobs)} jobs in {rounds} rounds, "
-              f"lost {len(stuck)}, falsely rejected {len(rejected_by_mistake)}; {stats.summary()}")
+        print(
+            f"\nseed {seed}: {hazards} -> {len(driver.jobs)} jobs in {rounds} rounds, "
+            f"lost {len(stuck)}, falsely rejected {len(rejected_by_mistake)}; {stats.summary()}"
+        )
         assert stuck == []
         assert rejected_by_mistake == []
         assert problems == []

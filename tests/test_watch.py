@@ -10,8 +10,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from syft_code_queue.watch import inotify
-from syft_code_queue.watch import InotifyFeed
+from syft_code_queue.watch import InotifyFeed, inotify
 
 pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
 

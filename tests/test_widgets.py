@@ -25,7 +25,7 @@ from syft_code_queue.widgets.assets import asset_dir, esm
 from syft_code_queue.widgets.pump import UpdatePump
 from syft_code_queue.widgets.sources import JobSource
 
-from conftest import ALICE, EVE, OWNER
+from helpers import ALICE, EVE, OWNER
 from widget_helpers import RecordingComm, act, state_updates, update_bytes, wait_for
 
 REPO = Path(__file__).resolve().parents[1]

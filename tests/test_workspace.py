@@ -30,8 +30,11 @@ def test_explicit_arguments_win(tmp_path, monkeypatch):
 def test_config_path_env_then_email_env_then_home_config(tmp_path, monkeypatch):
     home_config = tmp_path / "home" / ".syftbox" / "config.json"
     home_config.parent.mkdir(parents=True)
-    home_config.write_text(json.dumps({"email": "home@example.com", "data_dir": str(tmp_path / "h"),
-                                       "server_url": "https://example.invalid"}))
+    home_config.write_text(
+        json.dumps(
+            {"email": "home@example.com", "data_dir": str(tmp_path / "h"), "server_url": "https://example.invalid"}
+        )
+    )
     assert Workspace.discover().email == "home@example.com"
 
     monkeypatch.setenv("SYFTBOX_EMAIL", "env@example.com")
@@ -67,8 +70,13 @@ def test_emails_that_could_be_paths_are_refused(tmp_path):
 
 
 def test_queue_config_validates_its_fields():
-    config = scq.QueueConfig(queue_name="my-custom-queue", max_concurrent_jobs=5, job_timeout=1800,
-                             cleanup_completed_after=86400, auto_approval_enabled=True)
+    config = scq.QueueConfig(
+        queue_name="my-custom-queue",
+        max_concurrent_jobs=5,
+        job_timeout=1800,
+        cleanup_completed_after=86400,
+        auto_approval_enabled=True,
+    )
     assert config.max_concurrent_jobs == 5
     for bad in ({"queue_name": "../etc"}, {"max_concurrent_jobs": 0}, {"job_timeout": -1}, {"nope": 1}):
         with pytest.raises(ValidationError):
@@ -83,8 +91,9 @@ def test_manifest_entries_must_stay_inside_the_folder():
 
 def test_job_request_requires_run_sh_and_unique_paths():
     entry = {"size": 1, "sha256": "0" * 64}
-    base = dict(uid="a" * 32, name="n", requester_email="a@b.c", target_email="d@e.f",
-                created_at="2026-01-01T00:00:00Z")
+    base = dict(
+        uid="a" * 32, name="n", requester_email="a@b.c", target_email="d@e.f", created_at="2026-01-01T00:00:00Z"
+    )
     with pytest.raises(ValidationError, match="run.sh"):
         JobRequest(**base, files=[{"path": "x.py", **entry}])
     with pytest.raises(ValidationError, match="twice"):

@@ -113,7 +113,8 @@ class JobIndex:
                     )
                 else:
                     self._snapshot = self._snapshot.replaced(
-                        self._version, (self._jobs[key].entry for key in self._touched)  # type: ignore[misc]
+                        self._version,
+                        (self._jobs[key].entry for key in self._touched),  # type: ignore[misc]
                     )
                 self._touched.clear()
                 self._reorder = False

@@ -41,8 +41,7 @@ def next_version() -> int:
 def job_row(entry: Entry) -> dict[str, Any]:
     """One JSON-ready table row: the job's summary with ISO-8601 times."""
     row = {
-        name: value.isoformat() if hasattr(value, "isoformat") else value
-        for name, value in entry.job.summary().items()
+        name: value.isoformat() if hasattr(value, "isoformat") else value for name, value in entry.job.summary().items()
     }
     row["key"] = str(entry.key)
     row["revision"] = entry.revision

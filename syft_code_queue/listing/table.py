@@ -9,8 +9,18 @@ if TYPE_CHECKING:  # at run time models imports this module (Job's HTML), not th
     from ..models import Job
 
 COLUMNS = [
-    "uid", "name", "status", "requester_email", "target_email", "tags",
-    "created_at", "started_at", "finished_at", "duration", "exit_code", "error",
+    "uid",
+    "name",
+    "status",
+    "requester_email",
+    "target_email",
+    "tags",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "exit_code",
+    "error",
 ]
 
 
@@ -41,7 +51,9 @@ def jobs_to_html(jobs: Iterable[Job]) -> str:
         row = job.summary()
         row["uid"] = job.short_uid
         cells = "".join(
-            f'<td class="scq-status-{_cell(row[c])}">{_cell(row[c])}</td>' if c == "status" else f"<td>{_cell(row[c])}</td>"
+            f'<td class="scq-status-{_cell(row[c])}">{_cell(row[c])}</td>'
+            if c == "status"
+            else f"<td>{_cell(row[c])}</td>"
             for c in shown
         )
         rows.append(f"<tr>{cells}</tr>")

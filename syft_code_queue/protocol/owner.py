@@ -26,7 +26,15 @@ from pydantic import ValidationError
 from ..cache import BoundedCache
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError, describe
 from ..models import EMAIL_PATTERN, UID_PATTERN, CancelRequest, FileEntry, Job, JobRef, JobRequest, JobResult, JobState
-from ..syftbox import FileIdentity, Workspace, atomic_write_json, file_identity, never_synced, sha256_file, write_if_changed
+from ..syftbox import (
+    FileIdentity,
+    Workspace,
+    atomic_write_json,
+    file_identity,
+    never_synced,
+    sha256_file,
+    write_if_changed,
+)
 from .documents import read_cancel, read_model, read_state, submission_folders
 from .layout import OUTPUTS_DIR, STDERR_FILE, STDOUT_FILE, PrivateLayout, QueueLayout
 from .manifest import compare_to_manifest, folder_entries
@@ -226,9 +234,15 @@ class OwnerStore:
             if state is None:
                 return None
             request = JobRequest.model_construct(
-                uid=ref.uid, name="(unreadable submission)", description="", tags=[],
-                requester_email=ref.requester, target_email=self.workspace.email, auto_approval=False,
-                created_at=state.history[0].at, files=[],
+                uid=ref.uid,
+                name="(unreadable submission)",
+                description="",
+                tags=[],
+                requester_email=ref.requester,
+                target_email=self.workspace.email,
+                auto_approval=False,
+                created_at=state.history[0].at,
+                files=[],
             )
         return Job(request=request, state=state)
 

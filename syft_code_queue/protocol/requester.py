@@ -17,7 +17,15 @@ from pydantic import ValidationError
 from ..cache import BoundedCache
 from ..errors import InvalidTransitionError, JobNotFoundError, SubmissionError
 from ..models import UID_PATTERN, CancelRequest, Job, JobRef, JobRequest, JobState, JobStatus, Transition, utcnow
-from ..syftbox import FileIdentity, Workspace, atomic_write, atomic_write_json, file_identity, read_versioned, rejected_copy
+from ..syftbox import (
+    FileIdentity,
+    Workspace,
+    atomic_write,
+    atomic_write_json,
+    file_identity,
+    read_versioned,
+    rejected_copy,
+)
 from .documents import format_logs, parse_request, parse_state
 from .layout import QueueLayout
 from .manifest import VerifiedFiles, files_present
@@ -122,7 +130,11 @@ class RequesterStore:
         return state
 
     def job_view(
-        self, layout: QueueLayout, ref: JobRef, request: Optional[JobRequest], present: bool,
+        self,
+        layout: QueueLayout,
+        ref: JobRef,
+        request: Optional[JobRequest],
+        present: bool,
         state: Optional[JobState],
     ) -> Optional[Job]:
         """The requester's view of a submission from its parsed documents (``present``:
@@ -155,7 +167,10 @@ class RequesterStore:
         )
         at = datetime.fromtimestamp(refused.stat().st_mtime, timezone.utc)
         state = JobState(
-            uid=uid, requester_email=self.workspace.email, status=JobStatus.rejected, error=reason,
+            uid=uid,
+            requester_email=self.workspace.email,
+            status=JobStatus.rejected,
+            error=reason,
             history=[Transition(status=JobStatus.rejected, at=at, by="syftbox", reason=reason)],
         )
         return Job(request=request, state=state)

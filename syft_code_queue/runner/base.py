@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Optional
 
-
 from ..models import Job
 from ..protocol.manifest import folder_entries
 from .bubblewrap import job_path
@@ -69,8 +68,9 @@ class JobRun:
         return job_environment(self.job, self.output_dir, self.home_dir, self.home_dir)
 
 
-def job_environment(job: Job, output_dir: Path | str, home: Path | str, tmp: Path | str,
-                    path: Optional[str] = None) -> dict[str, str]:
+def job_environment(
+    job: Job, output_dir: Path | str, home: Path | str, tmp: Path | str, path: Optional[str] = None
+) -> dict[str, str]:
     """The job's whole environment; ``path`` defaults to what a job run as the owner gets."""
     return {
         "SYFT_JOB_ID": job.uid,
@@ -118,8 +118,10 @@ class CodeRunner:
 
     def warnings(self) -> list[str]:
         """What the owner should know about this runner's containment (logged at server start)."""
-        return [f"{type(self).__name__} runs jobs with no sandbox and no resource limits; "
-                "use SafeCodeRunner to contain them"]
+        return [
+            f"{type(self).__name__} runs jobs with no sandbox and no resource limits; "
+            "use SafeCodeRunner to contain them"
+        ]
 
     def command(self, run: JobRun) -> list[str]:
         return ["bash", "run.sh"]
@@ -134,8 +136,9 @@ class CodeRunner:
         limits = [t for t in (self.timeout, run.timeout) if t]
         return min(limits) if limits else None
 
-    def supervise(self, launch: Launch, run: JobRun, timeout: Optional[float],
-                  watchdog: Optional[Watchdog] = None) -> RunResult:
+    def supervise(
+        self, launch: Launch, run: JobRun, timeout: Optional[float], watchdog: Optional[Watchdog] = None
+    ) -> RunResult:
         """Start ``launch`` under its supervisor, stream its output to the log files (capped at
         ``max_output_size``) and stop it on timeout, cancellation or the watchdog's word."""
         with open(run.stdout_path, "wb", buffering=0) as out, open(run.stderr_path, "wb", buffering=0) as err:
@@ -144,8 +147,7 @@ class CodeRunner:
             except OSError as exc:
                 return RunResult(exit_code=None, error=f"could not start the job: {exc}")
             with job:
-                pumps = [_Pump(job.stdout, out, self.max_output_size),
-                         _Pump(job.stderr, err, self.max_output_size)]
+                pumps = [_Pump(job.stdout, out, self.max_output_size), _Pump(job.stderr, err, self.max_output_size)]
                 error = _wait(job, timeout, run.cancel_event, watchdog) or job.error
                 for pump in pumps:
                     pump.finish()
@@ -153,8 +155,9 @@ class CodeRunner:
         return RunResult(exit_code=job.exit_code, error=error, truncated=truncated)
 
 
-def _wait(job: SupervisedJob, timeout: Optional[float], cancel: threading.Event,
-          watchdog: Optional[Watchdog]) -> Optional[str]:
+def _wait(
+    job: SupervisedJob, timeout: Optional[float], cancel: threading.Event, watchdog: Optional[Watchdog]
+) -> Optional[str]:
     """Wait for the supervisor; None when the job ended by itself, else why it was stopped."""
     start = time.monotonic()
     deadline = start + timeout if timeout else None
@@ -230,7 +233,7 @@ class _Pump(threading.Thread):
     def _put(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[self.sink.write(view):]
+            view = view[self.sink.write(view) :]
 
 
 def unsafe_entries(code_dir: Path) -> list[str]:

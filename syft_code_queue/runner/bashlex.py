@@ -31,11 +31,53 @@ SHELLS = {"bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "rbash"}
 # Builtins and keywords that start no other program by themselves, allowed under an allowlist.
 # (eval, source, trap, alias, exec and command do run code; that code is checked on its own.)
 HARMLESS_BUILTINS = {
-    ":", "true", "false", "echo", "printf", "cd", "pwd", "set", "unset", "export", "test", "[",
-    "read", "exit", "return", "local", "shift", "declare", "typeset", "readonly", "wait", "let",
-    "shopt", "umask", "getopts", "break", "continue", "exec", "command", "builtin", "time",
-    "source", ".", "eval", "trap", "alias", "unalias", "type", "hash", "pushd", "popd", "dirs",
-    "mapfile", "readarray", "ulimit", "times", "caller",
+    ":",
+    "true",
+    "false",
+    "echo",
+    "printf",
+    "cd",
+    "pwd",
+    "set",
+    "unset",
+    "export",
+    "test",
+    "[",
+    "read",
+    "exit",
+    "return",
+    "local",
+    "shift",
+    "declare",
+    "typeset",
+    "readonly",
+    "wait",
+    "let",
+    "shopt",
+    "umask",
+    "getopts",
+    "break",
+    "continue",
+    "exec",
+    "command",
+    "builtin",
+    "time",
+    "source",
+    ".",
+    "eval",
+    "trap",
+    "alias",
+    "unalias",
+    "type",
+    "hash",
+    "pushd",
+    "popd",
+    "dirs",
+    "mapfile",
+    "readarray",
+    "ulimit",
+    "times",
+    "caller",
 }
 
 
@@ -51,13 +93,22 @@ class WrapperSpec:
     options_after_positionals: bool = False  # ``flock FILE -c CMD``
 
 
-def _spec(short: str = "", long: str = "", positionals: int = 0, assignments: bool = False,
-          options_after_positionals: bool = False) -> WrapperSpec:
+def _spec(
+    short: str = "",
+    long: str = "",
+    positionals: int = 0,
+    assignments: bool = False,
+    options_after_positionals: bool = False,
+) -> WrapperSpec:
     return WrapperSpec(short, frozenset(long.split()), positionals, assignments, options_after_positionals)
 
 
 WRAPPERS: dict[str, WrapperSpec] = {
-    "sudo": _spec("CDghpRrTtUu", "chdir close-from group host prompt chroot role type command-timeout other-user user", assignments=True),
+    "sudo": _spec(
+        "CDghpRrTtUu",
+        "chdir close-from group host prompt chroot role type command-timeout other-user user",
+        assignments=True,
+    ),
     "doas": _spec("Cu"),
     "env": _spec("CSu", "chdir split-string unset", assignments=True),
     "nohup": _spec(),
@@ -74,7 +125,9 @@ WRAPPERS: dict[str, WrapperSpec] = {
     "unbuffer": _spec(),
     "strace": _spec("abeEIoOpPsSuUX", "output"),
     "ltrace": _spec("aeEnopsSuxXlL", "output"),
-    "xargs": _spec("adEILnPs", "arg-file delimiter eof replace max-lines max-args max-procs max-chars process-slot-var"),
+    "xargs": _spec(
+        "adEILnPs", "arg-file delimiter eof replace max-lines max-args max-procs max-chars process-slot-var"
+    ),
     "taskset": _spec("", "", positionals=1),
     "chrt": _spec("", "", positionals=1),
     "runuser": _spec("cgGuw", "command group supp-group user whitelist-environment"),
@@ -397,8 +450,21 @@ def _brace_expansion(s: str, i: int) -> bool:
     return not any(ch in METACHARS for ch in inner) and ("," in inner or ".." in inner)
 
 
-_ANSI = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
-         "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_ANSI = {
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
 
 
 def _ansi_c(body: str) -> str:
@@ -613,8 +679,12 @@ class _Parser:
     def _command_line(self, at: _Word, parts: list[_Word], script: str) -> None:
         """A string that bash will parse and run (``eval``, ``bash -c``, ``trap``, ``alias``)."""
         if any(not p.fixed for p in parts):
-            self._unchecked(at, script, "is a command line computed at run time and cannot be checked",
-                            " ".join(p.raw or p.text for p in parts))
+            self._unchecked(
+                at,
+                script,
+                "is a command line computed at run time and cannot be checked",
+                " ".join(p.raw or p.text for p in parts),
+            )
         else:
             self.source(" ".join(p.text for p in parts), at.line, script)
 
@@ -629,7 +699,9 @@ class _Parser:
         if inside and self.read_script is not None and self.read_script(relative) is not None:
             self.script(relative)
         else:
-            self._unchecked(word, script, f"is run by {runner} but is not part of the submitted code, so it cannot be checked")
+            self._unchecked(
+                word, script, f"is run by {runner} but is not part of the submitted code, so it cannot be checked"
+            )
 
     def _shell(self, name: str, head: _Word, args: list[_Word], script: str) -> None:
         command_string = False
@@ -724,7 +796,6 @@ def invocations(script: str, read_script: Optional[ScriptReader] = None, name: s
     parser.source(script, 1, name)
     order = {script_name: k for k, script_name in enumerate(dict.fromkeys(c.script for c in parser.found))}
     calls = [
-        replace(c, function=True) if c.name is not None and c.name in parser.functions else c
-        for c in parser.found
+        replace(c, function=True) if c.name is not None and c.name in parser.functions else c for c in parser.found
     ]
     return sorted(calls, key=lambda c: (order[c.script], c.line))

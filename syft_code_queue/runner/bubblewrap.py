@@ -19,12 +19,11 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-
-log = logging.getLogger(__name__)
-
 from .launcher import JobIds
 from .limits import SandboxPolicy
 from .staging import INSIDE_ROOT, INSIDE_UID, Staging
+
+log = logging.getLogger(__name__)
 
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -60,8 +59,18 @@ def job_path(as_other_user: bool) -> str:
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The few /etc entries programs need; nothing with secrets (no shadow, no ssh, no machine-id).
 ETC_ENTRIES = (
-    "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "ssl",
-    "ca-certificates", "ca-certificates.conf", "mime.types", "protocols", "services", "pip.conf",
+    "alternatives",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "mime.types",
+    "protocols",
+    "services",
+    "pip.conf",
 )
 NETWORK_ETC_ENTRIES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -95,13 +104,29 @@ class Bubblewrap:
         path = shutil.which("bwrap")
         if path is None:
             return None, "bubblewrap (bwrap) is not installed"
-        argv = [path, *namespace_args(self.policy), "--ro-bind", "/", "/", "--proc", "/proc",
-                "--dev", "/dev", "--", "true"]
+        argv = [
+            path,
+            *namespace_args(self.policy),
+            "--ro-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--",
+            "true",
+        ]
         ids = JobIds(self.policy.job_uid_base, self.policy.job_uid_base) if os.geteuid() == 0 else None
         try:
             done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=30, env={"PATH": MINIMAL_PATH},
-                user=ids.uid if ids else None, group=ids.gid if ids else None,
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={"PATH": MINIMAL_PATH},
+                user=ids.uid if ids else None,
+                group=ids.gid if ids else None,
                 extra_groups=[] if ids else None,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -119,13 +144,29 @@ def namespace_args(policy: SandboxPolicy) -> list[str]:
 
 
 def bwrap_argv(
-    bwrap: str, policy: SandboxPolicy, staging: "Staging", command: list[str],
-    hidden: list[str], allowed_bin: dict[str, str], as_other_user: bool,
+    bwrap: str,
+    policy: SandboxPolicy,
+    staging: "Staging",
+    command: list[str],
+    hidden: list[str],
+    allowed_bin: dict[str, str],
+    as_other_user: bool,
 ) -> list[str]:
     """The bubblewrap command line: system directories read-only, the job's code read-only,
     its outputs, home and tmp writable, nothing else of the host visible."""
-    args = [bwrap, *namespace_args(policy), "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID),
-            "--hostname", "syft-job", "--ro-bind", "/usr", "/usr"]
+    args = [
+        bwrap,
+        *namespace_args(policy),
+        "--uid",
+        str(INSIDE_UID),
+        "--gid",
+        str(INSIDE_UID),
+        "--hostname",
+        "syft-job",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
     for link in SYSTEM_LINKS:
         if os.path.islink(link):
             args += ["--symlink", os.readlink(link), link]
@@ -136,13 +177,28 @@ def bwrap_argv(
     for entry in etc + python_config:
         args += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
     args += [
-        "--ro-bind", str(staging.etc / "passwd"), "/etc/passwd",
-        "--ro-bind", str(staging.etc / "group"), "/etc/group",
-        "--proc", "/proc", "--dev", "/dev",
-        "--bind", str(staging.tmp), "/tmp",
-        "--ro-bind", str(staging.code), f"{INSIDE_ROOT}/code",
-        "--bind", str(staging.outputs), f"{INSIDE_ROOT}/outputs",
-        "--bind", str(staging.home), f"{INSIDE_ROOT}/home",
+        "--ro-bind",
+        str(staging.etc / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(staging.etc / "group"),
+        "/etc/group",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--bind",
+        str(staging.tmp),
+        "/tmp",
+        "--ro-bind",
+        str(staging.code),
+        f"{INSIDE_ROOT}/code",
+        "--bind",
+        str(staging.outputs),
+        f"{INSIDE_ROOT}/outputs",
+        "--bind",
+        str(staging.home),
+        f"{INSIDE_ROOT}/home",
     ]
     for directory in python_dirs(as_other_user):
         args += ["--ro-bind", directory, directory]

@@ -22,8 +22,8 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Optional
 
 from ..errors import SupervisorError
@@ -35,8 +35,10 @@ SUPERVISOR = Path(protocol.__file__)
 ANSWER_TIMEOUT = 30.0  # seconds for the supervisor server to start, take a request, or start a job
 STOP_GRACE = 10.0  # seconds for a supervisor to kill a job's tree once asked
 LOST = "the job's supervisor was killed; processes the job started may still be running"
-ORPHANED = ("the job supervisor server (supervisor.py --serve) died while the job ran; the job "
-            "and every process it started were stopped")
+ORPHANED = (
+    "the job supervisor server (supervisor.py --serve) died while the job ran; the job "
+    "and every process it started were stopped"
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,12 @@ class SupervisorServer:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(SUPERVISOR), "--serve", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                cwd="/", env={}, start_new_session=True,
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                cwd="/",
+                env={},
+                start_new_session=True,
             )
         except OSError:
             ours.close()
@@ -193,10 +199,15 @@ class SupervisedJob:
 def start(launch: Launch) -> SupervisedJob:
     """Start ``launch`` under a supervisor of its own, forked by the supervisor server. If the
     job was not started (the supervisor server died before it forked), try once more."""
-    request = json.dumps({
-        "argv": launch.argv, "cwd": str(launch.cwd), "env": launch.env,
-        "uid": launch.ids.uid if launch.ids else None, "gid": launch.ids.gid if launch.ids else None,
-    }).encode()
+    request = json.dumps(
+        {
+            "argv": launch.argv,
+            "cwd": str(launch.cwd),
+            "env": launch.env,
+            "uid": launch.ids.uid if launch.ids else None,
+            "gid": launch.ids.gid if launch.ids else None,
+        }
+    ).encode()
     server = _server()
     job = _request(server, request)
     if job is None:

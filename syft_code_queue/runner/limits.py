@@ -17,9 +17,9 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-log = logging.getLogger(__name__)
-
 from .launcher import JobIds
+
+log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -18,12 +18,20 @@ from pydantic import ValidationError
 
 from ..models import Job
 from .base import CodeRunner, JobRun, RunResult, job_environment
-from .bubblewrap import INSIDE_ROOT, MINIMAL_PATH, Bubblewrap, allowed_binaries, bwrap_argv, hidden_binaries, job_path, shell_command
+from .bubblewrap import (
+    INSIDE_ROOT,
+    MINIMAL_PATH,
+    Bubblewrap,
+    allowed_binaries,
+    bwrap_argv,
+    hidden_binaries,
+    job_path,
+    shell_command,
+)
 from .launcher import JobIds, Launch
 from .limits import SandboxPolicy, format_size, lease_job_ids, limits_prologue, tasks_of
 from .policy import normalise_names, policy_violations
 from .staging import Staging
-
 
 LIMIT_EXIT_CODES = {
     128 + signal.SIGXCPU: "a process used up its CPU time limit ({max_cpu_time} s, max_cpu_time)",
@@ -101,8 +109,10 @@ class SafeCodeRunner(CodeRunner):
         if bwrap is not None:
             return []
         if self.policy.require_sandbox:
-            return [f"require_sandbox=True but the sandbox is unavailable ({problem}): every job will "
-                    "fail until bubblewrap works"]
+            return [
+                f"require_sandbox=True but the sandbox is unavailable ({problem}): every job will "
+                "fail until bubblewrap works"
+            ]
         who = "their dedicated uid" if os.geteuid() == 0 else "the server's own user"
         notes = [
             f"jobs run WITHOUT a sandbox ({problem}): they can read any file {who} can read, use "
@@ -111,9 +121,11 @@ class SafeCodeRunner(CodeRunner):
             "refuse to run jobs without it."
         ]
         if os.geteuid() != 0:
-            notes.append("without the sandbox, the process limit counts the server user's other "
-                         "processes too, and a job could kill its supervisor, or the supervisor "
-                         "server and with it the other running jobs, and leave processes behind")
+            notes.append(
+                "without the sandbox, the process limit counts the server user's other "
+                "processes too, and a job could kill its supervisor, or the supervisor "
+                "server and with it the other running jobs, and leave processes behind"
+            )
         return notes
 
     # -- running --------------------------------------------------------------------------
@@ -128,8 +140,9 @@ class SafeCodeRunner(CodeRunner):
             ids = stack.enter_context(lease_job_ids(self.policy.job_uid_base)) if os.geteuid() == 0 else None
             staging = stack.enter_context(Staging.create(job.code_dir, ids))
             launch = self._launch(job, staging, ids, bwrap)
-            result = self.supervise(launch, job, self.effective_timeout(job),
-                                    watchdog=lambda: staging.over_limit(self.policy))
+            result = self.supervise(
+                launch, job, self.effective_timeout(job), watchdog=lambda: staging.over_limit(self.policy)
+            )
             refused = staging.collect_outputs(job.output_dir, self.policy.max_outputs_size)
         error = result.error or refused
         if error is None and result.exit_code in LIMIT_EXIT_CODES:
@@ -150,8 +163,9 @@ class SafeCodeRunner(CodeRunner):
         path = f"{INSIDE_ROOT}/bin" if self.allowed_commands is not None else job_path(other_user)
         env = job_environment(job.job, f"{INSIDE_ROOT}/outputs", f"{INSIDE_ROOT}/home", "/tmp", path)
         command = shell_command(bash, limits_prologue(self.policy, self.policy.max_processes))
-        argv = bwrap_argv(bwrap, self.policy, staging, command,
-                          hidden_binaries(self.blocked_commands, bash), allowed, other_user)
+        argv = bwrap_argv(
+            bwrap, self.policy, staging, command, hidden_binaries(self.blocked_commands, bash), allowed, other_user
+        )
         return Launch(argv=argv, cwd=staging.code, env=env, ids=ids)
 
 

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-
-log = logging.getLogger(__name__)
-
 from .launcher import JobIds
 from .limits import SandboxPolicy, format_size, own_folder
+
+log = logging.getLogger(__name__)
 
 INSIDE_UID = 1000  # the job's uid as seen inside the sandbox
 INSIDE_ROOT = "/job"  # where the staging folder appears inside the sandbox
@@ -89,20 +88,25 @@ class Staging:
         """Why the job must stop now because of what it wrote, or None."""
         outputs = tree_size(self.outputs)
         if outputs > policy.max_outputs_size:
-            return (f"the outputs folder grew past {format_size(policy.max_outputs_size)} "
-                    "(max_outputs_size); the job was stopped and no outputs were returned")
+            return (
+                f"the outputs folder grew past {format_size(policy.max_outputs_size)} "
+                "(max_outputs_size); the job was stopped and no outputs were returned"
+            )
         scratch = tree_size(self.home) + tree_size(self.tmp)
         if scratch > policy.max_scratch_size:
-            return (f"the job's home and temporary files grew past {format_size(policy.max_scratch_size)} "
-                    "(max_scratch_size); the job was stopped")
+            return (
+                f"the job's home and temporary files grew past {format_size(policy.max_scratch_size)} "
+                "(max_scratch_size); the job was stopped"
+            )
         return None
 
     def collect_outputs(self, dest: Path, limit: int) -> Optional[str]:
         """Copy the regular files of ``outputs`` to ``dest``; links and special files are left
         behind. Returns why nothing was copied when the folder is over ``limit``."""
         if tree_size(self.outputs) > limit:
-            return (f"the outputs folder is larger than {format_size(limit)} (max_outputs_size); "
-                    "no outputs were returned")
+            return (
+                f"the outputs folder is larger than {format_size(limit)} (max_outputs_size); no outputs were returned"
+            )
         for source, info in _entries(self.outputs):
             if stat.S_ISREG(info.st_mode):
                 target = dest / source.relative_to(self.outputs)
@@ -113,7 +117,7 @@ class Staging:
 
 SANDBOX_ETC = {
     "passwd": f"job:x:{INSIDE_UID}:{INSIDE_UID}:syft-code-queue job:{INSIDE_ROOT}/home:/bin/bash\n"
-              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     "group": f"job:x:{INSIDE_UID}:\nnogroup:x:65534:\n",
 }
 

@@ -249,8 +249,9 @@ def receive(sock: socket.socket, size: int, max_fds: int) -> tuple[bytes, list[i
     """One message, the descriptors it carries (close-on-exec, so no job inherits them:
     ``socket.recv_fds`` drops its flags argument) and the message flags."""
     fds = array.array("i")
-    message, ancillary, flags, _ = sock.recvmsg(size, socket.CMSG_SPACE(max_fds * fds.itemsize),
-                                                socket.MSG_CMSG_CLOEXEC)
+    message, ancillary, flags, _ = sock.recvmsg(
+        size, socket.CMSG_SPACE(max_fds * fds.itemsize), socket.MSG_CMSG_CLOEXEC
+    )
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - len(data) % fds.itemsize])

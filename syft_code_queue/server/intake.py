@@ -26,8 +26,13 @@ AUTO_APPROVER = "auto-approval"
 
 
 class Intake:
-    def __init__(self, store: OwnerStore, config: QueueConfig, runner: CodeRunner,
-                 auto_approval_callback: Optional[ApprovalCallback]) -> None:
+    def __init__(
+        self,
+        store: OwnerStore,
+        config: QueueConfig,
+        runner: CodeRunner,
+        auto_approval_callback: Optional[ApprovalCallback],
+    ) -> None:
         self.store = store
         self.config = config
         self.runner = runner
@@ -56,8 +61,9 @@ class Intake:
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
         approver = AUTO_APPROVER if self._auto_approves(job) else None
-        state = self.store.create(lifecycle.accept(ref, by=self.owner, manifest=request.manifest_sha256,
-                                                   approved_by=approver))
+        state = self.store.create(
+            lifecycle.accept(ref, by=self.owner, manifest=request.manifest_sha256, approved_by=approver)
+        )
         self._first_seen.pop(ref, None)
         return state, request
 

@@ -49,7 +49,7 @@ class StartJournal:
             return []
         records = []
         for offset in range(0, len(raw), RECORD_SIZE):
-            chunk = raw[offset:offset + RECORD_SIZE].strip(b" \n\0")
+            chunk = raw[offset : offset + RECORD_SIZE].strip(b" \n\0")
             if not chunk:
                 continue
             try:

@@ -10,7 +10,6 @@ reject and cancel are safe from any thread (they go through the store's job lock
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -18,10 +17,10 @@ import time
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from .. import lifecycle
-from ..errors import InvalidTransitionError, JobNotFoundError, ServerAlreadyRunning, StillArriving
+from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving
 from ..listing.index import JobIndex
 from ..listing.snapshot import Snapshot
 from ..listing.table import JobList
@@ -35,6 +34,7 @@ from ..watch import ChangeFeed, Changes, open_feed
 from .cleanup import Settled
 from .intake import ApprovalCallback, Intake
 from .recovery import recover
+from .serve_lock import ServeLock
 from .wakeup import Waker
 from .workers import Workers
 
@@ -67,7 +67,7 @@ class CodeQueueServer:
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._serve_lock: Optional[IO[str]] = None
+        self._serve_lock = ServeLock(self.store.private.serve_lock, f"queue {self.queue_name!r} of {self.email}")
         self._feed: Optional[ChangeFeed] = None
         self._index: Optional[JobIndex] = None
         self._serving = ExitStack()  # the change feed's thread and subscription while serving
@@ -103,7 +103,7 @@ class CodeQueueServer:
         if self.is_running:
             return self
         self.store.ensure_queue()
-        self._acquire_serve_lock()
+        self._serve_lock.acquire()
         self._stopping.clear()
         self._workers.open()
         feed = self._changes()
@@ -135,39 +135,13 @@ class CodeQueueServer:
             if self._feed is not None:
                 self._feed.close()
             self._feed = self._index = None
-        self._release_serve_lock()
+        self._serve_lock.release()
 
     def __enter__(self) -> "CodeQueueServer":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def _acquire_serve_lock(self) -> None:
-        path = self.store.private.serve_lock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise ServerAlreadyRunning(
-                f"queue {self.queue_name!r} of {self.email} is already being served (pid {holder}); "
-                "stop that server first"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._serve_lock = fh
-
-    def _release_serve_lock(self) -> None:
-        if self._serve_lock is not None:
-            fcntl.flock(self._serve_lock, fcntl.LOCK_UN)
-            self._serve_lock.close()
-            self._serve_lock = None
 
     # -- the serve loop -------------------------------------------------------------------
     def _serve(self) -> None:
@@ -311,7 +285,9 @@ class CodeQueueServer:
     def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
         """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
         ref = self._ref(uid)
-        self.store.update(ref, partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256))
+        self.store.update(
+            ref, partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
+        )
         return self._after_action(ref)
 
     def reject_job(self, uid: str, reason: str) -> Job:
@@ -369,7 +345,8 @@ class CodeQueueServer:
         """Jobs in this queue, newest first; filters apply before the limit."""
         wanted = JobStatus(status) if status is not None else None
         jobs = [
-            entry.job for entry in self.snapshot().entries
+            entry.job
+            for entry in self.snapshot().entries
             if (requester_email is None or entry.key.requester == requester_email)
             and (wanted is None or entry.job.status == wanted)
         ]
@@ -430,6 +407,9 @@ def create_server(
         **config,
     )
     return CodeQueueServer(
-        config=queue_config, runner=runner, auto_approval_callback=auto_approval_callback,
-        email=email, data_dir=data_dir,
+        config=queue_config,
+        runner=runner,
+        auto_approval_callback=auto_approval_callback,
+        email=email,
+        data_dir=data_dir,
     )

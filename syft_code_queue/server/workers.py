@@ -50,8 +50,15 @@ class _Start:
 
 
 class Workers:
-    def __init__(self, store: OwnerStore, config: QueueConfig, runner: CodeRunner, settled: Settled,
-                 changed: Callable[[JobRef], None], due: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        store: OwnerStore,
+        config: QueueConfig,
+        runner: CodeRunner,
+        settled: Settled,
+        changed: Callable[[JobRef], None],
+        due: Callable[[float], None],
+    ) -> None:
         """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
         running at that monotonic time (the serve thread must wake by then)."""
         self.store = store
@@ -118,8 +125,15 @@ class Workers:
     def _execute(self, ref: JobRef, job: Job) -> None:
         """A worker's turn: a scratch slot is taken only now, so queued jobs hold none."""
         slot = self._slots.acquire()
-        run = JobRun(job=job, code_dir=slot.code, output_dir=slot.outputs, stdout_path=slot.stdout,
-                     stderr_path=slot.stderr, home_dir=slot.home, timeout=self.config.job_timeout)
+        run = JobRun(
+            job=job,
+            code_dir=slot.code,
+            output_dir=slot.outputs,
+            stdout_path=slot.stdout,
+            stderr_path=slot.stderr,
+            home_dir=slot.home,
+            timeout=self.config.job_timeout,
+        )
         try:
             with self._lock:
                 if self._stopping.is_set():
@@ -163,8 +177,9 @@ class Workers:
             self._finish(ref, JobStatus.failed, "the submission changed after it was approved")
             return
         try:
-            copy_verified(self.store.layout.job(ref).code_dir, run.code_dir, request.files,
-                          slot.take_spares(len(request.files)))
+            copy_verified(
+                self.store.layout.job(ref).code_dir, run.code_dir, request.files, slot.take_spares(len(request.files))
+            )
         except (ValueError, OSError) as exc:
             self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
             return
@@ -189,8 +204,17 @@ class Workers:
         with self.store.locked(ref):
             with self._lock:
                 start = self._started.get(ref)
-            state = self.store.update(ref, partial(lifecycle.finish, status=status, by=self.owner, reason=reason,
-                                                   result=result, started_at=start.at if start else None))
+            state = self.store.update(
+                ref,
+                partial(
+                    lifecycle.finish,
+                    status=status,
+                    by=self.owner,
+                    reason=reason,
+                    result=result,
+                    started_at=start.at if start else None,
+                ),
+            )
             with self._lock:
                 self._started.pop(ref, None)
         self.settled.add(ref, state)

@@ -77,7 +77,7 @@ class ChangeFeed(ABC):
     def watch(self, root: Path, max_depth: Optional[int] = None) -> None:
         """Report changes under ``root`` (sub-folders down to ``max_depth`` levels below it)."""
 
-    def sync(self) -> None:
+    def sync(self) -> None:  # noqa: B027 (a no-op unless the feed is exact)
         """Publish every change made before this call (exact feeds only; others: no-op)."""
 
     def fileno(self) -> Optional[int]:

@@ -29,9 +29,7 @@ IN_DONT_FOLLOW = 0x02000000
 IN_ISDIR = 0x40000000
 
 # Everything that can change what a folder holds or what a file in it says.
-CHANGES = (
-    IN_MODIFY | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
-)
+CHANGES = IN_MODIFY | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
 
 _HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 _READ_SIZE = 1 << 16

@@ -186,9 +186,7 @@ class InotifyFeed(ChangeFeed):
             self._users += 1
             if self._users == 1:
                 stop_r, self._stop_w = os.pipe()
-                self._thread = threading.Thread(
-                    target=self._pump, args=(stop_r,), name="scq-changes", daemon=True
-                )
+                self._thread = threading.Thread(target=self._pump, args=(stop_r,), name="scq-changes", daemon=True)
                 self._thread.start()
         try:
             yield

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import need
+from helpers import need
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"

@@ -113,6 +113,11 @@ def cmd_submit(args: argparse.Namespace) -> None:
     print(job.uid)
 
 
+def cmd_status(args: argparse.Namespace) -> None:
+    status = _client(args).queue_status(args.owner_email)
+    print(f"{args.owner_email}: {status.describe()}")
+
+
 def cmd_list(args: argparse.Namespace) -> None:
     source = _owner(args) if args.owner else _client(args)
     if args.owner:
@@ -231,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     p.add_argument("--auto-approval", action="store_true", help="ask for the owner's auto-approval")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("status", parents=[identity], help="whether an owner's queue server is online")
+    p.add_argument("owner_email", help="the data owner's email")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("list", parents=[identity, as_json, as_owner], help="list jobs, newest first")
     p.add_argument("--status", choices=[s.value for s in JobStatus], help="only jobs with this status")

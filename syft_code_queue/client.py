@@ -20,7 +20,7 @@ from .errors import SubmissionError, UnsafeFolderError, describe
 from .listing.index import JobIndex
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
-from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
+from .models import Job, JobRequest, JobStatus, QueueConfig, QueueStatus, SubmitRequest, utcnow
 from .protocol.manifest import build_manifest
 from .protocol.requester import RequesterStore
 from .syftbox import Workspace
@@ -102,6 +102,12 @@ class CodeQueueClient:
         except OSError as exc:
             raise SubmissionError(f"could not write the submission: {exc}") from exc
         return Job(request=request)
+
+    def queue_status(self, owner: str) -> QueueStatus:
+        """Whether ``owner``'s queue server is there: online (and when last seen), offline
+        since when, or no queue at that datasite. A job sent to an offline queue waits for
+        the owner's server; one sent where there is no queue never runs."""
+        return self.store.queue_status(owner)
 
     def get_job(self, uid: str) -> Job:
         """The job's current view; raises ``JobNotFoundError`` for a uid you did not submit."""

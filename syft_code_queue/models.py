@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -91,6 +91,9 @@ class QueueConfig(BaseModel):
     # sooner goes straight to its final state (one write and one sync fewer). Either way its
     # start is forced to disk privately before it runs, so it is never run twice.
     running_shown_after: float = Field(default=0.25, ge=0)
+    # How often the server rewrites its heartbeat: requesters call it offline after missing
+    # about two of them (SyftBox takes seconds to carry a file).
+    heartbeat_interval: float = Field(default=30.0, ge=1)
 
     @field_validator("queue_name")
     @classmethod
@@ -188,6 +191,44 @@ class JobRequest(BaseModel):
     @property
     def manifest_sha256(self) -> str:
         return manifest_digest(self.files)
+
+
+class Heartbeat(BaseModel):
+    """``heartbeat.json`` at a queue's root: the serving process's sign of life, rewritten
+    every ``interval`` seconds, and once more with ``stopped_at`` on a clean stop."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    started_at: datetime
+    last_seen: datetime
+    interval: float = Field(gt=0)
+    stopped_at: Optional[datetime] = None
+
+
+class QueueStatus(BaseModel):
+    """What a requester can tell about an owner's queue from its heartbeat."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str
+    state: Literal["online", "offline", "no_queue"]
+    last_seen: Optional[datetime] = None
+
+    @property
+    def online(self) -> bool:
+        return self.state == "online"
+
+    def describe(self, now: Optional[datetime] = None) -> str:
+        """ "online, last seen 20 s ago", "offline since ...", or "no queue at this datasite"."""
+        if self.state == "no_queue":
+            return f"no queue at {self.owner}'s datasite (or it has not synced yet)"
+        if self.last_seen is None:
+            return "offline: its server has not been seen yet"
+        ago = max(0.0, ((now or utcnow()) - self.last_seen).total_seconds())
+        if self.state == "online":
+            return f"online, last seen {ago:.0f} s ago"
+        return f"offline since {self.last_seen.isoformat(timespec='seconds')}"
 
 
 class CancelRequest(BaseModel):

@@ -4,7 +4,8 @@ Synced, under ``datasites/<owner>/app_data/<queue>/`` (``QueueLayout``):
 - ``inbox/<requester>/<uid>/``: written by the requester only (``job.json``, ``code/``, an
   optional ``cancel.json``);
 - ``review/<requester>/<uid>/``: written by the owner only (``state.json``, ``stdout.txt``,
-  ``stderr.txt``, ``outputs/``).
+  ``stderr.txt``, ``outputs/``);
+- ``heartbeat.json``: written by the serving process, readable by anyone.
 
 Owner-private, under ``<data_dir>/.syft_code_queue/<owner>/``, never synced
 (``PrivateLayout``): the serve lock, the state locks, the start journal and the workers'
@@ -28,6 +29,7 @@ CODE_DIR = "code"
 OUTPUTS_DIR = "outputs"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
+HEARTBEAT_FILE = "heartbeat.json"
 INBOX_DIR = "inbox"
 REVIEW_DIR = "review"
 
@@ -108,6 +110,11 @@ class QueueLayout:
     @cached_property
     def review(self) -> Path:
         return self.root / REVIEW_DIR
+
+    @cached_property
+    def heartbeat(self) -> Path:
+        """The serving process's sign of life, readable by anyone (``Heartbeat``)."""
+        return self.root / HEARTBEAT_FILE
 
     def requester_inbox(self, requester: str) -> Path:
         return self.inbox / requester

@@ -2,7 +2,8 @@
 servers) and the legacy ``syftperm.yaml`` (SyftBox 0.4 servers).
 
 Each requester may write only ``inbox/<their email>/`` and read only ``review/<their
-email>/``; nothing else under the queue is shared.
+email>/``; anyone may read the server's ``heartbeat.json``; nothing else under the queue is
+shared.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..models import validate_email
+from .layout import HEARTBEAT_FILE
 
 PERMISSION_FILE = "syft.pub.yaml"
 LEGACY_PERMISSION_FILE = "syftperm.yaml"
@@ -24,7 +26,7 @@ def queue_permissions_yaml() -> str:
     reads only their own review folder; ``terminal`` stops any nested file widening it."""
     return (
         "# Written by syft-code-queue. Requesters may write only inbox/<their email>/ and\n"
-        "# read only review/<their email>/; nothing else here is shared.\n"
+        "# read only review/<their email>/; everyone may read the server's heartbeat.\n"
         "terminal: true\n"
         "rules:\n"
         "  - pattern: 'inbox/{{.UserEmail}}/**'\n"
@@ -34,6 +36,9 @@ def queue_permissions_yaml() -> str:
         "  - pattern: 'review/{{.UserEmail}}/**'\n"
         "    access:\n"
         "      read: ['USER']\n"
+        f"  - pattern: '{HEARTBEAT_FILE}'\n"
+        "    access:\n"
+        "      read: ['*']\n"
     )
 
 
@@ -52,6 +57,10 @@ def legacy_permissions_yaml(requesters: Iterable[str]) -> str:
         "- path: 'inbox/{useremail}/**'",
         "  user: '*'",
         "  permissions: [create, write, read]",
+        "  type: allow",
+        f"- path: {_yaml_str(HEARTBEAT_FILE)}",
+        "  user: '*'",
+        "  permissions: [read]",
         "  type: allow",
     ]
     for email in sorted(set(requesters)):

@@ -16,7 +16,19 @@ from pydantic import ValidationError
 
 from ..cache import BoundedCache
 from ..errors import InvalidTransitionError, JobNotFoundError, SubmissionError
-from ..models import UID_PATTERN, CancelRequest, Job, JobRef, JobRequest, JobState, JobStatus, Transition, utcnow
+from ..models import (
+    UID_PATTERN,
+    CancelRequest,
+    Heartbeat,
+    Job,
+    JobRef,
+    JobRequest,
+    JobState,
+    JobStatus,
+    QueueStatus,
+    Transition,
+    utcnow,
+)
 from ..syftbox import (
     FileIdentity,
     Workspace,
@@ -34,6 +46,8 @@ from .manifest import VerifiedFiles, files_present
 # The one whose document changed longest ago goes first, so jobs in flight stay. Forgetting
 # one costs parsing it again (and a state.json of it caught mid-sync then shows no state).
 JOBS_KEPT = 4_096
+OFFLINE_AFTER = 2.5  # heartbeat intervals without a beat before a queue reads as offline
+SYNC_SLACK = 10.0  # seconds a beat may take to sync
 VERIFIED_KEPT = 16_384  # result files whose bytes were checked, while they stay unchanged
 
 
@@ -88,6 +102,21 @@ class RequesterStore:
             return sorted(p.name for p in self.workspace.datasites.iterdir() if p.is_dir())
         except FileNotFoundError:
             return []
+
+    def queue_status(self, owner: str) -> QueueStatus:
+        """Whether ``owner``'s queue server is there, from the heartbeat it publishes: online
+        while its last beat is under ``OFFLINE_AFTER`` intervals old (sync takes seconds)."""
+        layout = self.layout(owner)
+        try:
+            beat = Heartbeat.model_validate_json(layout.heartbeat.read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            state = "offline" if layout.root.is_dir() else "no_queue"
+            return QueueStatus(owner=owner, state=state)
+        except ValidationError:  # mid-sync: the next call sees the whole file
+            return QueueStatus(owner=owner, state="offline")
+        age = (utcnow() - beat.last_seen).total_seconds()
+        online = beat.stopped_at is None and age <= OFFLINE_AFTER * beat.interval + SYNC_SLACK
+        return QueueStatus(owner=owner, state="online" if online else "offline", last_seen=beat.last_seen)
 
     def owners(self, target_email: Optional[str] = None) -> list[str]:
         """Owners whose queue holds an inbox folder of ours (that we submitted to)."""

@@ -32,6 +32,7 @@ from ..runner import CodeRunner, SafeCodeRunner
 from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
 from .cleanup import Settled
+from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
 from .recovery import recover
 from .serve_lock import ServeLock
@@ -63,6 +64,7 @@ class CodeQueueServer:
         self._settled = Settled()
         self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
         self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due)
+        self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
         self._stopping = threading.Event()
@@ -115,6 +117,7 @@ class CodeQueueServer:
         if self._events_fd is None:  # no descriptor to wait on: the feed pushes from its thread
             self._serving.enter_context(feed.running())
         recover(self.store, self._workers.journal, self._workers.slots, by=self.email)
+        self._pulse.start()
         self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
         self._thread.start()
         log.info("serving queue %r of %s with %s", self.queue_name, self.email, self.runner.describe())
@@ -129,6 +132,7 @@ class CodeQueueServer:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+            self._pulse.stop()
         self._workers.close()
         self._serving.close()
         with self._lock:  # release the watches; a later listing or start opens new ones
@@ -159,11 +163,13 @@ class CodeQueueServer:
                 else:
                     self._process(scopes)
                 self._workers.show_running()
+                self._pulse.beat_if_due()
             except Exception:  # the queue must outlive any one bad pass
                 log.exception("queue pass failed; retrying at the next event")
-            due = self._workers.next_due()
+            started = self._workers.next_due()
+            due = min(next_pass if started is None else started, self._pulse.due())
             with self._lock:  # a start due sooner wakes this thread (see _due)
-                self._sleep_until = min(next_pass, due) if due is not None else next_pass
+                self._sleep_until = min(next_pass, due)
             if self._wake.wait(max(0.0, self._sleep_until - time.monotonic()), self._events_fd):
                 self._changes().sync()  # read here: no hand-off to another thread per event
 

@@ -22,12 +22,16 @@ import pytest
 from syft_code_queue.launcher import LOST, ORPHANED
 from syft_code_queue.runner import CodeRunner, RunResult
 
+from conftest import need
 from test_hostile_jobs import Ran, _until, prepare_run, processes_with, run_job, safe_runner
 
 RUNNERS = ["plain", "bwrap", "none"]
 
 
 def make_runner(kind: str, **options: object) -> CodeRunner:
+    """The runner a parametrised story uses; without bubblewrap the ``bwrap`` case is skipped."""
+    if kind == "bwrap":
+        need("bwrap")
     return CodeRunner(**options) if kind == "plain" else safe_runner(kind, **options)  # type: ignore[arg-type]
 
 

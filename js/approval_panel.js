@@ -341,7 +341,7 @@ function render({ model, el }) {
     fillFilter(tagFilter, model.get("tags") || [], query.tag, "All tags");
     const c = model.get("counts") || {};
     clear(counts);
-    append(counts, ["pending", "approved", "running"].map((s) => h("span", { class: `scq-count-pill scq-s-${s}` }, `${s} ${c[s] || 0}`)));
+    append(counts, ["pending", "approved", "running"].map((s) => h("span", { class: `scq-count-pill scq-s-${s}` + (c[s] ? "" : " scq-zero") }, `${s} ${c[s] || 0}`)));
     updated.textContent = "updated " + fmtTime(model.get("updated_at"));
     renderCards();
     renderBulk();

@@ -252,10 +252,10 @@ def test_form_validates_with_the_api_model_and_reports_per_field(
     ack = act(form, "submit", target_email="not-an-email", code_folder="", name="  ", tags="ok", description="")
     assert not ack["ok"]
     assert set(ack["errors"]) == {"target_email", "code_folder", "name"}
-    assert "not a valid email" in ack["errors"]["target_email"]
+    assert "not a valid email" in ack["errors"]["target_email"].lower()
 
     ack = act(form, "submit", target_email=OWNER, code_folder=str(tmp_path / "nope"), name="x")
-    assert ack["errors"] == {"code_folder": f"code folder not found: {tmp_path / 'nope'}"}
+    assert ack["errors"] == {"code_folder": f"Code folder not found: {tmp_path / 'nope'}; please check the path."}
     no_run = tmp_path / "empty"
     no_run.mkdir()
     ack = act(form, "submit", target_email=OWNER, code_folder=str(no_run), name="x")
@@ -268,6 +268,23 @@ def test_form_validates_with_the_api_model_and_reports_per_field(
     assert ack["ok"]
     job = client.get_job(ack["job"]["uid"])
     assert job.tags == ["one", "two"] and job.auto_approval and job.requester_email == ALICE
+
+
+def test_form_errors_are_sentences_under_their_field_and_tags_are_checked(
+    client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    form = SubmitForm(client)
+    code = str(make_code("echo hi\n"))
+    ack = act(form, "submit", target_email=OWNER, code_folder=code, name="x", tags="ok, " + "t" * 80)
+    assert set(ack["errors"]) == {"tags"}, "a long tag is reported under Tags, not under the button"
+    assert "longer than 64 characters" in ack["errors"]["tags"] and "pydantic" not in ack["errors"]["tags"]
+    ack = act(form, "submit", target_email=OWNER, code_folder=code, name="x", tags="a, b, a")
+    assert ack["errors"] == {"tags": "Tag 'a' is listed twice; please list each tag once."}
+    ack = act(form, "submit", target_email="bad", code_folder="", name="", tags="")
+    sentences = list(ack["errors"].values())
+    assert len(sentences) == 3 and all(t[0].isupper() and t.endswith(".") for t in sentences), sentences
+    assert ack["errors"]["name"] == "This is required; please fill it in."
+    assert client.list_jobs() == []
 
 
 # -- job table --------------------------------------------------------------------------
@@ -428,6 +445,23 @@ def test_pause_freezes_the_rows_and_resume_catches_up() -> None:
     assert table.rows[0]["uid"] == top and table.rows[0]["status"] != "cancelled"
     act(table, "pause", paused=False)
     assert not table.paused and table.rows[0]["status"] == "cancelled"
+
+
+def test_an_empty_html_list_says_so() -> None:
+    assert "No jobs" in jobs_to_html([])
+
+
+def test_a_tables_dataframe_is_current_even_before_its_next_live_update(
+    server: scq.CodeQueueServer, client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    job = client.submit_code(OWNER, make_code("echo hi\n"), "decided")
+    wait_for(lambda: server.get_job(job.uid).state is not None)
+    table = JobTable(JobSource(server, poll_interval=3600, listen=False))
+    assert [r["status"] for r in table.rows] == ["pending"]
+    server.reject_job(job.uid, reason="not now")
+    assert list(table.df["status"]) == ["rejected"], "what the previous cell did, not the last update"
+    act(table, "pause", paused=True)
+    assert list(table.df["status"]) == ["pending"], "a paused table keeps what it froze"
 
 
 def test_selection_survives_updates_and_detail_has_the_log_tail() -> None:

@@ -50,10 +50,12 @@ def _print_jobs(jobs: Sequence[Job], as_json: bool) -> None:
     if not jobs:
         print("no jobs")
         return
-    print(f"{'UID':8}  {'STATUS':9}  {'CREATED':19}  {'REQUESTER -> TARGET':40}  NAME")
-    for job in jobs:
-        who = f"{job.requester_email} -> {job.target_email}"
-        print(f"{job.short_uid:8}  {job.status.value:9}  {_fmt_time(job.created_at):19}  {who[:40]:40}  {job.name}")
+    # Emails are printed whole: a cut one names the wrong person.
+    parties = [f"{job.requester_email} -> {job.target_email}" for job in jobs]
+    width = max(len("REQUESTER -> TARGET"), *(len(p) for p in parties))
+    print(f"{'UID':8}  {'STATUS':9}  {'CREATED':19}  {'REQUESTER -> TARGET':{width}}  NAME")
+    for job, who in zip(jobs, parties, strict=True):
+        print(f"{job.short_uid:8}  {job.status.value:9}  {_fmt_time(job.created_at):19}  {who:{width}}  {job.name}")
 
 
 def _print_job(job: Job, as_json: bool) -> None:

@@ -24,7 +24,10 @@ def need(tool: str) -> str:
     failure in CI, where .ci/run installs it."""
     path = shutil.which(tool)
     if path is None:
-        message = f"{tool} is not installed (CI installs it: see .ci/)"
+        message = (
+            f"{tool} is not installed, so this test cannot run; install it with the README's"
+            " apt-get line (CI installs it through .ci/ and fails instead of skipping)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

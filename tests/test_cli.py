@@ -108,3 +108,11 @@ def test_demo_runs_the_whole_round_trip(tmp_path):
     assert "requester sees: completed" in done.stdout
     assert "results.txt: n=4 mean_age=37.5 median_age=38.5" in done.stdout
     assert "outsider@example.com lists 0 jobs" in done.stdout
+
+
+def test_list_prints_every_email_whole(capsys, root, make_code):
+    requester = "data-scientist@university-hospital.example.com"
+    me = ["--email", requester, "--data-dir", str(root)]
+    scq(capsys, "submit", str(make_code("echo")), "--to", OWNER, "--name", "long names", *me)
+    rc, out, _ = scq(capsys, "list", *me)
+    assert rc == 0 and f"{requester} -> {OWNER}  " in out

@@ -57,6 +57,8 @@ def jobs_to_html(jobs: Iterable[Job]) -> str:
             for c in shown
         )
         rows.append(f"<tr>{cells}</tr>")
+    if not rows:
+        rows.append(f'<tr><td colspan="{len(shown)}" class="scq-jobs-empty">No jobs</td></tr>')
     return f'<table class="scq-jobs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 

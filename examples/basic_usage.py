@@ -101,6 +101,7 @@ def monitor(client: scq.CodeQueueClient, uid: str, timeout: float) -> scq.Job:
             )
         time.sleep(0.05)
     print(f"status: {job.status.value} (accepted by {job.history[0].by})")
+    print(f"{job.target_email}'s queue: {client.queue_status(job.target_email).describe()}")
     for recent in client.list_jobs(limit=5):  # newest first
         print(f"  your jobs: {recent}")
     return job
@@ -180,6 +181,13 @@ def requester_only(owner: str, tags: list[str], timeout: float) -> int:
         client = scq.create_client()
     except scq.ConfigurationError as exc:
         raise SystemExit(str(exc)) from None
+    queue = client.queue_status(owner)  # from the heartbeat the owner's server publishes
+    if queue.state == "no_queue":
+        raise SystemExit(
+            f"{queue.describe()}: a job sent there never runs. Ask {owner} to start their queue "
+            "server (examples/server_setup.py or scq serve), then run this again."
+        )
+    print(f"{owner}'s queue: {queue.describe()}")
     with tempfile.TemporaryDirectory(prefix="scq-example-") as work:
         job = submit(client, owner, Path(work), tags)
     print(

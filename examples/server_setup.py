@@ -56,6 +56,7 @@ def queue_config(args: argparse.Namespace) -> scq.QueueConfig:
         arrival_timeout=600,  # a submission still syncing after this long is rejected as incomplete
         rescan_interval=2.0,  # pick-up is event driven; this full pass is the safety net
         running_shown_after=0.25,  # jobs shorter than this go from approved straight to their end
+        heartbeat_interval=30.0,  # requesters see the queue online while this keeps being rewritten
     )
 
 

@@ -64,6 +64,7 @@ def test_basic_usage_plays_the_whole_workflow_with_no_setup(tmp_path: Path) -> N
 
     # Submit, then monitor: the owner's server accepts it and it waits for review.
     assert "status: pending (accepted by owner@example.com)" in out
+    assert "owner@example.com's queue: online, last seen" in out
     assert f"your jobs: Data Analysis Job [{uid[:8]}] pending" in out
     # The owner reviews the very bytes that would run, and approves them.
     assert f"owner sees pending: Data Analysis Job [{uid[:8]}] from alice@example.com: analysis.py" in out
@@ -247,9 +248,25 @@ def test_basic_usage_to_an_owner_without_a_syftbox_identity_says_how_to_set_one(
     assert "Traceback" not in done.stderr
 
 
-def test_basic_usage_to_an_owner_with_no_server_says_to_start_one(tmp_path: Path) -> None:
-    done = run("basic_usage.py", identity(ALICE, tmp_path / "SyftBox"), tmp_path, "--to", OWNER, "--timeout", "1")
+def test_basic_usage_to_an_owner_with_no_queue_says_to_start_one_and_sends_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "SyftBox"
+    done = run("basic_usage.py", identity(ALICE, root), tmp_path, "--to", OWNER, "--timeout", "1")
     assert done.returncode == 1
-    assert "is still pending after 1 s" in done.stderr
-    assert "the owner's queue server has not picked it up: ask them to start it" in done.stderr
+    assert done.stderr == (
+        f"no queue at {OWNER}'s datasite (or it has not synced yet): a job sent there never runs. "
+        f"Ask {OWNER} to start their queue server (examples/server_setup.py or scq serve), then run this again.\n"
+    )
+    assert len(scq.create_client(email=ALICE, data_dir=root).list_jobs()) == 0
+
+
+def test_basic_usage_to_an_owner_whose_server_stopped_says_what_it_waits_for(tmp_path: Path) -> None:
+    root = tmp_path / "SyftBox"
+    served = run("server_setup.py", no_identity(tmp_path), tmp_path, "--root", str(root), "--seconds", "0.5")
+    assert served.returncode == 0, served.stderr
+    done = run("basic_usage.py", identity(ALICE, root), tmp_path, "--to", OWNER, "--timeout", "1")
+    assert done.returncode == 1
+    assert f"{OWNER}'s queue: offline since " in done.stdout
+    assert "is still pending after 1 s: the owner's queue server has not picked it up: ask them to start it" in (
+        done.stderr
+    )
     assert "Traceback" not in done.stderr

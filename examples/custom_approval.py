@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -148,6 +148,14 @@ class OneLineErrors(logging.Formatter):
         return f"    {ei[0].__name__}: {ei[1]}"
 
 
+class Submission(NamedTuple):
+    who: str
+    code: Path
+    name: str
+    tags: list[str]
+    description: str = ""
+
+
 def write_code(folder: Path, run_sh: str, extra: Optional[dict[str, str]] = None) -> Path:
     folder.mkdir(parents=True)
     (folder / "run.sh").write_text(f"#!/bin/bash\n{run_sh}\n")
@@ -193,24 +201,32 @@ def main() -> int:
             fetch = write_code(work / "fetch", 'pip install numpy\npython3 -c "print(1)" > "$SYFT_OUTPUT_DIR/one.txt"')
             approved: list[scq.Job] = []
 
-            def section(title: str, callback: Callable[[scq.Job], bool], jobs: list[tuple]) -> list[scq.Job]:
-                """Swap in ``callback``, submit ``jobs`` (who, code, name, tags, description) and
-                print what it decided for each."""
+            def section(
+                title: str,
+                callback: Callable[[scq.Job], bool],
+                jobs: list[Submission],
+                explain: Optional[Check] = None,
+            ) -> list[scq.Job]:
+                """Swap in ``callback``, submit ``jobs`` and print what it decided for each, and
+                why a job waits (``explain``; a policy's own refusal by default)."""
                 print(f"== {title}")
                 server.auto_approval_callback = callback
                 decided = []
-                for who, code, name, tags, *description in jobs:
+                for who, code, name, tags, description in jobs:
                     sent = clients[who].submit_code(
-                        OWNER, code, name, description=" ".join(description), tags=tags, auto_approval=True
+                        OWNER, code, name, description=description, tags=tags, auto_approval=True
                     )
                     job = accepted(server, sent.uid)
                     if job.status == scq.JobStatus.approved:
                         approved.append(job)
                         outcome = "auto-approved"
                     else:
-                        why = (
-                            callback.refusal(job) if isinstance(callback, Policy) else "the rule raised (logged above)"
-                        )
+                        if explain is not None:
+                            why = explain(job)
+                        elif isinstance(callback, Policy):
+                            why = callback.refusal(job)
+                        else:
+                            why = "the rule did not approve it"
                         outcome = f"waits for review: {why}"
                     print(f"  {job.name:<22} from {job.requester_email:<31} {outcome}")
                     decided.append(job)
@@ -220,42 +236,44 @@ def main() -> int:
                 "trusted domains: the requester's whole domain",
                 Policy(rules.trusted_domain),
                 [
-                    (ALICE, stats, "Age statistics", ["statistics"]),
-                    (BOB, stats, "Age statistics", ["statistics"]),
-                    (EVE, stats, "Age statistics", ["statistics"]),
+                    Submission(ALICE, stats, "Age statistics", ["statistics"]),
+                    Submission(BOB, stats, "Age statistics", ["statistics"]),
+                    Submission(EVE, stats, "Age statistics", ["statistics"]),
                 ],
             )
             section(
                 "tag allowlist: every tag in the list",
                 Policy(rules.tag_allowlist),
                 [
-                    (ALICE, stats, "Weekly report", ["report", "statistics"]),
-                    (ALICE, stats, "Model training", ["statistics", "training"]),
-                    (BOB, stats, "Untagged", []),
+                    Submission(ALICE, stats, "Weekly report", ["report", "statistics"]),
+                    Submission(ALICE, stats, "Model training", ["statistics", "training"]),
+                    Submission(BOB, stats, "Untagged", []),
                 ],
             )
             section(
                 "code-size limit: all files together",
                 Policy(rules.code_size),
                 [
-                    (BOB, stats, "Small job", ["statistics"]),
-                    (BOB, big, "Job with a data file", ["statistics"]),
+                    Submission(BOB, stats, "Small job", ["statistics"]),
+                    Submission(BOB, big, "Job with a data file", ["statistics"]),
                 ],
             )
             section(
                 "only these datasets: what the job says it reads",
                 Policy(rules.only_these_datasets),
                 [
-                    (ALICE, stats, "Census ages", ["statistics", "dataset:census"]),
-                    (ALICE, stats, "Census and patients", ["statistics", "dataset:census", "dataset:patients"]),
+                    Submission(ALICE, stats, "Census ages", ["statistics", "dataset:census"]),
+                    Submission(
+                        ALICE, stats, "Census and patients", ["statistics", "dataset:census", "dataset:patients"]
+                    ),
                 ],
             )
             section(
                 "a rule that reads run.sh",
                 Policy(rules.run_sh(server)),
                 [
-                    (BOB, stats, "Plain script", ["statistics"]),
-                    (BOB, fetch, "Installs a package", ["statistics"]),
+                    Submission(BOB, stats, "Plain script", ["statistics"]),
+                    Submission(BOB, fetch, "Installs a package", ["statistics"]),
                 ],
             )
             section(
@@ -268,15 +286,16 @@ def main() -> int:
                     rules.run_sh(server),
                 ),
                 [
-                    (BOB, stats, "Census ages", ["report", "dataset:census"]),
-                    (EVE, stats, "Census ages", ["report", "dataset:census"]),
-                    (BOB, fetch, "Census ages", ["report", "dataset:census"]),
+                    Submission(BOB, stats, "Census ages", ["report", "dataset:census"]),
+                    Submission(EVE, stats, "Census ages", ["report", "dataset:census"]),
+                    Submission(BOB, fetch, "Census ages", ["report", "dataset:census"]),
                 ],
             )
             (raised,) = section(
                 "a rule that raises: the job is left pending and the error is logged",
                 needs_a_ticket,
-                [(ALICE, stats, "Free-text description", ["statistics"], "ages", "by", "decade")],
+                [Submission(ALICE, stats, "Free-text description", ["statistics"], "ages by decade")],
+                explain=lambda job: "the rule raised (logged above)",
             )
             print(f"  the owner approves {raised.short_uid} by hand: the server kept serving")
             approved.append(

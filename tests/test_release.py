@@ -354,3 +354,13 @@ def test_the_cli_lists_releases_and_withholds(capsys, client, server_factory, ma
     out = capsys.readouterr().out
     assert "release notes: no small cells" in out and "released: a.csv; 3 held files not released" in out
     assert main(["held", *owner]) == 0 and capsys.readouterr().out == "no results awaiting release\n"
+
+
+def test_a_new_decision_replaces_what_an_interrupted_release_left(client, server_factory, make_code, root):
+    uid = two_table_job(client, server_factory, make_code)
+    release_killed_midway(root, uid)  # a.csv was copied before it died
+    owner = scq.CodeQueueServer(email=OWNER, data_dir=root)  # not serving: `scq release` does this
+    job = owner.release_job(uid, files=["b.csv"], reason="only b after all")
+    assert [f.path for f in job.release.files] == ["b.csv"]
+    client.wait_for_job(uid, timeout=30)
+    assert sorted(p.name for p in client.get_job_output(uid).iterdir()) == ["b.csv"]

@@ -346,6 +346,7 @@ class OwnerStore:
         """Move logs and outputs into the owner's private held folder, which never syncs: the
         results of a run whose release the owner decides. Returns what was held."""
         held = self.private.held(ref)
+        held.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # readable by the owner only
         out_entries = tuple(
             _publish_file(outputs / rel, held.outputs_dir / rel, rel) for rel in _regular_files(outputs)
         )

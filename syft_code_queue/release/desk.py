@@ -170,6 +170,7 @@ class ReleaseDesk:
                 logs=tuple(_released(e) for e in released_logs),
                 withheld_files=len(outputs.held.files) - len(chosen) - len(released_logs),
             )
+            self.store.unpublish_release(ref)  # what an interrupted earlier decision left goes
             atomic_write_json(outputs.paths.releasing_file, decision.model_dump_json(indent=2))
             return self._publish(ref, outputs.held, decision)
 

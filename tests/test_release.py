@@ -68,6 +68,7 @@ def test_nothing_derived_from_private_data_leaves_before_release_or_after_releas
 
     job = client.get_job(uid)
     assert job.status.label == "ran, waiting for the owner's release"
+    assert "ran, waiting for the owner&#x27;s release" in client.list_jobs()._repr_html_()
     assert (job.exit_code, job.error, job.release) == (1, None, None)
     assert client.get_job_logs(uid) is None and client.get_job_output(uid) is None
     assert leaks_token(root, secret) == []

@@ -16,7 +16,7 @@ import logging
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from pydantic import ValidationError
 
@@ -33,6 +33,13 @@ from .policy import OutputPolicy
 log = logging.getLogger(__name__)
 
 ReleaseCallback = Callable[[Job, HeldOutputs], bool]  # True: release every held file and the logs
+
+
+class Settles(Protocol):
+    """Where jobs that a release or a withholding ended are recorded (the server's ``Settled``)."""
+
+    def add(self, ref: JobRef, state: JobState) -> None: ...
+
 
 CHECKS_PASSED = "every file passed the owner's output policy"
 RULE_RELEASED = "released by the owner's auto-release rule"
@@ -55,16 +62,15 @@ class ReleaseDesk:
         self,
         store: OwnerStore,
         config: QueueConfig,
-        settled_add: Callable[[JobRef, JobState], None],
+        settled: Settles,
         policy: Optional[OutputPolicy] = None,
         callback: Optional[ReleaseCallback] = None,
     ) -> None:
-        """``settled_add``: record a job whose release (or withholding) ended it."""
         self.store = store
         self.config = config
         self.policy = policy or OutputPolicy()
         self.callback = callback
-        self._settled_add = settled_add
+        self._settled = settled
 
     @property
     def owner(self) -> str:
@@ -191,7 +197,7 @@ class ReleaseDesk:
                 withheld_files=len(held.files),
             )
             state = self.store.update(ref, partial(lifecycle.withhold, by=by, reason=reason, decision=decision))
-        self._settled_add(ref, state)
+        self._settled.add(ref, state)
         return state
 
     def resume(self, ref: JobRef) -> None:
@@ -250,7 +256,7 @@ class ReleaseDesk:
         )
         state = self.store.update(ref, step)
         paths.releasing_file.unlink(missing_ok=True)
-        self._settled_add(ref, state)
+        self._settled.add(ref, state)
         return state
 
     def _roll_back(self, ref: JobRef, why: str) -> None:

@@ -67,10 +67,8 @@ class CodeQueueServer:
         self.store = OwnerStore(self.workspace, self.config.queue_name)
         self._settled = Settled()
         self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
-        self._desk = ReleaseDesk(self.store, self.config, self._settled.add, output_policy, auto_release_callback)
-        self._workers = Workers(
-            self.store, self.config, self.runner, self._settled, self._changed, self._due, self._desk
-        )
+        self._desk = desk = ReleaseDesk(self.store, self.config, self._settled, output_policy, auto_release_callback)
+        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due, desk)
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
@@ -299,10 +297,8 @@ class CodeQueueServer:
 
     def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
         """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
-        ref = self._ref(uid)
-        self.store.update(
-            ref, partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
-        )
+        step = partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
+        self.store.update(ref := self._ref(uid), step)
         return self._after_action(ref)
 
     def reject_job(self, uid: str, reason: str) -> Job:
@@ -328,16 +324,15 @@ class CodeQueueServer:
         self._settled.add(ref, state)
         self._changed(ref)
 
+    # -- output release: release/desk.py, and the README's "Output release" -----------
     def release_job(self, uid: str, files: Optional[list[str]] = None, logs: bool = True, reason: str = "") -> Job:
         """Release held results: the outputs named (None: every one) and, with ``logs``, the logs."""
         return self._after_action(self._desk.release(self._ref(uid), files, logs, reason, by=self.email).ref)
 
-    def withhold_job(self, uid: str, reason: str) -> Job:
-        """Release none of a job's held results; the reason is shown to the requester."""
+    def withhold_job(self, uid: str, reason: str) -> Job:  # releases nothing; the reason is shown
         return self._after_action(self._desk.withhold(self._ref(uid), reason, by=self.email).ref)
 
-    def get_held_outputs(self, uid: str) -> HeldOutputs:
-        """A job's held results, each file with its verdict, and the requester's notes (owner only)."""
+    def get_held_outputs(self, uid: str) -> HeldOutputs:  # owner only: every held file and its verdict
         return self._desk.outputs(self._ref(uid))
 
     def _after_action(self, ref: JobRef) -> Job:

@@ -213,6 +213,11 @@ class JobRequest(BaseModel):
     def manifest_sha256(self) -> str:
         return manifest_digest(self.files)
 
+    def document(self) -> str:
+        """``job.json``'s text. Empty release notes are left out, so a server that predates
+        output release still accepts the job."""
+        return self.model_dump_json(indent=2, exclude=None if self.release_notes else {"release_notes"})
+
 
 class Heartbeat(BaseModel):
     """``heartbeat.json`` at a queue's root: the serving process's sign of life, rewritten
@@ -347,6 +352,11 @@ class JobState(BaseModel):
     @property
     def updated_at(self) -> Optional[datetime]:
         return self.history[-1].at if self.history else None
+
+    def document(self) -> str:
+        """``state.json``'s text. No release decision is left out, so a requester's client
+        that predates output release still reads the states of jobs that were not held."""
+        return self.model_dump_json(indent=2, exclude=None if self.release else {"release"})
 
     @property
     def ref(self) -> JobRef:

@@ -365,3 +365,16 @@ def test_a_new_decision_replaces_what_an_interrupted_release_left(client, server
     assert [f.path for f in job.release.files] == ["b.csv"]
     client.wait_for_job(uid, timeout=30)
     assert sorted(p.name for p in client.get_job_output(uid).iterdir()) == ["b.csv"]
+
+
+def test_documents_of_jobs_without_notes_or_release_read_as_before(client, server_factory, make_code, root):
+    """Peers that predate output release refuse unknown fields: they are written only when set."""
+    server_factory(auto_approval_enabled=True).start()
+    plain = submit(client, make_code("echo hi"))
+    noted = submit(client, make_code("echo hi"), release_notes="rounded to 5")
+    client.wait_for_job(plain, timeout=30)
+    layout = QueueLayout(root / "datasites", OWNER, "code-queue")
+    paths = {uid: layout.job(JobRef(ALICE, uid)) for uid in (plain, noted)}
+    assert "release_notes" not in json.loads(paths[plain].job_file.read_text())
+    assert json.loads(paths[noted].job_file.read_text())["release_notes"] == "rounded to 5"
+    assert "release" not in json.loads(paths[plain].state_file.read_text())

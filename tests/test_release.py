@@ -13,6 +13,8 @@ from types import SimpleNamespace
 import pytest
 from helpers import ALICE, OWNER, eventually, wait_status
 from realprocs import scq_env
+from syncsim import Hazards
+from syncworld import World
 
 import syft_code_queue as scq
 from syft_code_queue.models import JobRef
@@ -93,6 +95,27 @@ def test_nothing_derived_from_private_data_leaves_before_release_or_after_releas
     )
     assert record["schema_version"] == 1 and record["files"][0]["decision"] == "released"
     assert record["files"][0]["sha256"] == job.release.files[0].sha256
+
+
+def test_the_privacy_contract_holds_on_every_machine_across_sync(tmp_path, make_code, secret):
+    config = scq.QueueConfig(auto_approval_enabled=True, release_policy="manual", rescan_interval=0.05)
+    world = World(tmp_path / "net", hazards=Hazards.all(), seed=11, config=config)
+    try:
+        server = world.server(runner=scq.CodeRunner())
+        alice = world.client(ALICE)
+        uid = submit(alice, leaky_job(make_code, tmp_path))
+        world.until("alice to see it held", lambda: alice.get_job(uid).status == AWAITING)
+        world.sim.settle()
+        assert [leaks_token(root, secret) for root in world.roots.values()] == [[]] * len(world.roots)
+        assert alice.get_job_logs(uid) is None and alice.get_job_output(uid) is None
+
+        server.release_job(uid, files=["clean.csv"], logs=False)
+        outputs = world.until("alice to have the released file", lambda: alice.get_job_output(uid))
+        world.sim.settle()
+        assert sorted(p.name for p in outputs.iterdir()) == ["clean.csv"] and alice.get_job_logs(uid) is None
+        assert [leaks_token(root, secret) for root in world.roots.values()] == [[]] * len(world.roots)
+    finally:
+        world.close()
 
 
 def test_results_released_at_once_do_carry_the_token(client, server_factory, make_code, root, tmp_path, secret):

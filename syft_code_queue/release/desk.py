@@ -115,17 +115,24 @@ class ReleaseDesk:
         """Release a job just held when the owner's rules say so: ``release_policy="checks"``
         and every file passed, or the auto-release rule returns True. A rule that raises
         releases nothing (it is logged)."""
+        if self.config.release_policy != "checks" and self.callback is None:
+            return None
         outputs = self.outputs(ref)
+        reason: Optional[str] = None
         if self.config.release_policy == "checks" and outputs.passed:
-            return self.release(ref, None, True, CHECKS_PASSED, by=self.owner)
-        if self.callback is None:
+            reason = CHECKS_PASSED
+        elif self.callback is not None:
+            try:
+                reason = RULE_RELEASED if self.callback(outputs.job, outputs) is True else None
+            except Exception:
+                log.exception("auto-release rule failed for job %s; its results stay held", ref)
+        if reason is None:
             return None
         try:
-            wanted = self.callback(outputs.job, outputs) is True
-        except Exception:
-            log.exception("auto-release rule failed for job %s; its results stay held", ref)
+            return self.release(ref, None, True, reason, by=self.owner)
+        except (InvalidTransitionError, ReleaseError) as exc:  # decided meanwhile, or a file changed
+            log.warning("job %s stays as it is: %s", ref, exc)
             return None
-        return self.release(ref, None, True, RULE_RELEASED, by=self.owner) if wanted else None
 
     # -- the owner's view -------------------------------------------------------------
     def outputs(self, ref: JobRef) -> HeldOutputs:

@@ -93,10 +93,9 @@ class OutputPolicy(BaseModel):
             findings.append(Finding("fail", f"forbidden columns: {', '.join(named)}"))
         if self.min_cell_count is not None:
             small = [
-                name
+                column.name
                 for column in table.summary()
-                if column.min_nonzero is not None and column.integers and column.min_nonzero < self.min_cell_count
-                for name in [column.name]
+                if column.integers and column.min_nonzero is not None and abs(column.min_nonzero) < self.min_cell_count
             ]
             if small:
                 findings.append(

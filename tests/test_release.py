@@ -151,7 +151,14 @@ def test_auto_publishes_at_once(client, server_factory, make_code):
 def test_checks_release_what_passes_the_output_policy_and_hold_the_rest(client, server_factory, make_code):
     policy = scq.OutputPolicy(min_cell_count=10, forbidden_columns=("patient_id",))
     server = server_factory(auto_approval_enabled=True, release_policy="checks", output_policy=policy).start()
-    clean = submit(client, make_code("""printf 'region,count\\nnorth,40\\n' > "$SYFT_OUTPUT_DIR/t.csv"; echo done"""))
+    clean = submit(
+        client,
+        make_code("""
+            printf 'region,count\\nnorth,40\\n' > "$SYFT_OUTPUT_DIR/t.csv"
+            touch "$SYFT_OUTPUT_DIR/empty.csv"
+            echo done
+        """),
+    )
     small = submit(
         client,
         make_code("""
@@ -162,7 +169,8 @@ def test_checks_release_what_passes_the_output_policy_and_hold_the_rest(client, 
     )
     job = client.wait_for_job(clean, timeout=30)
     assert job.status == scq.JobStatus.completed and job.release.reason == CHECKS_PASSED
-    assert [(f.path, f.verdict) for f in job.release.files] == [("t.csv", "pass")] and job.release.logs_released
+    assert [(f.path, f.verdict) for f in job.release.files] == [("empty.csv", "pass"), ("t.csv", "pass")]
+    assert job.release.logs_released
     assert client.get_job_logs(clean) == "done\n"
 
     wait_status(client, small, AWAITING, timeout=30)

@@ -71,7 +71,7 @@ class OutputPolicy(BaseModel):
         size = file.stat().st_size if file.exists() else 0
         if size > self.max_file_size:
             findings.append(Finding("fail", f"{size} bytes, over max_file_size ({self.max_file_size})"))
-        elif suffix == ".csv":
+        elif suffix == ".csv" and size:  # an empty file is never written, so there is nothing to read
             findings.extend(self._check_csv(file))
         for check in self.checks:
             findings.extend(_run_check(check, path, file))

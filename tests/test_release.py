@@ -409,3 +409,26 @@ def test_documents_of_jobs_without_notes_or_release_read_as_before(client, serve
     assert "release_notes" not in json.loads(paths[plain].job_file.read_text())
     assert json.loads(paths[noted].job_file.read_text())["release_notes"] == "rounded to 5"
     assert "release" not in json.loads(paths[plain].state_file.read_text())
+
+
+def test_the_owners_own_checks_add_findings_and_a_broken_one_asks_for_review(tmp_path):
+    def rounded(path: str, file: Path) -> scq.Finding | None:
+        if path.endswith(".csv") and any(not cell.isdigit() or int(cell) % 5 for cell in file.read_text().split()[1:]):
+            return scq.Finding("review", "counts are not rounded to 5")
+        return None
+
+    def broken(path: str, file: Path) -> scq.Finding | None:
+        raise RuntimeError("bug in the check")
+
+    def vague(path: str, file: Path) -> object:
+        return "looks fine"
+
+    table = tmp_path / "t.csv"
+    table.write_text("count\n10\n13\n")
+    assert scq.OutputPolicy(checks=(rounded,)).check("t.csv", table) == [
+        scq.Finding("review", "counts are not rounded to 5")
+    ]
+    findings = scq.OutputPolicy(checks=(broken, vague)).check("t.csv", table)
+    assert [f.verdict for f in findings] == ["review", "review"]
+    assert "check broken failed (bug in the check)" in findings[0].message and "vague returned" in findings[1].message
+    assert scq.OutputPolicy(allowed_extensions=("csv",)).check("t.csv", table) == []

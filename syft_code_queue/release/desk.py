@@ -226,10 +226,9 @@ class ReleaseDesk:
                 return
             try:
                 self._publish(ref, held, decision)
-            except (ReleaseError, OSError) as exc:
-                log.warning("the interrupted release of job %s was rolled back: %s", ref, exc)
-            else:
-                log.info("the interrupted release of job %s was completed", ref)
+            except (ReleaseError, OSError):
+                return  # rolled back (and logged) by _publish
+            log.info("the interrupted release of job %s was completed", ref)
 
     # -- publishing -------------------------------------------------------------------
     def _publish(self, ref: JobRef, held: HeldResults, decision: Release) -> JobState:

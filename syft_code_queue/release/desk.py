@@ -211,8 +211,10 @@ class ReleaseDesk:
         """Complete a release that was interrupted (its process died after deciding), or
         roll it back when it can no longer be completed. Holding the job's lock, a decision
         still on disk belongs to a process that is gone."""
+        paths = self.store.private.held(ref)
+        if not paths.releasing_file.exists():  # the usual case, without taking the lock
+            return
         with self.store.locked(ref):
-            paths = self.store.private.held(ref)
             state = self.store.read_state(ref)
             if state is None or state.status != JobStatus.awaiting_release or not paths.releasing_file.exists():
                 return

@@ -7,11 +7,13 @@ from .errors import (
     InvalidTransitionError,
     JobNotFoundError,
     QueueError,
+    ReleaseError,
     ServerAlreadyRunning,
     SubmissionError,
     UnsafeFolderError,
 )
-from .models import Job, JobRef, JobStatus, QueueConfig
+from .models import Job, JobRef, JobStatus, QueueConfig, Release
+from .release import Finding, HeldOutputs, OutputPolicy
 from .runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
 from .server import CodeQueueServer, create_server
 from .syftbox import Workspace
@@ -37,6 +39,8 @@ __all__ = [
     "CodeQueueServer",
     "CodeRunner",
     "ConfigurationError",
+    "Finding",
+    "HeldOutputs",
     "InvalidTransitionError",
     "Job",
     "JobNotFoundError",
@@ -44,8 +48,11 @@ __all__ = [
     "JobRun",
     "JobStatus",
     "JobTable",
+    "OutputPolicy",
     "QueueConfig",
     "QueueError",
+    "Release",
+    "ReleaseError",
     "RunResult",
     "SafeCodeRunner",
     "ServerAlreadyRunning",

@@ -53,9 +53,11 @@ def _print_jobs(jobs: Sequence[Job], as_json: bool) -> None:
     # Emails are printed whole: a cut one names the wrong person.
     parties = [f"{job.requester_email} -> {job.target_email}" for job in jobs]
     width = max(len("REQUESTER -> TARGET"), *(len(p) for p in parties))
-    print(f"{'UID':8}  {'STATUS':9}  {'CREATED':19}  {'REQUESTER -> TARGET':{width}}  NAME")
+    status = max(9, *(len(job.status.value) for job in jobs))
+    print(f"{'UID':8}  {'STATUS':{status}}  {'CREATED':19}  {'REQUESTER -> TARGET':{width}}  NAME")
     for job, who in zip(jobs, parties, strict=True):
-        print(f"{job.short_uid:8}  {job.status.value:9}  {_fmt_time(job.created_at):19}  {who:{width}}  {job.name}")
+        created = _fmt_time(job.created_at)
+        print(f"{job.short_uid:8}  {job.status.value:{status}}  {created:19}  {who:{width}}  {job.name}")
 
 
 def _print_job(job: Job, as_json: bool) -> None:
@@ -66,6 +68,8 @@ def _print_job(job: Job, as_json: bool) -> None:
                     **job.summary(),
                     "description": job.description,
                     "history": [t.model_dump(mode="json") for t in job.history],
+                    "release_notes": job.release_notes,
+                    "release": job.release.model_dump(mode="json") if job.release else None,
                 },
                 default=str,
                 indent=2,
@@ -73,7 +77,7 @@ def _print_job(job: Job, as_json: bool) -> None:
         )
         return
     print(f"{job.name}  [{job.uid}]")
-    print(f"  status:     {job.status.value}")
+    print(f"  status:     {job.status.label}")
     print(f"  requester:  {job.requester_email}")
     print(f"  target:     {job.target_email}")
     if job.description:
@@ -81,10 +85,17 @@ def _print_job(job: Job, as_json: bool) -> None:
     if job.tags:
         print(f"  tags:       {', '.join(job.tags)}")
     print(f"  files:      {', '.join(f.path for f in job.files)}")
+    if job.release_notes:
+        print(f"  release notes: {job.release_notes}")
     if job.exit_code is not None:
         print(f"  exit code:  {job.exit_code}")
     if job.error:
         print(f"  reason:     {job.error}")
+    if job.release is not None:
+        release = job.release
+        released = [f.path for f in release.files] + [f.path for f in release.logs]
+        print(f"  release:    by {release.decided_by} at {_fmt_time(release.decided_at)}: {release.reason or '-'}")
+        print(f"    released: {', '.join(released) or 'nothing'}; {release.withheld_files} held files not released")
     for t in job.history:
         reason = f": {t.reason}" if t.reason else ""
         print(f"  {_fmt_time(t.at)}  {t.status.value:9} by {t.by}{reason}")
@@ -111,6 +122,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
         description=args.description,
         tags=args.tag,
         auto_approval=args.auto_approval,
+        release_notes=args.release_notes,
     )
     print(job.uid)
 
@@ -175,12 +187,47 @@ def cmd_reject(args: argparse.Namespace) -> None:
     print(f"{job.uid} {job.status.value}")
 
 
+def cmd_held(args: argparse.Namespace) -> None:
+    owner = _owner(args)
+    jobs = owner.list_jobs(status=JobStatus.awaiting_release)
+    if not jobs:
+        print("no results awaiting release")
+        return
+    for job in jobs:
+        held = owner.get_held_outputs(job.uid)
+        print(f"{job.short_uid}  {job.name}  from {job.requester_email}  (exit code {held.exit_code})")
+        if held.release_notes:
+            print(f"  notes: {held.release_notes}")
+        for entry, shown in [(f, f.path) for f in held.files] + [(f, f"[log] {f.path}") for f in held.log_files]:
+            print(f"  {entry.verdict:6}  {entry.size:>10}  {shown}")
+            for message in entry.messages:
+                print(f"          {message}")
+
+
+def cmd_release(args: argparse.Namespace) -> None:
+    owner = _owner(args)
+    job = owner.release_job(
+        _resolve(args.uid, owner.list_jobs), files=args.file or None, logs=not args.no_logs, reason=args.reason or ""
+    )
+    release = job.release
+    assert release is not None
+    logs = " and the logs" if release.logs_released else ""
+    print(f"{job.uid} {job.status.value}: released {len(release.files)} files{logs}")
+
+
+def cmd_withhold(args: argparse.Namespace) -> None:
+    owner = _owner(args)
+    job = owner.withhold_job(_resolve(args.uid, owner.list_jobs), reason=args.reason)
+    print(f"{job.uid} {job.status.value}")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     config = _config(
         args,
         max_concurrent_jobs=args.max_concurrent_jobs,
         job_timeout=args.job_timeout,
         auto_approval_enabled=args.auto_approve,
+        release_policy=args.release_policy,
     )
     server = CodeQueueServer(config=config, workspace=_workspace(args))
     stop = threading.Event()
@@ -228,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", action="store_true", help="approve jobs that ask for auto-approval")
     p.add_argument("--max-concurrent-jobs", type=int, default=3, help="jobs run at once (default: 3)")
     p.add_argument("--job-timeout", type=float, default=600, help="seconds before a job is killed (default: 600)")
+    p.add_argument(
+        "--release-policy",
+        choices=["manual", "auto", "checks"],
+        help="who releases results (default: manual for jobs that read a dataset, auto otherwise)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("submit", parents=[identity], help="submit a code folder (with run.sh); prints the uid")
@@ -237,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default="", help="what the job does")
     p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     p.add_argument("--auto-approval", action="store_true", help="ask for the owner's auto-approval")
+    p.add_argument("--release-notes", default="", help="for the owner's output review: disclosure controls applied")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("status", parents=[identity], help="whether an owner's queue server is online")
@@ -274,6 +327,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("uid", help="job uid (or a unique prefix)")
     p.add_argument("--reason", required=True, help="why; shown to the requester")
     p.set_defaults(func=cmd_reject)
+
+    p = sub.add_parser("held", parents=[identity], help="(owner) results awaiting release, each file's verdict")
+    p.set_defaults(func=cmd_held)
+
+    p = sub.add_parser("release", parents=[identity], help="(owner) release a job's held results")
+    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("--file", action="append", default=[], help="an output to release (repeatable; default: all)")
+    p.add_argument("--no-logs", action="store_true", help="do not release stdout and stderr")
+    p.add_argument("--reason", help="why; shown to the requester")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("withhold", parents=[identity], help="(owner) release none of a job's held results")
+    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("--reason", required=True, help="why; shown to the requester")
+    p.set_defaults(func=cmd_withhold)
     return parser
 
 

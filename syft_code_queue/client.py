@@ -61,8 +61,11 @@ class CodeQueueClient:
         description: str = "",
         tags: Optional[list[str]] = None,
         auto_approval: bool = False,
+        release_notes: str = "",
     ) -> Job:
-        """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue."""
+        """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue.
+        ``release_notes``: what the results are and the disclosure controls applied (e.g.
+        "counts rounded to 5; no cell under 10"), shown to the owner beside held outputs."""
         try:
             params = SubmitRequest(
                 target_email=target_email,
@@ -71,6 +74,7 @@ class CodeQueueClient:
                 description=description,
                 tags=tags or [],
                 auto_approval=auto_approval,
+                release_notes=release_notes,
             )
         except ValidationError as exc:
             raise ValueError(describe(exc, limit=1)) from None
@@ -96,6 +100,7 @@ class CodeQueueClient:
             auto_approval=params.auto_approval,
             created_at=utcnow(),
             files=files,
+            release_notes=params.release_notes,
         )
         try:
             self.store.write_submission(request, folder)
@@ -156,13 +161,15 @@ class CodeQueueClient:
         return self._indexes[owner]
 
     def get_job_output(self, uid: str) -> Optional[Path]:
-        """Folder with the job's returned outputs; None until it finished and they synced, and
-        again once the owner's cleanup removed them."""
+        """Folder with the job's returned outputs (only those the owner released, when the
+        owner releases them); None until it finished and they synced, while they are held
+        or once withheld, and again once the owner's cleanup removed them."""
         return self.store.output_dir(uid)
 
     def get_job_logs(self, uid: str) -> Optional[str]:
-        """The job's stdout (then stderr); None until the run finished and the logs synced, and
-        again once the owner's cleanup removed them."""
+        """The job's stdout (then stderr); None until the run finished and the logs synced,
+        while they are held or when the owner did not release them, and again once the
+        owner's cleanup removed them."""
         return self.store.logs(uid)
 
     def cancel_job(self, uid: str, reason: str = "cancelled by requester") -> Job:
@@ -203,7 +210,7 @@ class CodeQueueClient:
                                 f"job {uid} is {job.status.value} but its results have not all "
                                 f"synced after {timeout:g} s"
                             )
-                        raise TimeoutError(f"job {uid} is still {job.status.value} after {timeout:g} s")
+                        raise TimeoutError(f"job {uid} is still {job.status.label} after {timeout:g} s")
                     arrived.wait(min(poll_interval, remaining))
         finally:
             unsubscribe()
@@ -239,9 +246,16 @@ def submit_code(
     description: str = "",
     tags: Optional[list[str]] = None,
     auto_approval: bool = False,
+    release_notes: str = "",
     **client_options: Any,
 ) -> Job:
     """Module-level shortcut: ``create_client(**client_options).submit_code(...)``."""
     return create_client(**client_options).submit_code(
-        target_email, code_folder, name, description=description, tags=tags, auto_approval=auto_approval
+        target_email,
+        code_folder,
+        name,
+        description=description,
+        tags=tags,
+        auto_approval=auto_approval,
+        release_notes=release_notes,
     )

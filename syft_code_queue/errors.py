@@ -10,6 +10,7 @@ QueueError
 ├── SubmissionError (ValueError)         a submission that can never be accepted
 ├── UnsafeFolderError (ValueError)       a code folder holding links or special files
 ├── UsageError (ValueError)              a command-line argument that cannot be used
+├── ReleaseError (ValueError)            held results that cannot be released as asked
 ├── StillArriving                        a submission whose files have not all synced yet
 └── SupervisorError (OSError)            the job supervisor could not be started or reached
 ```
@@ -56,6 +57,11 @@ class UnsafeFolderError(QueueError, ValueError):
 class UsageError(QueueError, ValueError):
     """A command-line request that cannot be carried out as given: printed without a
     traceback, exit code 2."""
+
+
+class ReleaseError(QueueError, ValueError):
+    """Held results that cannot be released as asked: a file not held, one that changed after
+    it was checked, or nothing selected."""
 
 
 class StillArriving(QueueError):

@@ -13,17 +13,21 @@ from datetime import datetime
 from typing import Optional
 
 from .errors import InvalidTransitionError
-from .models import JobRef, JobResult, JobState, JobStatus, Transition, utcnow
+from .models import JobRef, JobResult, JobState, JobStatus, Release, Transition, utcnow
 
 # Which transitions the owner's state machine allows; everything else is a clear error.
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.pending: frozenset({JobStatus.approved, JobStatus.rejected, JobStatus.cancelled, JobStatus.failed}),
     JobStatus.approved: frozenset({JobStatus.running, JobStatus.cancelled, JobStatus.failed}),
-    JobStatus.running: frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled}),
+    JobStatus.running: frozenset(
+        {JobStatus.completed, JobStatus.failed, JobStatus.cancelled, JobStatus.awaiting_release}
+    ),
+    JobStatus.awaiting_release: frozenset({JobStatus.completed, JobStatus.failed, JobStatus.withheld}),
     JobStatus.completed: frozenset(),
     JobStatus.failed: frozenset(),
     JobStatus.rejected: frozenset(),
     JobStatus.cancelled: frozenset(),
+    JobStatus.withheld: frozenset(),
 }
 
 STARTED = "started"  # the reason recorded with every running step
@@ -111,6 +115,8 @@ def finish(
     that step before this one. A failure's reason is also its error."""
     if status not in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled):
         raise InvalidTransitionError(f"a run cannot end as {status.value}")
+    if state.status == JobStatus.awaiting_release:
+        raise InvalidTransitionError(f"job {state.uid} has run; its results wait for the owner's release")
     if started_at is not None and state.status == JobStatus.approved:
         state = start(state, by=by, at=started_at)
     error = reason if status in (JobStatus.failed, JobStatus.cancelled) else state.error
@@ -118,6 +124,37 @@ def finish(
     if result is not None:
         changes["result"] = result
     return _step(state, status, by, reason, **changes)
+
+
+# -- output release ----------------------------------------------------------------------
+def hold(state: JobState, *, by: str, result: JobResult, started_at: Optional[datetime] = None) -> JobState:
+    """The end of a run whose results the owner holds: ``awaiting_release``. ``result``
+    carries the exit code only; how the run ended is told with the release."""
+    if started_at is not None and state.status == JobStatus.approved:
+        state = start(state, by=by, at=started_at)
+    return _step(state, JobStatus.awaiting_release, by, "ran; the results wait for the owner's release", result=result)
+
+
+def release(
+    state: JobState, status: JobStatus, *, by: str, reason: str, result: JobResult, decision: Release
+) -> JobState:
+    """Held results released (all or some files): ``completed`` or ``failed``, as the run
+    ended; ``reason`` is how it ended, ``decision`` what was released and why."""
+    if state.status != JobStatus.awaiting_release:
+        raise InvalidTransitionError(f"job {state.uid} is {state.status.value}; only held results can be released")
+    if status not in (JobStatus.completed, JobStatus.failed):
+        raise InvalidTransitionError(f"a release cannot end a job as {status.value}")
+    error = reason if status == JobStatus.failed else None
+    return _step(state, status, by, reason, result=result, release=decision, error=error)
+
+
+def withhold(state: JobState, *, by: str, reason: str, decision: Release) -> JobState:
+    """Held results of which the owner releases nothing: ``withheld``, with the reason."""
+    if not reason.strip():
+        raise InvalidTransitionError("a reason is required to withhold a job's results")
+    if state.status != JobStatus.awaiting_release:
+        raise InvalidTransitionError(f"job {state.uid} is {state.status.value}; only held results can be withheld")
+    return _step(state, JobStatus.withheld, by, reason.strip(), release=decision, error=reason.strip())
 
 
 def fail_recovered(

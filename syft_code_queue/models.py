@@ -50,6 +50,9 @@ class JobStatus(str, Enum):
     failed = "failed"
     rejected = "rejected"
     cancelled = "cancelled"
+    # ran; its results wait in the owner's private storage for the owner's release
+    awaiting_release = "awaiting_release"
+    withheld = "withheld"  # ran; the owner released nothing, for the reason recorded
 
     def __str__(self) -> str:
         return self.value
@@ -58,8 +61,21 @@ class JobStatus(str, Enum):
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
+    @property
+    def label(self) -> str:
+        """How tables and messages name the status for people."""
+        return STATUS_LABELS.get(self, self.value)
 
-TERMINAL_STATUSES = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.rejected, JobStatus.cancelled})
+
+TERMINAL_STATUSES = frozenset(
+    {JobStatus.completed, JobStatus.failed, JobStatus.rejected, JobStatus.cancelled, JobStatus.withheld}
+)
+STATUS_LABELS = {JobStatus.awaiting_release: "ran, waiting for the owner's release"}
+
+# Whose decision releases a job's results: a person, nobody (at once), or the output policy.
+ReleasePolicy = Literal["manual", "auto", "checks"]
+# An output check's word on one file: pass, a person should look, or it must not leave.
+Verdict = Literal["pass", "review", "fail"]
 
 
 class JobRef(NamedTuple):
@@ -94,6 +110,9 @@ class QueueConfig(BaseModel):
     # How often the server rewrites its heartbeat: requesters call it offline after missing
     # about two of them (SyftBox takes seconds to carry a file).
     heartbeat_interval: float = Field(default=30.0, ge=1)
+    # Who releases the results of a run (see the README's "Output release"); None: "manual"
+    # for jobs that read a dataset, "auto" for jobs that read none.
+    release_policy: Optional[ReleasePolicy] = None
 
     @field_validator("queue_name")
     @classmethod
@@ -150,6 +169,8 @@ class JobRequest(BaseModel):
     auto_approval: bool = False
     created_at: datetime
     files: list[FileEntry] = Field(min_length=1)
+    # Context for the owner's output review: what the results are, the disclosure controls applied.
+    release_notes: str = Field(default="", max_length=10_000)
 
     @field_validator("uid")
     @classmethod
@@ -191,6 +212,11 @@ class JobRequest(BaseModel):
     @property
     def manifest_sha256(self) -> str:
         return manifest_digest(self.files)
+
+    def document(self) -> str:
+        """``job.json``'s text. Empty release notes are left out, so a server that predates
+        output release still accepts the job."""
+        return self.model_dump_json(indent=2, exclude=None if self.release_notes else {"release_notes"})
 
 
 class Heartbeat(BaseModel):
@@ -274,6 +300,35 @@ class JobResult(BaseModel):
     truncated: bool = False
 
 
+class ReleasedFile(FileEntry):
+    """One file of a release: its bytes, the owner's decision and the output checks' verdict."""
+
+    decision: Literal["released"] = "released"
+    verdict: Verdict
+    messages: tuple[str, ...] = ()
+
+
+RELEASE_SCHEMA_VERSION = 1
+
+
+class Release(BaseModel):
+    """The owner's release decision: ``review/<requester>/<uid>/release.json``, also recorded in
+    the state (``Job.release``). Files not released are only counted: a name can carry data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = RELEASE_SCHEMA_VERSION
+    uid: str
+    requester_email: str
+    decided_by: str
+    decided_at: datetime
+    reason: str = ""
+    logs_released: bool
+    files: tuple[ReleasedFile, ...] = ()  # released outputs, paths relative to ``outputs/``
+    logs: tuple[ReleasedFile, ...] = ()  # released ``stdout.txt`` and ``stderr.txt``
+    withheld_files: int = Field(default=0, ge=0)  # held files (logs included) not released
+
+
 class JobState(BaseModel):
     """``review/<requester>/<uid>/state.json``: the one source of truth for status. Owner-written.
 
@@ -292,10 +347,27 @@ class JobState(BaseModel):
     result: Optional[JobResult] = None
     error: Optional[str] = None
     cleaned_up: bool = False
+    release: Optional[Release] = None
 
     @property
     def updated_at(self) -> Optional[datetime]:
         return self.history[-1].at if self.history else None
+
+    def document(self) -> str:
+        """``state.json``'s text. No release decision is left out, so a requester's client
+        that predates output release still reads the states of jobs that were not held."""
+        return self.model_dump_json(indent=2, exclude=None if self.release else {"release"})
+
+    @property
+    def ref(self) -> JobRef:
+        return JobRef(self.requester_email, self.uid)
+
+    @property
+    def published(self) -> bool:
+        """Whether ``result`` lists logs and outputs in the review folder: not while they are
+        held, nor once withheld or cleaned up."""
+        held = self.status in (JobStatus.awaiting_release, JobStatus.withheld)
+        return self.result is not None and not self.cleaned_up and not held
 
     def entered(self, status: JobStatus) -> Optional[datetime]:
         """When the job last entered ``status``, derived from the history."""
@@ -351,6 +423,10 @@ class Job(BaseModel):
         return self.request.created_at
 
     @property
+    def release_notes(self) -> str:
+        return self.request.release_notes
+
+    @property
     def files(self) -> list[FileEntry]:
         return list(self.request.files)
 
@@ -378,9 +454,11 @@ class Job(BaseModel):
 
     @property
     def finished_at(self) -> Optional[datetime]:
-        if self.state and self.state.status.is_terminal:
-            return self.state.updated_at
-        return None
+        """When the run ended (a release later does not move it), or the job was settled."""
+        if self.state is None:
+            return None
+        ran_until = self.state.entered(JobStatus.awaiting_release)
+        return ran_until or (self.state.updated_at if self.state.status.is_terminal else None)
 
     @property
     def duration(self) -> Optional[float]:
@@ -402,9 +480,14 @@ class Job(BaseModel):
             return None
         if self.state.error:
             return self.state.error
-        if self.status in (JobStatus.rejected, JobStatus.cancelled, JobStatus.failed):
+        if self.status in (JobStatus.rejected, JobStatus.cancelled, JobStatus.failed, JobStatus.withheld):
             return self.state.history[-1].reason or None
         return None
+
+    @property
+    def release(self) -> Optional[Release]:
+        """The owner's release decision: which files and logs were released, why, by whom."""
+        return self.state.release if self.state else None
 
     def summary(self) -> dict[str, Any]:
         """A flat row for tables, DataFrames and the CLI."""
@@ -432,7 +515,7 @@ class Job(BaseModel):
         return f"Job(uid={self.uid!r}, name={self.name!r}, status={self.status.value!r})"
 
     def __str__(self) -> str:
-        return f"{self.name} [{self.short_uid}] {self.status.value}"
+        return f"{self.name} [{self.short_uid}] {self.status.label}"
 
 
 class SubmitRequest(BaseModel):
@@ -446,6 +529,7 @@ class SubmitRequest(BaseModel):
     description: str = Field(default="", max_length=10_000)
     tags: list[str] = Field(default_factory=list, max_length=50)
     auto_approval: bool = False
+    release_notes: str = Field(default="", max_length=10_000)
 
     @field_validator("target_email")
     @classmethod

@@ -9,7 +9,7 @@ import pytest
 from syft_code_queue import lifecycle
 from syft_code_queue.errors import InvalidTransitionError, QueueError
 from syft_code_queue.lifecycle import ALLOWED_TRANSITIONS
-from syft_code_queue.models import JobRef, JobResult, JobState, JobStatus, Transition, utcnow
+from syft_code_queue.models import JobRef, JobResult, JobState, JobStatus, Release, Transition, utcnow
 
 REF = JobRef("alice@example.com", "a" * 32)
 OWNER = "owner@example.com"
@@ -25,8 +25,25 @@ def in_status(status: JobStatus) -> JobState:
     )
 
 
+def decision(reason: str = "") -> Release:
+    return Release(
+        uid=REF.uid,
+        requester_email=REF.requester,
+        decided_by=OWNER,
+        decided_at=utcnow(),
+        reason=reason,
+        logs_released=False,
+    )
+
+
 def step_to(state: JobState, target: JobStatus) -> JobState:
     """The one lifecycle function that moves a job to ``target`` from ``state``."""
+    if target == JobStatus.awaiting_release:
+        return lifecycle.hold(state, by=OWNER, result=JobResult(exit_code=0))
+    if target == JobStatus.withheld:
+        return lifecycle.withhold(state, by=OWNER, reason="counts too small", decision=decision("counts too small"))
+    if target in (JobStatus.completed, JobStatus.failed) and state.status == JobStatus.awaiting_release:
+        return lifecycle.release(state, target, by=OWNER, reason="ended", result=JobResult(), decision=decision())
     if target == JobStatus.approved:
         return lifecycle.approve(state, by=OWNER)
     if target == JobStatus.rejected:
@@ -109,3 +126,23 @@ def test_refusals_are_queue_errors_and_value_errors() -> None:
         lifecycle.reject(in_status(JobStatus.completed), by=OWNER, reason="late")
     with pytest.raises(ValueError, match="already completed"):
         lifecycle.cancel(in_status(JobStatus.completed), by=OWNER, reason="late")
+
+
+def test_a_held_run_is_released_as_it_ended_or_withheld_with_a_reason() -> None:
+    began = utcnow()
+    held = lifecycle.hold(in_status(JobStatus.approved), by=OWNER, result=JobResult(exit_code=3), started_at=began)
+    assert [t.status for t in held.history][-2:] == [JobStatus.running, JobStatus.awaiting_release]
+    assert held.error is None and held.result == JobResult(exit_code=3) and not held.status.is_terminal
+    with pytest.raises(InvalidTransitionError, match="wait for the owner's release"):
+        lifecycle.finish(held, JobStatus.failed, by=OWNER, reason="late")
+    with pytest.raises(InvalidTransitionError, match="cannot end a job as cancelled"):
+        lifecycle.release(held, JobStatus.cancelled, by=OWNER, reason="x", result=JobResult(), decision=decision())
+    released = decision("logs only")
+    failed = lifecycle.release(
+        held, JobStatus.failed, by=OWNER, reason="run.sh exited with code 3", result=JobResult(), decision=released
+    )
+    assert (failed.status, failed.error, failed.release) == (JobStatus.failed, "run.sh exited with code 3", released)
+    with pytest.raises(InvalidTransitionError, match="reason is required"):
+        lifecycle.withhold(held, by=OWNER, reason=" ", decision=decision())
+    withheld = lifecycle.withhold(held, by=OWNER, reason="small cells", decision=decision("small cells"))
+    assert (withheld.status, withheld.error) == (JobStatus.withheld, "small cells") and withheld.status.is_terminal

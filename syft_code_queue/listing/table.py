@@ -51,7 +51,7 @@ def jobs_to_html(jobs: Iterable[Job]) -> str:
         row = job.summary()
         row["uid"] = job.short_uid
         cells = "".join(
-            f'<td class="scq-status-{_cell(row[c])}">{_cell(row[c])}</td>'
+            f'<td class="scq-status-{_cell(row[c])}">{_cell(job.status.label)}</td>'
             if c == "status"
             else f"<td>{_cell(row[c])}</td>"
             for c in shown

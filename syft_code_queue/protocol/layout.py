@@ -4,12 +4,14 @@ Synced, under ``datasites/<owner>/app_data/<queue>/`` (``QueueLayout``):
 - ``inbox/<requester>/<uid>/``: written by the requester only (``job.json``, ``code/``, an
   optional ``cancel.json``);
 - ``review/<requester>/<uid>/``: written by the owner only (``state.json``, ``stdout.txt``,
-  ``stderr.txt``, ``outputs/``);
+  ``stderr.txt``, ``outputs/``, ``release.json``);
 - ``heartbeat.json``: written by the serving process, readable by anyone.
 
 Owner-private, under ``<data_dir>/.syft_code_queue/<owner>/``, never synced
-(``PrivateLayout``): the serve lock, the state locks, the start journal and the workers'
-scratch slots.
+(``PrivateLayout``): the serve lock, the state locks, the start journal, the workers'
+scratch slots and the held results of jobs whose release the owner decides
+(``held/<queue>/<requester>/<uid>/``: ``held.json``, the logs, ``outputs/``, and
+``releasing.json`` while a release is being published).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ OUTPUTS_DIR = "outputs"
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
 HEARTBEAT_FILE = "heartbeat.json"
+RELEASE_FILE = "release.json"
+HELD_FILE = "held.json"
+RELEASING_FILE = "releasing.json"
 INBOX_DIR = "inbox"
 REVIEW_DIR = "review"
 
@@ -70,6 +75,39 @@ class JobPaths:
     @cached_property
     def stderr_file(self) -> Path:
         return self.review / STDERR_FILE
+
+    @cached_property
+    def release_file(self) -> Path:
+        return self.review / RELEASE_FILE
+
+
+@dataclass(frozen=True)
+class HeldPaths:
+    """One job's held results, in the owner's private storage."""
+
+    folder: Path
+
+    @cached_property
+    def held_file(self) -> Path:
+        """What was held and each file's verdict (``HeldResults``)."""
+        return self.folder / HELD_FILE
+
+    @cached_property
+    def releasing_file(self) -> Path:
+        """A release decided and not yet wholly published: a restart completes or undoes it."""
+        return self.folder / RELEASING_FILE
+
+    @cached_property
+    def outputs_dir(self) -> Path:
+        return self.folder / OUTPUTS_DIR
+
+    @cached_property
+    def stdout_file(self) -> Path:
+        return self.folder / STDOUT_FILE
+
+    @cached_property
+    def stderr_file(self) -> Path:
+        return self.folder / STDERR_FILE
 
 
 @dataclass(frozen=True)
@@ -183,3 +221,7 @@ class PrivateLayout:
     def scratch(self) -> Path:
         """The workers' scratch slots, one folder each."""
         return self.private_dir / "runs" / self.queue
+
+    def held(self, ref: JobRef) -> HeldPaths:
+        """Where a job's results wait for the owner's release."""
+        return HeldPaths(self.private_dir / "held" / self.queue / ref.requester / ref.uid)

@@ -4,7 +4,9 @@
 Every state change goes through ``update(ref, change)`` under the job's lock, which
 serialises it between this process's threads and other owner processes (a server thread
 and an ``scq approve`` may act on the same job); ``change`` is one of ``lifecycle``'s pure
-steps. ``create`` writes a job's first state.
+steps. ``create`` writes a job's first state. Results go to the requester's review folder
+at once (``publish_results``), or into the owner's private held folder (``hold_results``)
+until the owner releases them (``publish_release``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from typing import IO, Callable, Iterator, Optional
 from pydantic import ValidationError
 
 from ..cache import BoundedCache
-from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError, describe
+from ..errors import (
+    InvalidTransitionError,
+    JobNotFoundError,
+    ReleaseError,
+    StillArriving,
+    SubmissionError,
+    describe,
+)
 from ..models import EMAIL_PATTERN, UID_PATTERN, CancelRequest, FileEntry, Job, JobRef, JobRequest, JobResult, JobState
 from ..syftbox import (
     FileIdentity,
@@ -273,7 +282,7 @@ class OwnerStore:
     def _write(self, state: JobState, durable: bool) -> None:
         self.note_requester(state.requester_email)
         path = self.layout.job(JobRef(state.requester_email, state.uid)).state_file
-        written = atomic_write_json(path, state.model_dump_json(indent=2), durable)
+        written = atomic_write_json(path, state.document(), durable)
         self._written.put(str(path), (written, state))
 
     def wrote_last(self, path: str) -> bool:
@@ -333,9 +342,46 @@ class OwnerStore:
                 entries[name] = None
         return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=tuple(out_entries))
 
-    def remove_bulky(self, ref: JobRef) -> None:
-        """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""
+    def hold_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path) -> JobResult:
+        """Move logs and outputs into the owner's private held folder, which never syncs: the
+        results of a run whose release the owner decides. Returns what was held."""
+        held = self.private.held(ref)
+        held.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # readable by the owner only
+        out_entries = tuple(
+            _publish_file(outputs / rel, held.outputs_dir / rel, rel) for rel in _regular_files(outputs)
+        )
+        entries: dict[str, Optional[FileEntry]] = {}
+        for source, dest, name in ((stdout, held.stdout_file, STDOUT_FILE), (stderr, held.stderr_file, STDERR_FILE)):
+            try:
+                entries[name] = _publish_file(source, dest, name)
+            except FileNotFoundError:
+                entries[name] = None
+        return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=out_entries)
+
+    def publish_release(self, ref: JobRef, outputs: list[FileEntry], logs: list[FileEntry], record: str) -> None:
+        """Copy released files from the held folder into the requester's review folder, each
+        atomically and only with the bytes that were checked, then ``release.json``. Raises
+        ``ReleaseError`` naming a held file that changed; what was copied stays until
+        ``unpublish_release``. Running it again after a crash copies the same bytes again."""
+        held, paths = self.private.held(ref), self.layout.job(ref)
+        for entry in outputs:
+            _copy_checked(held.outputs_dir / entry.path, paths.outputs_dir / entry.path, entry)
+        for entry in logs:
+            _copy_checked(held.folder / entry.path, paths.review / entry.path, entry)
+        atomic_write_json(paths.release_file, record)
+
+    def unpublish_release(self, ref: JobRef) -> None:
+        """Undo a release that cannot be completed: no log, output or ``release.json`` stays."""
         paths = self.layout.job(ref)
+        shutil.rmtree(paths.outputs_dir, ignore_errors=True)
+        for path in (paths.stdout_file, paths.stderr_file, paths.release_file):
+            path.unlink(missing_ok=True)
+
+    def remove_bulky(self, ref: JobRef) -> None:
+        """Drop code, logs, outputs and held results of a finished job; job.json and
+        state.json stay as the audit."""
+        paths = self.layout.job(ref)
+        shutil.rmtree(self.private.held(ref).folder, ignore_errors=True)
         shutil.rmtree(paths.code_dir, ignore_errors=True)
         shutil.rmtree(paths.review / OUTPUTS_DIR, ignore_errors=True)
         paths.stdout_file.unlink(missing_ok=True)
@@ -364,6 +410,35 @@ def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
         shutil.copyfile(source, tmp)
         os.replace(tmp, dest)
     return FileEntry(path=rel, size=size, sha256=digest)
+
+
+def _copy_checked(source: Path, dest: Path, entry: FileEntry) -> None:
+    """Put exactly ``entry``'s bytes at ``dest`` atomically, hashing ``source`` as it is
+    copied; an empty file is listed, never written (it would not sync)."""
+    if entry.size == 0:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(source, "rb") as fin, open(tmp, "wb") as fout:
+            for chunk in iter(lambda: fin.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        if size != entry.size or digest.hexdigest() != entry.sha256:
+            raise ReleaseError(
+                f"held file {entry.path} changed after it was checked (its sha256 differs); "
+                "it is refused: withhold the job, or run it again"
+            )
+        os.chmod(tmp, PUBLISHED_MODE)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _move_own_file(source: Path, dest: Path) -> bool:

@@ -91,7 +91,7 @@ class RequesterStore:
             if len(data) != entry.size:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
             atomic_write(code_dir / entry.path, data, durable=False)
-        written = atomic_write_json(paths.job_file, request.model_dump_json(indent=2))
+        written = atomic_write_json(paths.job_file, request.document())
         self._owner_of[request.uid] = request.target_email
         self._requests.put(request.uid, (written, request))
 
@@ -225,8 +225,8 @@ class RequesterStore:
 
     def request_cancel(self, uid: str, reason: str) -> Job:
         layout, job = self.find(uid)
-        if job.is_terminal:
-            raise InvalidTransitionError(f"job {uid} is already {job.status.value}; it cannot be cancelled")
+        if job.is_terminal or job.status == JobStatus.awaiting_release:
+            raise InvalidTransitionError(f"job {uid} is already {job.status.label}; it cannot be cancelled")
         path = layout.job(self.ref(uid)).cancel_file
         if not path.exists():
             cancel = CancelRequest(uid=uid, requested_at=utcnow(), reason=reason)
@@ -247,7 +247,7 @@ class RequesterStore:
     def outputs_of(self, layout: QueueLayout, job: Job) -> Optional[Path]:
         uid = job.uid
         result = job.state.result if job.state else None
-        if not job.is_terminal or result is None or job.state.cleaned_up:  # type: ignore[union-attr]
+        if not job.is_terminal or result is None or not job.state.published:  # type: ignore[union-attr]
             return None
         outputs = layout.job(self.ref(uid)).outputs_dir
         if not files_present(outputs, result.outputs, self._verified):
@@ -259,7 +259,7 @@ class RequesterStore:
 
     def logs_of(self, layout: QueueLayout, job: Job) -> Optional[str]:
         result = job.state.result if job.state else None
-        if result is None or job.state.cleaned_up:  # type: ignore[union-attr]
+        if result is None or not job.state.published:  # type: ignore[union-attr]
             return None
         return format_logs(layout.job(self.ref(job.uid)).review, result, self._verified)
 

@@ -77,8 +77,8 @@ def recover(store: OwnerStore, journal: StartJournal, slots: ScratchSlots, by: s
     for ref in store.submissions():
         state = store.read_state(ref)
         started_at = started.get(ref)
-        if state is not None and state.status.is_terminal:
-            continue
+        if state is not None and (state.status.is_terminal or state.status == JobStatus.awaiting_release):
+            continue  # settled, or it ran to its end and its results are held
         if started_at is None and (state is None or state.status != JobStatus.running):
             continue
         stopped = stop_job_processes(ref.uid)

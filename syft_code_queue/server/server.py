@@ -2,10 +2,11 @@
 
 ``start()`` serves in a daemon thread and returns at once. The serve thread handles the
 jobs that file-system events name (a full pass every ``rescan_interval`` is the safety net):
-``Intake`` gives what arrived a first state, ``Workers`` run what is approved, ``Settled``
-cleans up what finished, ``recover`` settles what a dead server had started. Approve,
-reject and cancel are safe from any thread (they go through the store's job lock, and
-``lifecycle`` decides what is allowed) and wake the serve thread.
+``Intake`` gives what arrived a first state, ``Workers`` run what is approved, the
+``ReleaseDesk`` holds and releases results, ``Settled`` cleans up what finished, ``recover``
+settles what a dead server had started. Approve, reject, cancel, release and withhold are
+safe from any thread (they go through the store's job lock, and ``lifecycle`` decides what
+is allowed) and wake the serve thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..models import Job, JobRef, JobRequest, JobState, JobStatus, QueueConfig
 from ..protocol.documents import format_logs
 from ..protocol.layout import ALL_JOBS, Scope
 from ..protocol.owner import CodeFile, OwnerStore
+from ..release import HeldOutputs, OutputPolicy, ReleaseCallback, ReleaseDesk
 from ..runner import CodeRunner, SafeCodeRunner
 from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
@@ -56,6 +58,8 @@ class CodeQueueServer:
         workspace: Optional[Workspace] = None,
         email: Optional[str] = None,
         data_dir: Optional[os.PathLike[str] | str] = None,
+        output_policy: Optional[OutputPolicy] = None,
+        auto_release_callback: Optional[ReleaseCallback] = None,
     ) -> None:
         self.config = config or QueueConfig()
         self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
@@ -63,7 +67,8 @@ class CodeQueueServer:
         self.store = OwnerStore(self.workspace, self.config.queue_name)
         self._settled = Settled()
         self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
-        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due)
+        self._desk = desk = ReleaseDesk(self.store, self.config, self._settled, output_policy, auto_release_callback)
+        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due, desk)
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
@@ -251,6 +256,8 @@ class CodeQueueServer:
         if state.status.is_terminal:
             self._settled.add(ref, state)
             return
+        if state.status == JobStatus.awaiting_release:
+            return self._desk.resume(ref)  # a release whose process died is completed or undone
         cancel = self.store.read_cancel(ref)
         if cancel is not None:
             try:
@@ -290,24 +297,20 @@ class CodeQueueServer:
 
     def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
         """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
-        ref = self._ref(uid)
-        self.store.update(
-            ref, partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
-        )
+        step = partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
+        self.store.update(ref := self._ref(uid), step)
         return self._after_action(ref)
 
     def reject_job(self, uid: str, reason: str) -> Job:
         """Reject a pending job; the reason is shown to the requester."""
         if not reason or not reason.strip():
             raise ValueError("a reason is required to reject a job")
-        ref = self._ref(uid)
-        state = self.store.update(ref, partial(lifecycle.reject, by=self.email, reason=reason))
+        state = self.store.update(ref := self._ref(uid), partial(lifecycle.reject, by=self.email, reason=reason))
         self._settled.add(ref, state)
         return self._after_action(ref)
 
     def cancel_job(self, uid: str, reason: str = "cancelled by the data owner") -> Job:
-        ref = self._ref(uid)
-        self._cancel(ref, reason, by=self.email)
+        self._cancel(ref := self._ref(uid), reason, by=self.email)
         return self._after_action(ref)
 
     def _cancel(self, ref: JobRef, reason: str, by: str) -> None:
@@ -320,6 +323,17 @@ class CodeQueueServer:
             state = self.store.update(ref, partial(lifecycle.cancel, by=by, reason=reason))
         self._settled.add(ref, state)
         self._changed(ref)
+
+    # -- output release: release/desk.py, and the README's "Output release" -----------
+    def release_job(self, uid: str, files: Optional[list[str]] = None, logs: bool = True, reason: str = "") -> Job:
+        """Release held results: the outputs named (None: every one) and, with ``logs``, the logs."""
+        return self._after_action(self._desk.release(self._ref(uid), files, logs, reason, by=self.email).ref)
+
+    def withhold_job(self, uid: str, reason: str) -> Job:  # releases nothing; the reason is shown
+        return self._after_action(self._desk.withhold(self._ref(uid), reason, by=self.email).ref)
+
+    def get_held_outputs(self, uid: str) -> HeldOutputs:  # owner only: every held file and its verdict
+        return self._desk.outputs(self._ref(uid))
 
     def _after_action(self, ref: JobRef) -> Job:
         self._changed(ref)
@@ -359,35 +373,29 @@ class CodeQueueServer:
         return JobList(jobs[:limit] if limit is not None else jobs)
 
     def get_job_logs(self, uid: str) -> Optional[str]:
-        """Published logs, or the live tail of a running job's stdout and stderr."""
+        """Published logs, or the live tail of a running job's (held ones: ``get_held_outputs``)."""
         ref = self._ref(uid)
         live = self._workers.live_logs(ref)
         if live is not None:
             return live
-        job = self._load(ref)
-        if job.state is None or job.state.result is None or job.state.cleaned_up:
-            return None
-        return format_logs(self.store.layout.job(ref).review, job.state.result)
+        state = self._load(ref).state
+        return format_logs(self.store.layout.job(ref).review, state.result) if state and state.published else None
 
     def read_submitted_file(self, uid: str, path: str, max_bytes: int = 64 * 1024) -> CodeFile:
         """The start of one submitted file, for review (e.g. the approval panel's browser)."""
         return self.store.read_code_file(self._ref(uid), path, max_bytes)
 
     def get_job_output(self, uid: str) -> Optional[Path]:
-        ref = self._ref(uid)
-        job = self._load(ref)
-        if job.state is None or job.state.result is None or job.state.cleaned_up:
-            return None
-        return self.store.layout.job(ref).outputs_dir
+        state = self._load(ref := self._ref(uid)).state
+        return self.store.layout.job(ref).outputs_dir if state and state.published else None
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Block until nothing is running or queued (handy in scripts and tests)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._workers.busy:
-                return
+        while self._workers.busy:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"jobs still running after {timeout:g} s")
             time.sleep(0.01)
-        raise TimeoutError(f"jobs still running after {timeout:g} s")
 
 
 def create_server(
@@ -400,10 +408,13 @@ def create_server(
     runner: Optional[CodeRunner] = None,
     email: Optional[str] = None,
     data_dir: Optional[os.PathLike[str] | str] = None,
+    output_policy: Optional[OutputPolicy] = None,
+    auto_release_callback: Optional[ReleaseCallback] = None,
     **config: Any,
 ) -> CodeQueueServer:
     """Build a server for the configured identity. Auto-approval is on when a callback is
-    given (unless ``auto_approval_enabled=False``), and off by default without one."""
+    given (unless ``auto_approval_enabled=False``), and off by default without one. Other
+    ``QueueConfig`` fields (``release_policy``, ...) pass through as keywords."""
     enabled = auto_approval_callback is not None if auto_approval_enabled is None else auto_approval_enabled
     queue_config = QueueConfig(
         queue_name=queue_name,
@@ -418,4 +429,6 @@ def create_server(
         auto_approval_callback=auto_approval_callback,
         email=email,
         data_dir=data_dir,
+        output_policy=output_policy,
+        auto_release_callback=auto_release_callback,
     )

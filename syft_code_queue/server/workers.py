@@ -2,7 +2,8 @@
 
 A dispatched job waits for a worker; the worker takes a scratch slot, claims the job under
 its lock (its start forced to the start journal first, so it is never run twice), copies
-exactly the approved bytes, runs it, publishes the results and records the end. A job is
+exactly the approved bytes, runs it, publishes the results and records the end; or, when
+the owner releases them (``release/``), holds them privately and records ``awaiting_release``. A job is
 shown ``running`` only if it lasts ``running_shown_after`` (the serve thread publishes that
 step through ``show_running``); a short one goes from ``approved`` straight to its end, its
 history still recording when it started.
@@ -30,7 +31,8 @@ from ..errors import InvalidTransitionError
 from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, utcnow
 from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
-from ..runner import CodeRunner, JobRun
+from ..release import ReleaseDesk
+from ..runner import CodeRunner, JobRun, RunResult
 from .cleanup import Settled
 from .journal import StartJournal
 from .scratch import ScratchSlots, Slot
@@ -58,10 +60,13 @@ class Workers:
         settled: Settled,
         changed: Callable[[JobRef], None],
         due: Callable[[float], None],
+        releases: ReleaseDesk,
     ) -> None:
         """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
-        running at that monotonic time (the serve thread must wake by then)."""
+        running at that monotonic time (the serve thread must wake by then); ``releases``:
+        where a run's results wait when the owner releases them."""
         self.store = store
+        self.releases = releases
         self.config = config
         self.runner = runner
         self.settled = settled
@@ -184,19 +189,41 @@ class Workers:
             self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
             return
         result = self.runner.run_job(run)
-        published = self.store.publish_results(ref, run.stdout_path, run.stderr_path, run.output_dir)
+        held = self.releases.needed(run.job)
+        if held and not run.cancel_event.is_set():
+            self._hold(ref, run, result)
+            return
+        if held:  # stopped before its end: nothing it left is released
+            published = JobResult()
+        else:
+            published = self.store.publish_results(ref, run.stdout_path, run.stderr_path, run.output_dir)
         published = published.model_copy(update={"exit_code": result.exit_code, "truncated": result.truncated})
+        status, reason = self._ending(ref, run, result)
+        self._finish(ref, status, reason, published)
+
+    def _ending(self, ref: JobRef, run: JobRun, result: RunResult) -> tuple[JobStatus, str]:
+        """How a run ended: its status, and why."""
         if run.cancel_event.is_set():
             with self._lock:
                 cancel_reason = self._cancel_reasons.pop(ref, None)
-            status = JobStatus.cancelled if cancel_reason else JobStatus.failed
-            reason = cancel_reason or STOPPED_REASON
-        elif result.succeeded:
-            status, reason = JobStatus.completed, "exit code 0"
-        else:
-            status = JobStatus.failed
-            reason = result.error or f"run.sh exited with code {result.exit_code}"
-        self._finish(ref, status, reason, published)
+            return (JobStatus.cancelled if cancel_reason else JobStatus.failed), cancel_reason or STOPPED_REASON
+        if result.succeeded:
+            return JobStatus.completed, "exit code 0"
+        return JobStatus.failed, result.error or f"run.sh exited with code {result.exit_code}"
+
+    def _hold(self, ref: JobRef, run: JobRun, result: RunResult) -> None:
+        """End a run whose results wait for the owner's release (``release/``), then let the
+        owner's rules release them at once if they say so."""
+        ending = self._ending(ref, run, result)
+        shown = JobResult(exit_code=result.exit_code, truncated=result.truncated)
+        with self.store.locked(ref):
+            with self._lock:
+                start = self._started.get(ref)
+            logs_and_outputs = (run.stdout_path, run.stderr_path, run.output_dir)
+            self.releases.hold(ref, logs_and_outputs, ending, shown, start.at if start else None)
+            with self._lock:
+                self._started.pop(ref, None)
+        self.releases.decide(ref)
 
     def _finish(self, ref: JobRef, status: JobStatus, reason: str, result: Optional[JobResult] = None) -> None:
         """Record a run's end; from then on the job is no longer started, so a cancel after

@@ -4,8 +4,9 @@
 jobs that file-system events name (a full pass every ``rescan_interval`` is the safety net):
 ``Intake`` gives what arrived a first state, ``Workers`` run what is approved, ``Settled``
 cleans up what finished, ``recover`` settles what a dead server had started. Approve,
-reject and cancel are safe from any thread (they go through the store's job lock, and
-``lifecycle`` decides what is allowed) and wake the serve thread.
+reject, request changes and cancel are safe from any thread (they go through the store's
+job lock, and ``lifecycle`` decides what is allowed) and wake the serve thread. Diffs, trust
+rules, the audit log and notifications live in ``Oversight``; the server delegates.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from typing import Any, Callable, Optional
 
 from .. import lifecycle
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving
+from ..governance.diff import CodeDiff, JobDiffs
+from ..governance.notify import Callback, Listener
+from ..governance.trust import Trust
 from ..listing.index import JobIndex
 from ..listing.snapshot import Snapshot
 from ..listing.table import JobList
-from ..models import Job, JobRef, JobRequest, JobState, JobStatus, QueueConfig
+from ..models import Job, JobRef, JobRequest, JobState, JobStatus, QueueConfig, TrustRule
 from ..protocol.documents import format_logs
 from ..protocol.layout import ALL_JOBS, Scope
 from ..protocol.owner import CodeFile, OwnerStore
@@ -34,14 +38,13 @@ from ..watch import ChangeFeed, Changes, open_feed
 from .cleanup import Settled
 from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
+from .oversight import Oversight
 from .recovery import recover
 from .serve_lock import ServeLock
 from .wakeup import Waker
 from .workers import Workers
 
 log = logging.getLogger(__name__)
-
-Listener = Callable[[str], None]
 
 
 class CodeQueueServer:
@@ -62,7 +65,9 @@ class CodeQueueServer:
         self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
         self.store = OwnerStore(self.workspace, self.config.queue_name)
         self._settled = Settled()
-        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
+        self._oversight = Oversight(self.store, self.queue_name)
+        self._changed = self._oversight.notifier.changed  # tells the listeners a job changed
+        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback, self._oversight.trust)
         self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due)
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
         self._wake = Waker()
@@ -77,7 +82,6 @@ class CodeQueueServer:
         self._dirty: set[Scope] = set()  # jobs that file-system events say changed
         self._requester_of: dict[str, str] = {}  # uid -> the requester whose submission holds it
         self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
-        self._listeners: list[Listener] = []
 
     @property
     def email(self) -> str:
@@ -248,6 +252,7 @@ class CodeQueueServer:
         self._advance(ref, state, request)
 
     def _advance(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
+        self._oversight.seen(state)  # another owner process may have changed it
         if state.status.is_terminal:
             self._settled.add(ref, state)
             return
@@ -263,24 +268,7 @@ class CodeQueueServer:
     # -- listeners (the widgets' update pump subscribes here) ---------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(uid)`` whenever a job of this queue changes; returns an unsubscribe."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _changed(self, ref: JobRef) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(ref.uid)
-            except Exception:
-                log.exception("job listener failed")
+        return self._oversight.notifier.subscribe(listener)
 
     # -- owner actions (any thread) -----------------------------------------------------
     def _ref(self, uid: str) -> JobRef:
@@ -288,12 +276,21 @@ class CodeQueueServer:
             requester = self._requester_of.get(uid)
         return JobRef(requester, uid) if requester else self.store.find(uid)
 
-    def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
-        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
+    def approve_job(
+        self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None, trust: Trust = False
+    ) -> Job:
+        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at; ``trust`` (True,
+        or a ``TrustRule`` of terms) stores a rule by which later submissions of this code approve themselves."""
         ref = self._ref(uid)
-        self.store.update(
-            ref, partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
-        )
+        approve = partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
+        self._oversight.approve(ref, approve, trust)
+        return self._after_action(ref)
+
+    def request_changes(self, uid: str, comments: str) -> Job:
+        """Send a pending job back with comments (in its history); the requester resubmits."""
+        ref = self._ref(uid)
+        state = self.store.update(ref, partial(lifecycle.request_changes, by=self.email, comments=comments))
+        self._settled.add(ref, state)
         return self._after_action(ref)
 
     def reject_job(self, uid: str, reason: str) -> Job:
@@ -370,8 +367,23 @@ class CodeQueueServer:
         return format_logs(self.store.layout.job(ref).review, job.state.result)
 
     def read_submitted_file(self, uid: str, path: str, max_bytes: int = 64 * 1024) -> CodeFile:
-        """The start of one submitted file, for review (e.g. the approval panel's browser)."""
-        return self.store.read_code_file(self._ref(uid), path, max_bytes)
+        """The start of one submitted file, for review (e.g. the approval panel's browser); audited."""
+        return self._oversight.read_file(self._ref(uid), path, max_bytes)
+
+    def diff_job(self, uid: str, against: Optional[str] = None) -> CodeDiff:
+        return self._oversight.diff(self.get_job(uid), self.get_job(against) if against else None, self.list_jobs)
+
+    def job_diffs(self, uid: str) -> JobDiffs:
+        return self._oversight.diffs(self.get_job(uid), self.list_jobs)
+
+    def list_trust_rules(self) -> list[TrustRule]:
+        return self._oversight.trust.rules()
+
+    def revoke_trust(self, rule_id: str) -> TrustRule:
+        return self._oversight.revoke(rule_id)
+
+    def on(self, event: str, callback: Callback) -> Callable[[], None]:
+        return self._oversight.notifier.on(event, callback)
 
     def get_job_output(self, uid: str) -> Optional[Path]:
         ref = self._ref(uid)
@@ -382,12 +394,7 @@ class CodeQueueServer:
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Block until nothing is running or queued (handy in scripts and tests)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._workers.busy:
-                return
-            time.sleep(0.01)
-        raise TimeoutError(f"jobs still running after {timeout:g} s")
+        self._workers.wait_idle(timeout)
 
 
 def create_server(

@@ -9,9 +9,12 @@ from .errors import (
     QueueError,
     ServerAlreadyRunning,
     SubmissionError,
+    TrustRuleNotFound,
     UnsafeFolderError,
 )
-from .models import Job, JobRef, JobStatus, QueueConfig
+from .governance.diff import CodeDiff, FileDiff, JobDiffs
+from .governance.notify import EVENTS, Notification
+from .models import AuditRecord, Job, JobRef, JobStatus, QueueConfig, TrustRule
 from .runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
 from .server import CodeQueueServer, create_server
 from .syftbox import Workspace
@@ -32,18 +35,24 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "EVENTS",
     "ApprovalPanel",
+    "AuditRecord",
+    "CodeDiff",
     "CodeQueueClient",
     "CodeQueueServer",
     "CodeRunner",
     "ConfigurationError",
     "InvalidTransitionError",
+    "FileDiff",
     "Job",
+    "JobDiffs",
     "JobNotFoundError",
     "JobRef",
     "JobRun",
     "JobStatus",
     "JobTable",
+    "Notification",
     "QueueConfig",
     "QueueError",
     "RunResult",
@@ -51,6 +60,8 @@ __all__ = [
     "ServerAlreadyRunning",
     "SubmitForm",
     "SubmissionError",
+    "TrustRule",
+    "TrustRuleNotFound",
     "UnsafeFolderError",
     "Workspace",
     "create_client",

@@ -12,13 +12,18 @@ raises is logged and the next one runs.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import queue
 import threading
+import time
+import weakref
+from functools import partial
 from typing import Callable, Optional
 
 from pydantic import BaseModel, ConfigDict
 
+from ..listing.snapshot import Snapshot
 from ..models import Job, JobRef, JobStatus, Transition
 
 log = logging.getLogger(__name__)
@@ -153,3 +158,51 @@ class Notifier:
                 work()
             except Exception:
                 log.exception("reading a job for its notifications failed")
+
+
+POLL_SECONDS = 1.0  # how often a requester's watcher looks at its jobs' snapshot
+
+
+class Watcher:
+    """Tells a notifier what changed in a snapshot of jobs, for a side that has no server
+    writing the states (a requester): it looks at the snapshot every ``interval``, and only
+    at the jobs whose revision moved. It holds its source weakly and stops once the source
+    is gone or nobody listens any more."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], notifier: Notifier, interval: float = POLL_SECONDS) -> None:
+        self._snapshot = weakref.WeakMethod(snapshot) if inspect.ismethod(snapshot) else lambda: snapshot
+        self._notifier = notifier
+        self._interval = interval
+        self._version: Optional[int] = None
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Take the first look now (what is there is known, not news), then watch."""
+        self._look(first=True)
+        self._thread = threading.Thread(target=self._watch, name="scq-notify-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while self._notifier.active:
+            time.sleep(self._interval)
+            try:
+                if not self._look(first=False):
+                    return
+            except Exception:
+                log.exception("looking for job changes to notify failed; retrying")
+
+    def _look(self, first: bool) -> bool:
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return False
+        current = snapshot()
+        for entry in current.entries:
+            if self._version is None or entry.revision > self._version:
+                known = len(entry.job.history) if first else 0
+                self._notifier.later(partial(self._notifier.observe, entry.job, known))
+        self._version = current.version
+        return True

@@ -5,7 +5,7 @@ It records every transition (the owner store writes them with each state), every
 owner viewed, every diff looked at, every release decision and every change to a trust rule.
 Any owner process may append (a serving thread and an ``scq approve`` at once): each record
 is one ``write`` to a file opened with ``O_APPEND``, so lines never interleave. Nothing ever
-rewrites it; a reader skips a line a power cut left torn.
+rewrites it; a line a power cut left torn is ended by the next record and skipped by readers.
 """
 
 from __future__ import annotations
@@ -80,8 +80,11 @@ class AuditLog:
         data = "".join(entry.model_dump_json() + "\n" for entry in entries).encode()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # after a line a crash cut short: start a line of our own
                 os.write(fd, data)
             finally:
                 os.close(fd)

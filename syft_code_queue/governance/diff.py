@@ -10,7 +10,8 @@ supersedes, and with the last approved job of the same name from the same reques
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Iterable, Literal, Optional
+from datetime import datetime
+from typing import Callable, Iterable, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,8 +21,12 @@ MAX_DIFF_BYTES = 256 * 1024  # a file larger than this is compared by size and h
 
 # The bytes of one file of one job, or a note why there are none to show (binary files are
 # told apart here, from the bytes).
-Reader = Callable[[Job, FileEntry], "bytes | str"]
+Reader = Callable[[Job, FileEntry], Union[bytes, str]]
 Change = Literal["added", "removed", "changed"]
+# Why a job was compared with that one: the job it supersedes, the last approved of its name,
+# or the one the caller named.
+Basis = Literal["supersedes", "approved", "chosen"]
+BASIS_NAMES = {"supersedes": "superseded job", "approved": "approved job", "chosen": "job"}
 
 
 class FileDiff(BaseModel):
@@ -45,7 +50,7 @@ class CodeDiff(BaseModel):
 
     uid: str
     against: str
-    basis: Literal["supersedes", "approved", "chosen"]
+    basis: Basis
     files: tuple[FileDiff, ...] = ()
     unchanged: tuple[str, ...] = ()
 
@@ -59,8 +64,7 @@ class CodeDiff(BaseModel):
     def summary(self) -> str:
         """One line: "identical to approved job 1a2b3c4d", or what changed."""
         if self.identical:
-            what = {"supersedes": "the job it supersedes", "approved": "approved job", "chosen": "job"}[self.basis]
-            return f"identical to {what} {self.against[:8]}" if self.basis != "supersedes" else f"identical to {what}"
+            return f"identical to {BASIS_NAMES[self.basis]} {self.against[:8]}"
         counts = [f"{len(self.paths(c))} {c}" for c in ("added", "removed", "changed") if self.paths(c)]
         return f"{', '.join(counts)} against job {self.against[:8]} ({len(self.unchanged)} unchanged)"
 
@@ -95,19 +99,17 @@ class JobDiffs(BaseModel):
 
 def last_approved(job: Job, jobs: Iterable[Job]) -> Optional[Job]:
     """The same requester's most recently approved other job with ``job``'s name."""
-    approved = [
-        (other.state.entered(JobStatus.approved), other)
-        for other in jobs
-        if other.uid != job.uid
-        and other.requester_email == job.requester_email
-        and other.name == job.name
-        and other.state is not None
-        and other.state.entered(JobStatus.approved) is not None
-    ]
-    return max(approved, key=lambda pair: pair[0])[1] if approved else None  # type: ignore[arg-type, return-value]
+    best: Optional[tuple[datetime, Job]] = None
+    for other in jobs:
+        if other.uid == job.uid or other.requester_email != job.requester_email or other.name != job.name:
+            continue
+        at = other.state.entered(JobStatus.approved) if other.state else None
+        if at is not None and (best is None or at > best[0]):
+            best = (at, other)
+    return best[1] if best else None
 
 
-def compare(new: Job, old: Job, read: Reader, basis: Literal["supersedes", "approved", "chosen"]) -> CodeDiff:
+def compare(new: Job, old: Job, read: Reader, basis: Basis) -> CodeDiff:
     before = {f.path: f for f in old.files}
     after = {f.path: f for f in new.files}
     files: list[FileDiff] = []
@@ -129,7 +131,7 @@ def compare(new: Job, old: Job, read: Reader, basis: Literal["supersedes", "appr
 BINARY = "binary file: sizes and hashes only"
 
 
-def _text(content: "bytes | str") -> tuple[str, Optional[str]]:
+def _text(content: Union[bytes, str]) -> tuple[str, Optional[str]]:
     """A file's text, or a note why it has none to show (a reader's note, or binary)."""
     if isinstance(content, str):
         return "", content

@@ -9,10 +9,10 @@ change goes into the audit log (transitions are recorded by the store as it writ
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Union
 
 from ..errors import InvalidTransitionError, JobNotFoundError, SubmissionError
-from ..governance.diff import MAX_DIFF_BYTES, CodeDiff, JobDiffs, compare, last_approved
+from ..governance.diff import MAX_DIFF_BYTES, Basis, CodeDiff, JobDiffs, compare, last_approved
 from ..governance.notify import Notifier
 from ..governance.trust import Trust, TrustStore
 from ..models import FileEntry, Job, JobRef, JobState, TrustRule
@@ -79,14 +79,14 @@ class Oversight:
             uid=job.uid, previous=previous, approved=self._diff(job, approved, "approved") if approved else None
         )
 
-    def _diff(self, job: Job, against: Job, basis: str) -> CodeDiff:
-        diff = compare(job, against, self._read, basis)  # type: ignore[arg-type]
+    def _diff(self, job: Job, against: Job, basis: Basis) -> CodeDiff:
+        diff = compare(job, against, self._read, basis)
         self.store.audit.record(
             "diff_view", by=self.owner, job=JobRef(job.requester_email, job.uid), against=against.uid, basis=basis
         )
         return diff
 
-    def _read(self, job: Job, entry: FileEntry) -> "bytes | str":
+    def _read(self, job: Job, entry: FileEntry) -> Union[bytes, str]:
         try:
             file = self.store.read_code_file(JobRef(job.requester_email, job.uid), entry.path, MAX_DIFF_BYTES)
         except (OSError, SubmissionError):

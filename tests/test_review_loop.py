@@ -4,12 +4,13 @@ diff and approves with trust, and the same code then approves itself."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from helpers import ALICE, EVE, OWNER, accepted, eventually, wait_status
 
 import syft_code_queue as scq
-from syft_code_queue.governance.trust import TRUST_APPROVER
+from syft_code_queue.governance.trust import TRUST_APPROVER, matches
 from syft_code_queue.lifecycle import RECEIVED
 
 RUN = 'python3 analysis.py "$(cat params.json)" > "$SYFT_OUTPUT_DIR/result.txt"'
@@ -175,3 +176,24 @@ def test_a_diff_marks_added_removed_and_binary_files(client, server, make_code):
     assert diff.summary() == f"1 added, 1 removed, 1 changed against job {old.uid[:8]} (1 unchanged)"
     with pytest.raises(scq.JobNotFoundError, match="name a job to compare it with"):
         server.diff_job(old.uid)
+
+
+def test_unreadable_trust_rules_approve_nothing_and_say_how_to_fix_them(client, server, make_code, trusted):
+    job, _ = trusted
+    server.store.private.trust_rules.write_text('{"rules": [{"id": "nope"}]}')
+    with pytest.raises(scq.ConfigurationError, match="fix or remove the file"):
+        server.list_trust_rules()
+    assert not approved_by_trust(server, client.resubmit(job.uid).uid)
+
+
+def test_trust_covers_only_the_datasets_it_names(client, server, make_code, trusted):
+    _, rule = trusted
+    files = list(rule.files)  # params.json may vary, so the pinned files alone match
+
+    def request(datasets: list[str]) -> SimpleNamespace:  # the fields matching reads
+        return SimpleNamespace(requester_email=ALICE, files=files, datasets=datasets)
+
+    census = rule.model_copy(update={"datasets": ("census",)})
+    assert matches(census, request([])) and matches(census, request(["census"]))
+    assert not matches(census, request(["census", "payroll"]))
+    assert not matches(rule, request(["census"]))  # the approved job asked for none

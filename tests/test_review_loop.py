@@ -156,7 +156,7 @@ def test_a_resubmission_of_another_requesters_job_is_refused(root, client, serve
     (folder / "code" / "run.sh").write_bytes((job_file.parent / "code" / "run.sh").read_bytes())
     (folder / "job.json").write_text(stolen.model_dump_json())
     refused = eventually(lambda: server.get_job(stolen.uid).state, what="the forged resubmission refused")
-    assert refused.status == scq.JobStatus.rejected and "not one of your jobs" in refused.error
+    assert refused.status == scq.JobStatus.rejected and "not one of yours in this queue" in refused.error
 
 
 def test_a_diff_marks_added_removed_and_binary_files(client, server, make_code):

@@ -51,6 +51,7 @@ class Notification(BaseModel):
 
 
 Callback = Callable[[Notification], None]
+IDLE_SECONDS = 5.0  # how long the notification thread waits for work once nobody listens
 Listener = Callable[[str], None]  # told a job's uid whenever it changed, on the thread that changed it
 
 
@@ -152,8 +153,16 @@ class Notifier:
             log.exception("notification callback for %r failed on job %s", notification.event, notification.uid)
 
     def _deliver(self) -> None:
+        """The notification thread; it ends once nobody listens and nothing is left to tell."""
         while True:
-            work = self._queue.get()
+            try:
+                work = self._queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if not self._callbacks:
+                        self._thread = None
+                        return
+                continue
             try:
                 work()
             except Exception:

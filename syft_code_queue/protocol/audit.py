@@ -27,6 +27,7 @@ from ..models import AuditKind, AuditRecord, JobRef, JobState, Transition, utcno
 log = logging.getLogger(__name__)
 
 Detail = Union[str, int, float, bool, None]
+APPEND = os.O_RDWR | os.O_APPEND | os.O_CREAT
 CSV_COLUMNS = ("at", "kind", "by", "uid", "requester", "details")
 
 
@@ -79,8 +80,11 @@ class AuditLog:
     def _append(self, entries: list[AuditRecord]) -> None:
         data = "".join(entry.model_dump_json() + "\n" for entry in entries).encode()
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self.path, APPEND, 0o600)
+            except FileNotFoundError:  # the first record of a new private folder
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, APPEND, 0o600)
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":

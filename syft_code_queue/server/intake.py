@@ -1,10 +1,11 @@
 """Intake: what arrives in the inbox becomes a job's first state.
 
-A submission is accepted (``pending``, or ``approved`` at once when one of the owner's trust
-rules or the auto-approval rule says so) once every file matches its manifest and the runner's checks
-pass; refused (``rejected``, with the reason) when it never can be; and left alone while it
-is still arriving, up to ``arrival_timeout``. Only the serve thread calls in, so its one
-per-job dict (when each still-arriving submission was first seen) needs no lock.
+A submission is accepted (``pending``, or ``approved`` at once when one of the owner's
+trust rules or the auto-approval rule says so) once every file matches its manifest and the
+runner's checks pass; refused (``rejected``, with the reason) when it never can be (a
+``supersedes`` naming none of the requester's jobs included); and left alone while it is
+still arriving, up to ``arrival_timeout``. Only the serve thread calls in, so its one per-job
+dict (when each still-arriving submission was first seen) needs no lock.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ class Intake:
         except SubmissionError as invalid:
             return self.refuse(ref, str(invalid)), None
         if request.supersedes is not None and self.store.load_job(JobRef(ref.requester, request.supersedes)) is None:
-            return self.refuse(ref, f"it supersedes job {request.supersedes}, which is not one of your jobs here"), None
+            reason = (
+                f"job.json supersedes job {request.supersedes}, which is not one of yours in this queue;"
+                " resubmit one of your own jobs, or submit it as a new job"
+            )
+            return self.refuse(ref, reason), None
         job = Job(request=request)
         problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
         if problems:

@@ -84,6 +84,8 @@ def _print_job(job: Job, as_json: bool) -> None:
     if job.tags:
         print(f"  tags:       {', '.join(job.tags)}")
     print(f"  files:      {', '.join(f.path for f in job.files)}")
+    if job.supersedes:
+        print(f"  supersedes: {job.supersedes}")
     if job.exit_code is not None:
         print(f"  exit code:  {job.exit_code}")
     if job.error:

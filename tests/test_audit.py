@@ -91,6 +91,8 @@ def test_the_review_loop_from_the_command_line(capsys, root, client, server, mak
     rc, out, _ = scq_cli(capsys, "resubmit", first.uid[:8], str(make_code("echo hello", {"p.json": "1"})), *me)
     second = out.strip()
     assert rc == 0 and client.get_job(second).supersedes == first.uid
+    rc, out, _ = scq_cli(capsys, "show", second, *me)
+    assert f"supersedes: {first.uid}" in out
     accepted(server, second)
     rc, out, _ = scq_cli(capsys, "diff", second[:8], *owner)
     assert rc == 0 and "changed  run.sh" in out and "+echo hello" in out

@@ -10,9 +10,12 @@ from .errors import (
     ReleaseError,
     ServerAlreadyRunning,
     SubmissionError,
+    TrustRuleNotFound,
     UnsafeFolderError,
 )
-from .models import Job, JobRef, JobStatus, QueueConfig, Release
+from .governance.diff import CodeDiff, FileDiff, JobDiffs
+from .governance.notify import EVENTS, Notification
+from .models import AuditRecord, Job, JobRef, JobStatus, QueueConfig, Release, TrustRule
 from .release import Finding, HeldOutputs, OutputPolicy
 from .runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
 from .server import CodeQueueServer, create_server
@@ -34,7 +37,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "EVENTS",
     "ApprovalPanel",
+    "AuditRecord",
+    "CodeDiff",
     "CodeQueueClient",
     "CodeQueueServer",
     "CodeRunner",
@@ -42,13 +48,16 @@ __all__ = [
     "Finding",
     "HeldOutputs",
     "InvalidTransitionError",
+    "FileDiff",
     "Job",
+    "JobDiffs",
     "JobNotFoundError",
     "JobRef",
     "JobRun",
     "JobStatus",
     "JobTable",
     "OutputPolicy",
+    "Notification",
     "QueueConfig",
     "QueueError",
     "Release",
@@ -58,6 +67,8 @@ __all__ = [
     "ServerAlreadyRunning",
     "SubmitForm",
     "SubmissionError",
+    "TrustRule",
+    "TrustRuleNotFound",
     "UnsafeFolderError",
     "Workspace",
     "create_client",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -15,7 +17,8 @@ from pydantic import ValidationError
 
 from .client import CodeQueueClient
 from .errors import QueueError, UsageError
-from .models import Job, JobStatus, QueueConfig
+from .models import Job, JobStatus, QueueConfig, TrustRule, utcnow
+from .protocol.audit import to_csv, to_json
 from .server import CodeQueueServer
 from .syftbox import Workspace
 
@@ -87,6 +90,8 @@ def _print_job(job: Job, as_json: bool) -> None:
     print(f"  files:      {', '.join(f.path for f in job.files)}")
     if job.release_notes:
         print(f"  release notes: {job.release_notes}")
+    if job.supersedes:
+        print(f"  supersedes: {job.supersedes}")
     if job.exit_code is not None:
         print(f"  exit code:  {job.exit_code}")
     if job.error:
@@ -109,6 +114,30 @@ def _resolve(uid: str, jobs: Callable[[], Sequence[Job]]) -> str:
     if len(matches) == 1:
         return matches[0]
     raise UsageError(f"no job matches {uid!r}" if not matches else f"{uid!r} is ambiguous: {len(matches)} jobs match")
+
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> Optional[timedelta]:
+    match = DURATION.match(text.strip())
+    return timedelta(**{UNITS[match.group(2)]: float(match.group(1))}) if match else None
+
+
+def _when(text: str, option: str, ahead: bool) -> datetime:
+    """An ISO 8601 date or time (UTC unless it says otherwise), or a duration such as 30m,
+    12h or 7d counted back from now (``ahead``: forward)."""
+    delta = _duration(text)
+    if delta is not None:
+        return utcnow() + delta if ahead else utcnow() - delta
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is neither a time nor a duration; give e.g. 2026-01-31, 2026-01-31T09:00 or 7d"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 # --- commands ------------------------------------------------------------------------
@@ -177,8 +206,84 @@ def cmd_cancel(args: argparse.Namespace) -> None:
 
 def cmd_approve(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    job = owner.approve_job(_resolve(args.uid, owner.list_jobs), reason=args.reason or "")
+    uid = _resolve(args.uid, owner.list_jobs)
+    terms = args.variable_file or args.trust_requester or args.expires
+    if terms and not args.trust:
+        raise UsageError("--variable-file, --trust-requester and --expires shape a trust rule: add --trust")
+    trust: bool | TrustRule = args.trust
+    if args.trust:
+        trust = TrustRule(
+            requesters=tuple(args.trust_requester) or None,
+            variable_files=tuple(args.variable_file),
+            expires=_when(args.expires, "--expires", ahead=True) if args.expires else None,
+        )
+    job = owner.approve_job(uid, reason=args.reason or "", trust=trust)
     print(f"{job.uid} {job.status.value}")
+    if args.trust:
+        rule = next(r for r in owner.list_trust_rules() if r.source_uid == uid)
+        print(f"trust rule {rule.id}: later submissions of this code approve themselves")
+
+
+def cmd_request_changes(args: argparse.Namespace) -> None:
+    owner = _owner(args)
+    job = owner.request_changes(_resolve(args.uid, owner.list_jobs), comments=args.comments)
+    print(f"{job.uid} {job.status.value}")
+
+
+def cmd_resubmit(args: argparse.Namespace) -> None:
+    client = _client(args)
+    changes = {
+        key: value
+        for key, value in (("name", args.name), ("description", args.description), ("tags", args.tag))
+        if value is not None
+    }
+    job = client.resubmit(_resolve(args.uid, client.list_jobs), code_folder=args.folder, **changes)
+    print(job.uid)
+
+
+def cmd_diff(args: argparse.Namespace) -> None:
+    owner = _owner(args)
+    against = _resolve(args.against, owner.list_jobs) if args.against else None
+    sys.stdout.write(owner.diff_job(_resolve(args.uid, owner.list_jobs), against=against).text())
+
+
+def cmd_trust(args: argparse.Namespace) -> None:
+    owner = _owner(args)
+    if args.action == "revoke":
+        if not args.rule_id:
+            raise UsageError("name the rule to revoke: scq trust revoke RULE_ID (scq trust list shows them)")
+        rule = owner.revoke_trust(args.rule_id)
+        print(f"revoked trust rule {rule.id} (the code of job {rule.source_uid})")
+        return
+    rules = owner.list_trust_rules()
+    if args.json:
+        print(json.dumps([rule.model_dump(mode="json") for rule in rules], indent=2))
+        return
+    if not rules:
+        print("no trust rules")
+    for rule in rules:
+        expires = f"until {_fmt_time(rule.expires)}" if rule.expires else "no expiry"
+        state = " (expired)" if rule.expired() else ""
+        print(f"{rule.id}  job {rule.source_uid}  {expires}{state}")
+        print(f"  requesters: {', '.join(rule.requesters or ())}")
+        print(f"  datasets: {', '.join(rule.datasets or ()) or '(none)'}")
+        print(f"  pinned files: {', '.join(f.path for f in rule.files)}")
+        if rule.variable_files:
+            print(f"  variable files: {', '.join(rule.variable_files)}")
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    since = _when(args.since, "--since", ahead=False) if args.since else None
+    records = _owner(args).store.audit.read(since=since, uid=args.uid)
+    if args.format == "json":
+        print(to_json(records))
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(records))
+    else:
+        for r in records:
+            job = f"  {r.requester}/{r.uid}" if r.uid else ""
+            details = ", ".join(f"{k}={v}" for k, v in r.details.items() if v not in (None, ""))
+            print(f"{_fmt_time(r.at)}  {r.kind:13}  {r.by}{job}  {details}")
 
 
 def cmd_reject(args: argparse.Namespace) -> None:
@@ -321,7 +426,46 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("approve", parents=[identity], help="(owner) approve a pending job")
     p.add_argument("uid", help="job uid (or a unique prefix)")
     p.add_argument("--reason", help="optional note recorded in the history")
+    p.add_argument(
+        "--trust", action="store_true", help="also trust this code: later submissions of it approve themselves"
+    )
+    p.add_argument("--variable-file", action="append", default=[], help="(with --trust) a file allowed to differ")
+    p.add_argument(
+        "--trust-requester", action="append", default=[], help="(with --trust) a requester trusted (default: this one)"
+    )
+    p.add_argument("--expires", help="(with --trust) when the rule ends: a time, or a duration such as 30d")
     p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("request-changes", parents=[identity], help="(owner) send a pending job back with comments")
+    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("--comments", required=True, help="what should change; shown to the requester")
+    p.set_defaults(func=cmd_request_changes)
+
+    p = sub.add_parser("resubmit", parents=[identity], help="send a new version of a finished job; prints the new uid")
+    p.add_argument("uid", help="the job it replaces (uid or a unique prefix)")
+    p.add_argument("folder", nargs="?", help="folder with the new code (default: the same code again)")
+    p.add_argument("--name", help="a new name (default: the old job's)")
+    p.add_argument("--description", help="a new description (default: the old job's)")
+    p.add_argument("--tag", action="append", help="a tag (repeatable; default: the old job's tags)")
+    p.set_defaults(func=cmd_resubmit)
+
+    p = sub.add_parser("diff", parents=[identity], help="(owner) what changed in a job's code, file by file")
+    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument(
+        "--against", help="the job to compare with (default: the one it supersedes, else the last approved of its name)"
+    )
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("trust", parents=[identity, as_json], help="(owner) list or revoke trust rules")
+    p.add_argument("action", choices=["list", "revoke"], help="list the rules, or revoke one")
+    p.add_argument("rule_id", nargs="?", help="the rule to revoke")
+    p.set_defaults(func=cmd_trust)
+
+    p = sub.add_parser("audit", parents=[identity], help="(owner) print the audit log")
+    p.add_argument("--since", help="only records from then on: a time (2026-01-31T09:00) or a duration ago (7d)")
+    p.add_argument("--uid", help="only records of this job (uid or a prefix)")
+    p.add_argument("--format", choices=["text", "csv", "json"], default="text", help="output format (default: text)")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("reject", parents=[identity], help="(owner) reject a pending job")
     p.add_argument("uid", help="job uid (or a unique prefix)")

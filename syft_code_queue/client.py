@@ -1,7 +1,8 @@
 """The requester's API: submit a code folder, follow its status, read logs and results.
 
 A requester only ever sees their own jobs: it reads ``inbox/<me>/`` and ``review/<me>/``
-of each owner's queue, which is also all that SyftBox syncs to it.
+of each owner's queue, which is also all that SyftBox syncs to it. ``on`` tells callbacks
+when one of them changes status (a watcher looks at the jobs' snapshot every second).
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from pydantic import ValidationError
 
-from .errors import SubmissionError, UnsafeFolderError, describe
+from .errors import InvalidTransitionError, SubmissionError, UnsafeFolderError, describe
+from .governance.notify import Callback, Notifier, Watcher
 from .listing.index import JobIndex
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
-from .models import Job, JobRequest, JobStatus, QueueConfig, QueueStatus, SubmitRequest, utcnow
+from .models import FileEntry, Job, JobRequest, JobStatus, QueueConfig, QueueStatus, SubmitRequest, utcnow
 from .protocol.manifest import build_manifest
 from .protocol.requester import RequesterStore
 from .syftbox import Workspace
@@ -48,6 +50,9 @@ class CodeQueueClient:
         self._indexes: dict[str, JobIndex] = {}  # one per owner we submitted to
         self._snapshot = Snapshot(0, ())
         self._snapshot_of: tuple[Any, ...] = ()  # what self._snapshot was built from
+        self._notifier = Notifier(f"client-{self.email}")
+        self._watcher: Optional[Watcher] = None
+        self._watcher_lock = threading.Lock()  # one watcher at a time
 
     @property
     def email(self) -> str:
@@ -66,16 +71,54 @@ class CodeQueueClient:
         """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue.
         ``release_notes``: what the results are and the disclosure controls applied (e.g.
         "counts rounded to 5; no cell under 10"), shown to the owner beside held outputs."""
-        try:
-            params = SubmitRequest(
-                target_email=target_email,
-                code_folder=Path(code_folder),
-                name=name,
-                description=description,
-                tags=tags or [],
-                auto_approval=auto_approval,
-                release_notes=release_notes,
+        fields = {
+            "name": name,
+            "description": description,
+            "tags": tags or [],
+            "auto_approval": auto_approval,
+            "release_notes": release_notes,
+        }
+        return self._submit(target_email, code_folder, fields, supersedes=None)
+
+    def resubmit(self, uid: str, code_folder: Optional[PathLike] = None, **changes: Any) -> Job:
+        """Send a new version of your finished job ``uid`` (e.g. one the owner sent back with
+        ``changes_requested``): a new job that supersedes it, with the code of ``code_folder``
+        (by default the same code again) and the old job's name, description, tags and
+        auto_approval unless ``changes`` sets them."""
+        layout, old = self.store.find(uid)
+        if not old.is_terminal:
+            raise InvalidTransitionError(
+                f"job {uid} is still {old.status.value}; resubmit it once the owner has decided, or cancel it first"
             )
+        unknown = sorted(set(changes) - {"name", "description", "tags", "auto_approval", "release_notes"})
+        if unknown:
+            raise TypeError(
+                f"resubmit() cannot change {', '.join(unknown)}: only name, description, tags, auto_approval, "
+                "release_notes"
+            )
+        fields = {
+            "name": old.name,
+            "description": old.description,
+            "tags": old.tags,
+            "auto_approval": old.auto_approval,
+            "release_notes": old.request.release_notes,
+        }
+        if code_folder is not None:
+            return self._submit(old.target_email, code_folder, {**fields, **changes}, supersedes=uid)
+        folder = self.store.submitted_code(layout, old)
+        return self._submit(old.target_email, folder, {**fields, **changes}, supersedes=uid, files=old.files)
+
+    def _submit(
+        self,
+        target_email: str,
+        code_folder: PathLike,
+        fields: dict[str, Any],
+        supersedes: Optional[str],
+        files: Optional[list[FileEntry]] = None,
+    ) -> Job:
+        """``files``: the manifest, when ``code_folder`` is a submission's verified copy."""
+        try:
+            params = SubmitRequest(target_email=target_email, code_folder=Path(code_folder), **fields)
         except ValidationError as exc:
             raise ValueError(describe(exc, limit=1)) from None
         folder = params.code_folder.expanduser()
@@ -87,7 +130,7 @@ class CodeQueueClient:
         if run_sh.is_symlink() or not run_sh.is_file():
             raise FileNotFoundError(f"the code folder must contain a run.sh script: {run_sh}")
         try:
-            files = build_manifest(folder)
+            files = files if files is not None else build_manifest(folder)
         except UnsafeFolderError as exc:
             raise ValueError(str(exc)) from None
         request = JobRequest(
@@ -101,12 +144,24 @@ class CodeQueueClient:
             created_at=utcnow(),
             files=files,
             release_notes=params.release_notes,
+            supersedes=supersedes,
         )
         try:
             self.store.write_submission(request, folder)
         except OSError as exc:
             raise SubmissionError(f"could not write the submission: {exc}") from exc
         return Job(request=request)
+
+    def on(self, event: str, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(notification)`` when ``event`` happens to one of your jobs
+        (``"submitted"``, a status such as ``"running"``, ``"finished"``, ``"transition"``);
+        returns a function that stops it. A callback that raises is logged and skipped."""
+        off = self._notifier.on(event, callback)
+        with self._watcher_lock:
+            if self._watcher is None or not self._watcher.alive:
+                self._watcher = Watcher(self.snapshot, self._notifier)
+                self._watcher.start()
+        return off
 
     def queue_status(self, owner: str) -> QueueStatus:
         """Whether ``owner``'s queue server is there: online (and when last seen), offline

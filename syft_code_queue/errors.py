@@ -6,6 +6,7 @@ QueueError
 ├── ConfigurationError (RuntimeError)    no SyftBox identity could be found, or it is invalid
 ├── ServerAlreadyRunning (RuntimeError)  another live process serves this queue
 ├── JobNotFoundError (LookupError)       no job with that uid is visible to this identity
+├── TrustRuleNotFound (LookupError)      no trust rule has that id
 ├── InvalidTransitionError (ValueError)  the job's status does not allow the action
 ├── SubmissionError (ValueError)         a submission that can never be accepted
 ├── UnsafeFolderError (ValueError)       a code folder holding links or special files
@@ -40,6 +41,10 @@ class ServerAlreadyRunning(QueueError, RuntimeError):
 
 class JobNotFoundError(QueueError, LookupError):
     """No job with that uid is visible to this identity."""
+
+
+class TrustRuleNotFound(QueueError, LookupError):
+    """No trust rule of this queue has that id (it was revoked, or never existed)."""
 
 
 class InvalidTransitionError(QueueError, ValueError):

@@ -17,7 +17,9 @@ from .models import JobRef, JobResult, JobState, JobStatus, Release, Transition,
 
 # Which transitions the owner's state machine allows; everything else is a clear error.
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.pending: frozenset({JobStatus.approved, JobStatus.rejected, JobStatus.cancelled, JobStatus.failed}),
+    JobStatus.pending: frozenset(
+        {JobStatus.approved, JobStatus.rejected, JobStatus.changes_requested, JobStatus.cancelled, JobStatus.failed}
+    ),
     JobStatus.approved: frozenset({JobStatus.running, JobStatus.cancelled, JobStatus.failed}),
     JobStatus.running: frozenset(
         {JobStatus.completed, JobStatus.failed, JobStatus.cancelled, JobStatus.awaiting_release}
@@ -28,6 +30,7 @@ ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.rejected: frozenset(),
     JobStatus.cancelled: frozenset(),
     JobStatus.withheld: frozenset(),
+    JobStatus.changes_requested: frozenset(),
 }
 
 STARTED = "started"  # the reason recorded with every running step
@@ -51,12 +54,22 @@ def _first(ref: JobRef, history: list[Transition], **fields: object) -> JobState
 
 
 # -- first states ------------------------------------------------------------------------
-def accept(ref: JobRef, *, by: str, manifest: str, approved_by: Optional[str] = None) -> JobState:
+def accept(
+    ref: JobRef,
+    *,
+    by: str,
+    manifest: str,
+    approved_by: Optional[str] = None,
+    approval_reason: str = AUTO_APPROVED,
+    supersedes: Optional[str] = None,
+) -> JobState:
     """A submission whose files all arrived and passed the checks: ``pending``, or already
-    ``approved`` when ``approved_by`` (an auto-approval rule) approves it in the same write."""
-    history = [Transition(status=JobStatus.pending, at=utcnow(), by=by, reason=RECEIVED)]
+    ``approved`` when ``approved_by`` (an auto-approval or trust rule) approves it in the same
+    write. A resubmission names the job it ``supersedes`` in its first entry."""
+    received = RECEIVED if supersedes is None else f"{RECEIVED} (resubmission of job {supersedes})"
+    history = [Transition(status=JobStatus.pending, at=utcnow(), by=by, reason=received)]
     if approved_by is not None:
-        history.append(Transition(status=JobStatus.approved, at=utcnow(), by=approved_by, reason=AUTO_APPROVED))
+        history.append(Transition(status=JobStatus.approved, at=utcnow(), by=approved_by, reason=approval_reason))
     return _first(ref, history, manifest_sha256=manifest)
 
 
@@ -81,6 +94,18 @@ def reject(state: JobState, *, by: str, reason: str) -> JobState:
     if state.status != JobStatus.pending:
         raise InvalidTransitionError(f"job {state.uid} is {state.status.value}; only pending jobs can be rejected")
     return _step(state, JobStatus.rejected, by, reason.strip(), error=reason.strip())
+
+
+def request_changes(state: JobState, *, by: str, comments: str) -> JobState:
+    """Send a pending job back: the comments go into its history, and the requester answers
+    with ``client.resubmit`` (a new job that supersedes this one)."""
+    if not comments.strip():
+        raise InvalidTransitionError("comments are required to request changes: say what should change")
+    if state.status != JobStatus.pending:
+        raise InvalidTransitionError(
+            f"job {state.uid} is {state.status.value}; only pending jobs can be sent back for changes"
+        )
+    return _step(state, JobStatus.changes_requested, by, comments.strip())
 
 
 def cancel(state: JobState, *, by: str, reason: str) -> JobState:

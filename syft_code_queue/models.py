@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -53,6 +53,8 @@ class JobStatus(str, Enum):
     # ran; its results wait in the owner's private storage for the owner's release
     awaiting_release = "awaiting_release"
     withheld = "withheld"  # ran; the owner released nothing, for the reason recorded
+    # The owner sent it back with comments (in its history); the requester may resubmit.
+    changes_requested = "changes_requested"
 
     def __str__(self) -> str:
         return self.value
@@ -68,7 +70,14 @@ class JobStatus(str, Enum):
 
 
 TERMINAL_STATUSES = frozenset(
-    {JobStatus.completed, JobStatus.failed, JobStatus.rejected, JobStatus.cancelled, JobStatus.withheld}
+    {
+        JobStatus.completed,
+        JobStatus.failed,
+        JobStatus.rejected,
+        JobStatus.cancelled,
+        JobStatus.withheld,
+        JobStatus.changes_requested,
+    }
 )
 STATUS_LABELS = {JobStatus.awaiting_release: "ran, waiting for the owner's release"}
 
@@ -171,11 +180,18 @@ class JobRequest(BaseModel):
     files: list[FileEntry] = Field(min_length=1)
     # Context for the owner's output review: what the results are, the disclosure controls applied.
     release_notes: str = Field(default="", max_length=10_000)
+    # The uid of the same requester's earlier job this one replaces (``client.resubmit``).
+    supersedes: Optional[str] = None
 
     @field_validator("uid")
     @classmethod
     def _uid(cls, value: str) -> str:
         return validate_uid(value)
+
+    @field_validator("supersedes")
+    @classmethod
+    def _supersedes(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else validate_uid(value)
 
     @field_validator("requester_email", "target_email")
     @classmethod
@@ -214,9 +230,14 @@ class JobRequest(BaseModel):
         return manifest_digest(self.files)
 
     def document(self) -> str:
-        """``job.json``'s text. Empty release notes are left out, so a server that predates
-        output release still accepts the job."""
-        return self.model_dump_json(indent=2, exclude=None if self.release_notes else {"release_notes"})
+        """``job.json``'s text. Fields left at their empty default (no release notes, nothing
+        superseded) are left out, so a server that predates them still accepts the job."""
+        unset = {
+            name
+            for name, value in (("release_notes", self.release_notes), ("supersedes", self.supersedes))
+            if not value
+        }
+        return self.model_dump_json(indent=2, exclude=unset or None)
 
 
 class Heartbeat(BaseModel):
@@ -286,6 +307,90 @@ class StartRecord(BaseModel):
     requester_email: str
     uid: str
     at: datetime
+
+
+class TrustRule(BaseModel):
+    """Code the owner trusts: a later submission of the same bytes (except ``variable_files``)
+    from one of ``requesters``, for datasets within ``datasets``, is approved without a person,
+    until ``expires``. Stored privately by the owner (``trust.json``), never synced.
+
+    Given to ``approve_job(uid, trust=TrustRule(...))`` only the terms are set; ``requesters``
+    and ``datasets`` left as None take the approved job's, and the approval pins the rest:
+    ``files`` (the job's manifest minus the variable files), ``source_uid``, ``id``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{12}$")
+    requesters: Optional[tuple[str, ...]] = None
+    datasets: Optional[tuple[str, ...]] = None
+    variable_files: tuple[str, ...] = ()
+    expires: Optional[datetime] = None
+    files: tuple[FileEntry, ...] = ()
+    source_uid: Optional[str] = None
+    created_at: Optional[datetime] = None
+    created_by: Optional[str] = None
+
+    @field_validator("requesters")
+    @classmethod
+    def _requesters(cls, value: Optional[tuple[str, ...]]) -> Optional[tuple[str, ...]]:
+        if value is not None and not value:
+            raise ValueError("a trust rule needs at least one requester (or None for the approved job's)")
+        return None if value is None else tuple(validate_email(v) for v in value)
+
+    @field_validator("variable_files")
+    @classmethod
+    def _variable_files(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            FileEntry._relative_path(path)
+            if path == "run.sh":
+                raise ValueError("run.sh cannot be a variable file: it is the code that runs")
+        return tuple(sorted(set(value)))
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _expires(cls, value: Any) -> Any:
+        """A duration (``timedelta``) counts from now."""
+        return utcnow() + value if isinstance(value, timedelta) else value
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, value: Optional[datetime]) -> Optional[datetime]:
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+    @field_validator("source_uid")
+    @classmethod
+    def _source_uid(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else validate_uid(value)
+
+    def expired(self, now: Optional[datetime] = None) -> bool:
+        return self.expires is not None and (now or utcnow()) >= self.expires
+
+
+class TrustRules(BaseModel):
+    """The owner's private ``<queue>.trust.json``: every trust rule in force."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    rules: tuple[TrustRule, ...] = ()
+
+
+AuditKind = Literal["transition", "file_view", "diff_view", "release", "trust_added", "trust_revoked"]
+
+
+class AuditRecord(BaseModel):
+    """One line of the owner's private audit log: what happened to which job, by whom, when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: datetime
+    kind: AuditKind
+    by: str
+    uid: Optional[str] = None
+    requester: Optional[str] = None
+    # What the kind needs said: the status and reason of a transition, the path viewed, the
+    # rule changed, a release decision.
+    details: dict[str, Union[str, int, float, bool, None]] = Field(default_factory=dict)
 
 
 class JobResult(BaseModel):
@@ -430,6 +535,11 @@ class Job(BaseModel):
     def files(self) -> list[FileEntry]:
         return list(self.request.files)
 
+    @property
+    def supersedes(self) -> Optional[str]:
+        """The uid of the earlier job this one was resubmitted in place of, if any."""
+        return self.request.supersedes
+
     # --- state fields ---------------------------------------------------------------
     @property
     def status(self) -> JobStatus:
@@ -475,12 +585,18 @@ class Job(BaseModel):
 
     @property
     def error(self) -> Optional[str]:
-        """Why the job failed, was rejected or was cancelled (None otherwise)."""
+        """Why the job failed, was rejected, cancelled or sent back for changes (None otherwise)."""
         if not self.state:
             return None
         if self.state.error:
             return self.state.error
-        if self.status in (JobStatus.rejected, JobStatus.cancelled, JobStatus.failed, JobStatus.withheld):
+        if self.status in (
+            JobStatus.rejected,
+            JobStatus.cancelled,
+            JobStatus.failed,
+            JobStatus.withheld,
+            JobStatus.changes_requested,
+        ):
             return self.state.history[-1].reason or None
         return None
 
@@ -504,6 +620,7 @@ class Job(BaseModel):
             "duration": self.duration,
             "exit_code": self.exit_code,
             "error": self.error,
+            "supersedes": self.supersedes,
         }
 
     def _repr_html_(self) -> str:

@@ -48,6 +48,8 @@ def step_to(state: JobState, target: JobStatus) -> JobState:
         return lifecycle.approve(state, by=OWNER)
     if target == JobStatus.rejected:
         return lifecycle.reject(state, by=OWNER, reason="no")
+    if target == JobStatus.changes_requested:
+        return lifecycle.request_changes(state, by=OWNER, comments="use the mock first")
     if target == JobStatus.running:
         return lifecycle.start(state, by=OWNER, at=utcnow())
     if target == JobStatus.cancelled and state.status != JobStatus.running:
@@ -91,6 +93,19 @@ def test_a_refusal_and_a_failure_carry_their_reason_as_the_error() -> None:
         in_status(JobStatus.running), JobStatus.completed, by=OWNER, reason="exit code 0", result=JobResult(exit_code=0)
     )
     assert done.error is None and done.result == JobResult(exit_code=0)
+
+
+def test_a_request_for_changes_keeps_the_comments_and_needs_them() -> None:
+    sent_back = lifecycle.request_changes(in_status(JobStatus.pending), by=OWNER, comments="  drop the raw rows ")
+    assert sent_back.status.is_terminal
+    assert (sent_back.history[-1].by, sent_back.history[-1].reason) == (OWNER, "drop the raw rows")
+    with pytest.raises(InvalidTransitionError, match="comments are required"):
+        lifecycle.request_changes(in_status(JobStatus.pending), by=OWNER, comments=" ")
+
+
+def test_a_resubmission_names_the_job_it_supersedes_when_received() -> None:
+    first = lifecycle.accept(REF, by=OWNER, manifest="m", supersedes="b" * 32)
+    assert first.history[0].reason == f"{lifecycle.RECEIVED} (resubmission of job {'b' * 32})"
 
 
 def test_an_approval_pins_the_reviewed_manifest() -> None:

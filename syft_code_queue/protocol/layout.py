@@ -9,9 +9,9 @@ Synced, under ``datasites/<owner>/app_data/<queue>/`` (``QueueLayout``):
 
 Owner-private, under ``<data_dir>/.syft_code_queue/<owner>/``, never synced
 (``PrivateLayout``): the serve lock, the state locks, the start journal, the workers'
-scratch slots and the held results of jobs whose release the owner decides
-(``held/<queue>/<requester>/<uid>/``: ``held.json``, the logs, ``outputs/``, and
-``releasing.json`` while a release is being published).
+scratch slots, the trust rules, the audit log, and the held results of jobs whose release
+the owner decides (``held/<queue>/<requester>/<uid>/``: ``held.json``, the logs, ``outputs/``,
+and ``releasing.json`` while a release is being published).
 """
 
 from __future__ import annotations
@@ -216,6 +216,21 @@ class PrivateLayout:
     @cached_property
     def start_journal(self) -> Path:
         return self.private_dir / f"{self.queue}.started"
+
+    @cached_property
+    def trust_rules(self) -> Path:
+        """The owner's trust rules (``TrustRules``): code approved without a person."""
+        return self.private_dir / f"{self.queue}.trust.json"
+
+    @cached_property
+    def trust_lock(self) -> Path:
+        """Held while the trust rules are read, changed and written back."""
+        return self.private_dir / f"{self.queue}.trust.lock"
+
+    @cached_property
+    def audit_log(self) -> Path:
+        """The append-only audit log, one ``AuditRecord`` per line."""
+        return self.private_dir / f"{self.queue}.audit.jsonl"
 
     @cached_property
     def scratch(self) -> Path:

@@ -6,7 +6,9 @@ serialises it between this process's threads and other owner processes (a server
 and an ``scq approve`` may act on the same job); ``change`` is one of ``lifecycle``'s pure
 steps. ``create`` writes a job's first state. Results go to the requester's review folder
 at once (``publish_results``), or into the owner's private held folder (``hold_results``)
-until the owner releases them (``publish_release``).
+until the owner releases them (``publish_release``). Each step a write
+adds to a history goes into the owner's audit log and to the store's observers (the
+server's notifications).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -44,10 +47,13 @@ from ..syftbox import (
     sha256_file,
     write_if_changed,
 )
+from .audit import AuditLog
 from .documents import read_cancel, read_model, read_state, submission_folders
 from .layout import OUTPUTS_DIR, STDERR_FILE, STDOUT_FILE, PrivateLayout, QueueLayout
 from .manifest import compare_to_manifest, folder_entries
 from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permissions_yaml, queue_permissions_yaml
+
+log = logging.getLogger(__name__)
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
@@ -55,6 +61,8 @@ WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync
 STATES_KEPT = 1_024  # state versions an owner store remembers writing: the jobs in flight
 
 StateChange = Callable[[JobState], JobState]
+# Told of every state this store writes: (the version before, or None for a first state; the new one).
+Observer = Callable[[Optional[JobState], JobState], None]
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,8 @@ class OwnerStore:
         # state file -> the version this store wrote last, and its state (recent jobs only:
         # forgetting one costs reading and parsing it again, nothing more)
         self._written: BoundedCache[str, tuple[FileIdentity, JobState]] = BoundedCache(STATES_KEPT)
+        self.audit = AuditLog(self.private.audit_log)
+        self._observers: list[Observer] = []
 
     # -- setup ------------------------------------------------------------------------
     def ensure_queue(self) -> None:
@@ -279,11 +289,22 @@ class OwnerStore:
         return CodeFile(entry=entry, head=bytes(head), matches_manifest=matches)
 
     # -- writing ----------------------------------------------------------------------
-    def _write(self, state: JobState, durable: bool) -> None:
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(before, after)`` after every state write (under the job's lock:
+        it must return at once)."""
+        self._observers.append(observer)
+
+    def _write(self, state: JobState, durable: bool, before: Optional[JobState] = None) -> None:
         self.note_requester(state.requester_email)
         path = self.layout.job(JobRef(state.requester_email, state.uid)).state_file
         written = atomic_write_json(path, state.document(), durable)
         self._written.put(str(path), (written, state))
+        self.audit.transitions(state, state.history[len(before.history) if before else 0 :])
+        for observer in self._observers:
+            try:
+                observer(before, state)
+            except Exception:
+                log.exception("state observer failed for job %s", state.uid)
 
     def wrote_last(self, path: str) -> bool:
         """Whether the state file at ``path`` is still the version this store wrote: a change
@@ -315,7 +336,7 @@ class OwnerStore:
             if state is None:
                 raise InvalidTransitionError(f"job {ref.uid} has not been accepted yet (still arriving)")
             new = change(state)
-            self._write(new, durable)
+            self._write(new, durable, state)
             return new
 
     def publish_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path) -> JobResult:

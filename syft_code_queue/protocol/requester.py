@@ -87,13 +87,23 @@ class RequesterStore:
         code_dir = paths.code_dir
         for entry in request.files:
             src = code_folder / entry.path
-            data = src.read_bytes()
+            data = src.read_bytes() if entry.size or src.exists() else b""  # empty files never sync
             if len(data) != entry.size:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
             atomic_write(code_dir / entry.path, data, durable=False)
         written = atomic_write_json(paths.job_file, request.document())
         self._owner_of[request.uid] = request.target_email
         self._requests.put(request.uid, (written, request))
+
+    def submitted_code(self, layout: QueueLayout, job: Job) -> Path:
+        """The code folder of a job we submitted, once checked to hold exactly its manifest's bytes."""
+        code_dir = layout.job(self.ref(job.uid)).code_dir
+        if not files_present(code_dir, job.files):
+            raise SubmissionError(
+                f"the code of job {job.uid} is no longer here as it was submitted (the owner's cleanup removes it);"
+                " pass code_folder= to resubmit"
+            )
+        return code_dir
 
     def _owners(self, target_email: Optional[str]) -> list[str]:
         if target_email:

@@ -4,9 +4,10 @@
 jobs that file-system events name (a full pass every ``rescan_interval`` is the safety net):
 ``Intake`` gives what arrived a first state, ``Workers`` run what is approved, the
 ``ReleaseDesk`` holds and releases results, ``Settled`` cleans up what finished, ``recover``
-settles what a dead server had started. Approve, reject, cancel, release and withhold are
-safe from any thread (they go through the store's job lock, and ``lifecycle`` decides what
-is allowed) and wake the serve thread.
+settles what a dead server had started. Approve, reject, request changes, cancel, release
+and withhold are safe from any thread (they go through the store's job lock, and
+``lifecycle`` decides what is allowed) and wake the serve thread. Diffs, trust rules, the
+audit log and notifications live in ``Oversight``; the server delegates.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any, Callable, Optional
 
 from .. import lifecycle
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving
+from ..governance.notify import Listener
+from ..governance.trust import Trust
 from ..listing.index import JobIndex
 from ..listing.snapshot import Snapshot
 from ..listing.table import JobList
@@ -29,13 +32,15 @@ from ..models import Job, JobRef, JobRequest, JobState, JobStatus, QueueConfig
 from ..protocol.documents import format_logs
 from ..protocol.layout import ALL_JOBS, Scope
 from ..protocol.owner import CodeFile, OwnerStore
-from ..release import HeldOutputs, OutputPolicy, ReleaseCallback, ReleaseDesk
+from ..release import OutputPolicy, ReleaseCallback, ReleaseDesk
 from ..runner import CodeRunner, SafeCodeRunner
 from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
+from .actions import ReleaseActions, ReviewActions
 from .cleanup import Settled
 from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
+from .oversight import Oversight
 from .recovery import recover
 from .serve_lock import ServeLock
 from .wakeup import Waker
@@ -43,10 +48,8 @@ from .workers import Workers
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str], None]
 
-
-class CodeQueueServer:
+class CodeQueueServer(ReleaseActions, ReviewActions):
     """One queue on the owner's datasite. See the README's "Running a queue server"."""
 
     def __init__(
@@ -66,7 +69,9 @@ class CodeQueueServer:
         self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
         self.store = OwnerStore(self.workspace, self.config.queue_name)
         self._settled = Settled()
-        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
+        self._oversight = Oversight(self.store, self.queue_name)
+        self._changed = self._oversight.notifier.changed  # tells the listeners a job changed
+        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback, self._oversight.trust)
         self._desk = desk = ReleaseDesk(self.store, self.config, self._settled, output_policy, auto_release_callback)
         self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due, desk)
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
@@ -82,7 +87,6 @@ class CodeQueueServer:
         self._dirty: set[Scope] = set()  # jobs that file-system events say changed
         self._requester_of: dict[str, str] = {}  # uid -> the requester whose submission holds it
         self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
-        self._listeners: list[Listener] = []
 
     @property
     def email(self) -> str:
@@ -253,6 +257,7 @@ class CodeQueueServer:
         self._advance(ref, state, request)
 
     def _advance(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
+        self._oversight.seen(state)  # another owner process may have changed it
         if state.status.is_terminal:
             self._settled.add(ref, state)
             return
@@ -270,24 +275,7 @@ class CodeQueueServer:
     # -- listeners (the widgets' update pump subscribes here) ---------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(uid)`` whenever a job of this queue changes; returns an unsubscribe."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _changed(self, ref: JobRef) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(ref.uid)
-            except Exception:
-                log.exception("job listener failed")
+        return self._oversight.notifier.subscribe(listener)
 
     # -- owner actions (any thread) -----------------------------------------------------
     def _ref(self, uid: str) -> JobRef:
@@ -295,10 +283,14 @@ class CodeQueueServer:
             requester = self._requester_of.get(uid)
         return JobRef(requester, uid) if requester else self.store.find(uid)
 
-    def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
-        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
-        step = partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
-        self.store.update(ref := self._ref(uid), step)
+    def approve_job(
+        self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None, trust: Trust = False
+    ) -> Job:
+        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at; ``trust`` (True,
+        or a ``TrustRule`` of terms) stores a rule by which later submissions of this code approve themselves."""
+        ref = self._ref(uid)
+        approve = partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
+        self._oversight.approve(ref, approve, trust)
         return self._after_action(ref)
 
     def reject_job(self, uid: str, reason: str) -> Job:
@@ -323,17 +315,6 @@ class CodeQueueServer:
             state = self.store.update(ref, partial(lifecycle.cancel, by=by, reason=reason))
         self._settled.add(ref, state)
         self._changed(ref)
-
-    # -- output release: release/desk.py, and the README's "Output release" -----------
-    def release_job(self, uid: str, files: Optional[list[str]] = None, logs: bool = True, reason: str = "") -> Job:
-        """Release held results: the outputs named (None: every one) and, with ``logs``, the logs."""
-        return self._after_action(self._desk.release(self._ref(uid), files, logs, reason, by=self.email).ref)
-
-    def withhold_job(self, uid: str, reason: str) -> Job:  # releases nothing; the reason is shown
-        return self._after_action(self._desk.withhold(self._ref(uid), reason, by=self.email).ref)
-
-    def get_held_outputs(self, uid: str) -> HeldOutputs:  # owner only: every held file and its verdict
-        return self._desk.outputs(self._ref(uid))
 
     def _after_action(self, ref: JobRef) -> Job:
         self._changed(ref)
@@ -382,8 +363,8 @@ class CodeQueueServer:
         return format_logs(self.store.layout.job(ref).review, state.result) if state and state.published else None
 
     def read_submitted_file(self, uid: str, path: str, max_bytes: int = 64 * 1024) -> CodeFile:
-        """The start of one submitted file, for review (e.g. the approval panel's browser)."""
-        return self.store.read_code_file(self._ref(uid), path, max_bytes)
+        """The start of one submitted file, for review (e.g. the approval panel's browser); audited."""
+        return self._oversight.read_file(self._ref(uid), path, max_bytes)
 
     def get_job_output(self, uid: str) -> Optional[Path]:
         state = self._load(ref := self._ref(uid)).state
@@ -391,11 +372,7 @@ class CodeQueueServer:
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Block until nothing is running or queued (handy in scripts and tests)."""
-        deadline = time.monotonic() + timeout
-        while self._workers.busy:
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"jobs still running after {timeout:g} s")
-            time.sleep(0.01)
+        self._workers.wait_idle(timeout)
 
 
 def create_server(

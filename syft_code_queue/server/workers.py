@@ -115,6 +115,14 @@ class Workers:
         with self._lock:
             return bool(self._active)
 
+    def wait_idle(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.busy:
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"jobs still running after {timeout:g} s")
+
     # -- dispatch ---------------------------------------------------------------------
     def dispatch(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
         """Hand an approved job to a worker; ``request`` when the caller just read it."""

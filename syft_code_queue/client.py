@@ -21,8 +21,10 @@ from .listing.index import JobIndex
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
 from .models import Job, JobRequest, JobStatus, QueueConfig, QueueStatus, SubmitRequest, utcnow
+from .protocol.documents import read_model
 from .protocol.manifest import build_manifest
 from .protocol.requester import RequesterStore
+from .runtimes.documents import PublishedRuntime, PublishedRuntimes
 from .syftbox import Workspace
 from .watch import ChangeFeed, Changes, open_feed
 
@@ -61,8 +63,10 @@ class CodeQueueClient:
         description: str = "",
         tags: Optional[list[str]] = None,
         auto_approval: bool = False,
+        runtime: Optional[str] = None,
     ) -> Job:
-        """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue."""
+        """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue;
+        ``runtime``: one of the owner's runtimes (``list_runtimes``), None for the default."""
         try:
             params = SubmitRequest(
                 target_email=target_email,
@@ -71,9 +75,15 @@ class CodeQueueClient:
                 description=description,
                 tags=tags or [],
                 auto_approval=auto_approval,
+                runtime=runtime,
             )
         except ValidationError as exc:
             raise ValueError(describe(exc, limit=1)) from None
+        offered = [r.name for r in self.list_runtimes(params.target_email)]
+        if params.runtime is not None and offered and params.runtime not in offered:
+            raise ValueError(
+                f"{params.target_email} offers no runtime {params.runtime!r}; it offers: {', '.join(offered)}"
+            )
         folder = params.code_folder.expanduser()
         if not folder.exists():
             raise FileNotFoundError(f"code folder not found: {folder}")
@@ -96,6 +106,7 @@ class CodeQueueClient:
             auto_approval=params.auto_approval,
             created_at=utcnow(),
             files=files,
+            runtime=params.runtime,
         )
         try:
             self.store.write_submission(request, folder)
@@ -108,6 +119,15 @@ class CodeQueueClient:
         since when, or no queue at that datasite. A job sent to an offline queue waits for
         the owner's server; one sent where there is no queue never runs."""
         return self.store.queue_status(owner)
+
+    def list_runtimes(self, owner: str) -> list[PublishedRuntime]:
+        """The runtimes ``owner`` offers on this queue (name, Python version, pinned packages,
+        lock hash), as last synced; empty until their list has arrived whole."""
+        try:
+            published = read_model(self.store.layout(owner).runtimes, PublishedRuntimes)
+        except ValueError:  # caught mid-sync: not whole yet
+            return []
+        return list(published.runtimes) if published is not None else []
 
     def get_job(self, uid: str) -> Job:
         """The job's current view; raises ``JobNotFoundError`` for a uid you did not submit."""
@@ -239,9 +259,16 @@ def submit_code(
     description: str = "",
     tags: Optional[list[str]] = None,
     auto_approval: bool = False,
+    runtime: Optional[str] = None,
     **client_options: Any,
 ) -> Job:
     """Module-level shortcut: ``create_client(**client_options).submit_code(...)``."""
     return create_client(**client_options).submit_code(
-        target_email, code_folder, name, description=description, tags=tags, auto_approval=auto_approval
+        target_email,
+        code_folder,
+        name,
+        description=description,
+        tags=tags,
+        auto_approval=auto_approval,
+        runtime=runtime,
     )

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 UID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s/\\]+@[^@\s/\\]+$")
 QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RUNTIME_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+DEFAULT_RUNTIME = "default"  # the serving interpreter's own environment
 SCHEMA_VERSION = 1
 
 
@@ -94,6 +96,12 @@ class QueueConfig(BaseModel):
     # How often the server rewrites its heartbeat: requesters call it offline after missing
     # about two of them (SyftBox takes seconds to carry a file).
     heartbeat_interval: float = Field(default=30.0, ge=1)
+    # Runtimes (the owner's side): whether a submission's requirements.txt is resolved and
+    # installed for every runtime (each runtime may also allow it), which packages no
+    # resolution may contain, and the size cap of the built environments' cache.
+    allow_requirements: bool = False
+    forbidden_packages: tuple[str, ...] = ()
+    runtime_cache_size: int = Field(default=5 * 1024**3, gt=0)
 
     @field_validator("queue_name")
     @classmethod
@@ -150,6 +158,9 @@ class JobRequest(BaseModel):
     auto_approval: bool = False
     created_at: datetime
     files: list[FileEntry] = Field(min_length=1)
+    # The owner's runtime the job asks for; None: the default (left out of job.json then,
+    # so owners whose server predates runtimes still accept the submission).
+    runtime: Optional[str] = Field(default=None, pattern=RUNTIME_NAME_PATTERN)
 
     @field_validator("uid")
     @classmethod
@@ -262,6 +273,30 @@ class StartRecord(BaseModel):
     at: datetime
 
 
+class RuntimeRecord(BaseModel):
+    """The runtime a job ran in: its name, the interpreter's version, and the hash of the
+    pinned lock its environment was built from (None for the default runtime, which is the
+    owner's own environment)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    python: str
+    lock_sha256: Optional[str] = None
+
+
+class ResolvedRuntime(RuntimeRecord):
+    """The runtime the owner accepted a job with: the pins of its lock (``name==version``),
+    shown at review and covered by the approval; ``requirements``: the submission's
+    requirements.txt was resolved into them."""
+
+    pins: tuple[str, ...] = ()
+    requirements: bool = False
+
+    def record(self) -> RuntimeRecord:
+        return RuntimeRecord(name=self.name, python=self.python, lock_sha256=self.lock_sha256)
+
+
 class JobResult(BaseModel):
     """What a run produced, as the owner publishes it to the requester."""
 
@@ -272,6 +307,7 @@ class JobResult(BaseModel):
     stderr: Optional[FileEntry] = None
     outputs: tuple[FileEntry, ...] = ()
     truncated: bool = False
+    runtime: Optional[RuntimeRecord] = None
 
 
 class JobState(BaseModel):
@@ -292,6 +328,9 @@ class JobState(BaseModel):
     result: Optional[JobResult] = None
     error: Optional[str] = None
     cleaned_up: bool = False
+    # Set at acceptance when the job has a runtime other than the plain default: the pins the
+    # owner reviews and approves; the run builds exactly that lock.
+    runtime: Optional[ResolvedRuntime] = None
 
     @property
     def updated_at(self) -> Optional[datetime]:
@@ -396,6 +435,13 @@ class Job(BaseModel):
         return self.state.result.exit_code if self.state and self.state.result else None
 
     @property
+    def runtime(self) -> Optional[RuntimeRecord]:
+        """The runtime the job ran in once finished; before that, the one it was accepted with."""
+        if self.state and self.state.result and self.state.result.runtime:
+            return self.state.result.runtime
+        return self.state.runtime if self.state else None
+
+    @property
     def error(self) -> Optional[str]:
         """Why the job failed, was rejected or was cancelled (None otherwise)."""
         if not self.state:
@@ -446,6 +492,7 @@ class SubmitRequest(BaseModel):
     description: str = Field(default="", max_length=10_000)
     tags: list[str] = Field(default_factory=list, max_length=50)
     auto_approval: bool = False
+    runtime: Optional[str] = Field(default=None, pattern=RUNTIME_NAME_PATTERN)
 
     @field_validator("target_email")
     @classmethod

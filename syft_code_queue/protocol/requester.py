@@ -91,7 +91,8 @@ class RequesterStore:
             if len(data) != entry.size:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
             atomic_write(code_dir / entry.path, data, durable=False)
-        written = atomic_write_json(paths.job_file, request.model_dump_json(indent=2))
+        document = request.model_dump_json(indent=2, exclude=None if request.runtime else {"runtime"})
+        written = atomic_write_json(paths.job_file, document)
         self._owner_of[request.uid] = request.target_email
         self._requests.put(request.uid, (written, request))
 

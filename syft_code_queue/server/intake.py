@@ -1,10 +1,11 @@
 """Intake: what arrives in the inbox becomes a job's first state.
 
 A submission is accepted (``pending``, or ``approved`` at once when the owner's
-auto-approval rule says so) once every file matches its manifest and the runner's checks
-pass; refused (``rejected``, with the reason) when it never can be; and left alone while it
-is still arriving, up to ``arrival_timeout``. Only the serve thread calls in, so its one
-per-job dict (when each still-arriving submission was first seen) needs no lock.
+auto-approval rule says so) once every file matches its manifest, the runner's checks pass
+and its runtime and requirements resolve (``runtimes/``); refused (``rejected``, with the
+reason) when it never can be; and left alone while it is still arriving, up to
+``arrival_timeout``. Only the serve thread calls in, so its one per-job dict (when each
+still-arriving submission was first seen) needs no lock.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import time
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import StillArriving, SubmissionError
+from ..errors import RequirementsRefused, StillArriving, SubmissionError
 from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
+from ..runtimes.owner import Runtimes
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,10 @@ class Intake:
         config: QueueConfig,
         runner: CodeRunner,
         auto_approval_callback: Optional[ApprovalCallback],
+        runtimes: Runtimes,
     ) -> None:
         self.store = store
+        self.runtimes = runtimes
         self.config = config
         self.runner = runner
         self.auto_approval_callback = auto_approval_callback
@@ -60,9 +64,15 @@ class Intake:
         problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
+        try:  # the one step of acceptance that may ask the owner's package index
+            runtime = self.runtimes.resolve(request, self.store.layout.job(ref).code_dir)
+        except RequirementsRefused as refused:
+            return self.refuse(ref, str(refused)), None
         approver = AUTO_APPROVER if self._auto_approves(job) else None
         state = self.store.create(
-            lifecycle.accept(ref, by=self.owner, manifest=request.manifest_sha256, approved_by=approver)
+            lifecycle.accept(
+                ref, by=self.owner, manifest=request.manifest_sha256, approved_by=approver, runtime=runtime
+            )
         )
         self._first_seen.pop(ref, None)
         return state, request

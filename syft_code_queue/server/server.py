@@ -29,12 +29,14 @@ from ..protocol.documents import format_logs
 from ..protocol.layout import ALL_JOBS, Scope
 from ..protocol.owner import CodeFile, OwnerStore
 from ..runner import CodeRunner, SafeCodeRunner
+from ..runtimes.owner import Runtimes
 from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
 from .cleanup import Settled
 from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
 from .recovery import recover
+from .runtime_actions import RuntimeActions
 from .serve_lock import ServeLock
 from .wakeup import Waker
 from .workers import Workers
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
 
 
-class CodeQueueServer:
+class CodeQueueServer(RuntimeActions):
     """One queue on the owner's datasite. See the README's "Running a queue server"."""
 
     def __init__(
@@ -62,8 +64,11 @@ class CodeQueueServer:
         self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
         self.store = OwnerStore(self.workspace, self.config.queue_name)
         self._settled = Settled()
-        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
-        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due)
+        self.runtimes = Runtimes(self.store, self.config)
+        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback, self.runtimes)
+        self._workers = Workers(
+            self.store, self.config, self.runner, self._settled, self._changed, self._due, self.runtimes
+        )
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
@@ -106,6 +111,7 @@ class CodeQueueServer:
             return self
         self.store.ensure_queue()
         self._serve_lock.acquire()
+        self.runtimes.publish()
         self._stopping.clear()
         self._workers.open()
         feed = self._changes()

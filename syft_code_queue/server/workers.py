@@ -20,17 +20,19 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import InvalidTransitionError
+from ..errors import EnvironmentBuildError, InvalidTransitionError
 from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, utcnow
 from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner, JobRun
+from ..runtimes.owner import Runtimes
 from .cleanup import Settled
 from .journal import StartJournal
 from .scratch import ScratchSlots, Slot
@@ -58,10 +60,13 @@ class Workers:
         settled: Settled,
         changed: Callable[[JobRef], None],
         due: Callable[[float], None],
+        runtimes: Runtimes,
     ) -> None:
         """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
-        running at that monotonic time (the serve thread must wake by then)."""
+        running at that monotonic time (the serve thread must wake by then); ``runtimes``
+        builds and holds each job's environment."""
         self.store = store
+        self.runtimes = runtimes
         self.config = config
         self.runner = runner
         self.settled = settled
@@ -183,9 +188,18 @@ class Workers:
         except (ValueError, OSError) as exc:
             self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
             return
-        result = self.runner.run_job(run)
+        with ExitStack() as held:
+            try:  # built outside the sandbox (the only step with network), held while it runs
+                run.python = held.enter_context(self.runtimes.environment(state.runtime))
+            except EnvironmentBuildError as exc:
+                self._finish(ref, JobStatus.failed, str(exc))
+                return
+            result = self.runner.run_job(run)
         published = self.store.publish_results(ref, run.stdout_path, run.stderr_path, run.output_dir)
-        published = published.model_copy(update={"exit_code": result.exit_code, "truncated": result.truncated})
+        runtime = self.runtimes.record(state.runtime)
+        published = published.model_copy(
+            update={"exit_code": result.exit_code, "truncated": result.truncated, "runtime": runtime}
+        )
         if run.cancel_event.is_set():
             with self._lock:
                 cancel_reason = self._cancel_reasons.pop(ref, None)

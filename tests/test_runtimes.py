@@ -8,6 +8,7 @@ Tests marked ``index`` resolve and build against the package index (PyPI); CI re
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from helpers import OWNER, need, wait_for
+from helpers import ALICE, OWNER, need, wait_for
 
 import syft_code_queue as scq
+from syft_code_queue.cli import main
 from syft_code_queue.errors import RuntimeNotFound
 from syft_code_queue.protocol.layout import EnvironmentPaths
 from syft_code_queue.runner.python import JobPython
@@ -359,3 +361,48 @@ class socket_closed:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+# --- the command line ------------------------------------------------------------------
+
+
+def run_scq(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.index
+def test_the_cli_declares_lists_and_removes_runtimes(capsys, root, server_factory, client, make_code) -> None:
+    owner = ["--email", OWNER, "--data-dir", str(root)]
+    requester = ["--email", ALICE, "--data-dir", str(root)]
+    code, out, err = run_scq(capsys, "runtime", "add", "tiny", "--package", PACKAGE, *owner)
+    assert code == 0, err
+    assert out.startswith("tiny  Python ") and f"    {PACKAGE}==" in out
+
+    code, out, _ = run_scq(capsys, "runtime", "list", "--to", OWNER, "--json", *requester)
+    assert code == 0 and [r["name"] for r in json.loads(out)] == ["default", "tiny"]
+
+    server = server_factory(auto_approval_enabled=True).start()
+    folder = make_code(f'python -c "import {PACKAGE}" && echo ok > "$SYFT_OUTPUT_DIR/out.txt"\n')
+    code, out, err = run_scq(
+        capsys,
+        "submit",
+        str(folder),
+        "--to",
+        OWNER,
+        "--name",
+        "cli",
+        "--runtime",
+        "tiny",
+        "--auto-approval",
+        *requester,
+    )
+    assert code == 0, err
+    assert wait_for(server, out.strip(), timeout=120).status == scq.JobStatus.completed
+    code, out, _ = run_scq(capsys, "show", out.strip(), *requester)
+    assert "  runtime:    tiny (Python " in out and f"  pins:       {PACKAGE}==" in out
+
+    assert run_scq(capsys, "runtime", "remove", "tiny", *owner)[0] == 0
+    code, _, err = run_scq(capsys, "runtime", "remove", "tiny", *owner)
+    assert code == 2 and "no runtime 'tiny' on queue 'code-queue'; it offers: default" in err

@@ -3,7 +3,9 @@ side (never inside a job's sandbox): the only steps of a job's life with network
 
 uv comes from ``PATH`` or from the ``uv`` package (``pip install 'syft-code-queue[runtimes]'``).
 It never downloads an interpreter (``UV_PYTHON_DOWNLOADS=never``) and ignores configuration
-files (``--no-config``), so the owner's arguments alone decide what is resolved.
+files (``--no-config``), so the owner's arguments alone decide what is resolved. It installs
+wheels only (``--no-build``): building a source distribution runs its code, and resolution
+happens before anyone approved the job, outside the sandbox.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def message(stderr: str) -> str:
 
 def compile_requirements(requirements: Sequence[str], interpreter: str, index_url: Optional[str]) -> str:
     """Pin ``requirements`` for ``interpreter`` (with every file's hash): uv's lock text."""
-    args = ["pip", "compile", "-", "--python", interpreter, "--generate-hashes"]
+    args = ["pip", "compile", "-", "--python", interpreter, "--generate-hashes", "--no-build"]
     args += ["--no-header", "--no-annotate", "--quiet", "--no-config", *_index(index_url)]
     done = run_uv(args, "\n".join(requirements) + "\n")
     if done.returncode == 0:
@@ -89,7 +91,17 @@ def build_environment(lock: Lock, target: Path, interpreter: Path) -> None:
     steps = [["venv", "--seed", "--quiet", "--no-config", "--python", lock.interpreter, *index, str(target)]]
     if lock.pins:
         steps.append(
-            ["pip", "sync", "-", "--quiet", "--no-config", "--python", str(interpreter), "--require-hashes"]
+            [
+                "pip",
+                "sync",
+                "-",
+                "--quiet",
+                "--no-config",
+                "--python",
+                str(interpreter),
+                "--require-hashes",
+                "--no-build",
+            ]
             + ["--link-mode", "copy", *index]
         )
     for args in steps:

@@ -144,7 +144,7 @@ def test_the_original_readme_run_sh_installs_its_requirements_with_no_network_in
     # the owner reviewed the pins; the result records the runtime it ran in
     accepted = done.state.runtime
     assert accepted.name == "default" and accepted.requirements
-    assert [pin.split("==")[0] for pin in accepted.pins] == [PACKAGE]
+    assert [pin.split("==")[0] for pin in accepted.pins] == ["pip", PACKAGE]  # pip is pinned too
     ran = done.state.result.runtime
     assert (ran.name, ran.python, ran.lock_sha256) == ("default", accepted.python, accepted.lock_sha256)
     assert client.wait_for_job(job.uid).runtime == ran  # and the requester sees the same record
@@ -173,7 +173,8 @@ def test_a_second_job_with_the_same_requirements_needs_no_resolution_and_no_buil
 def test_an_owner_declares_a_runtime_that_requesters_list_and_choose(server_factory, client, make_code) -> None:
     server = server_factory(auto_approval_enabled=True).start()
     declared = server.add_runtime("tiny", packages=[PACKAGE])
-    assert declared.name == "tiny" and declared.lock_sha256 and declared.packages[0].startswith(f"{PACKAGE}==")
+    assert declared.name == "tiny" and declared.lock_sha256
+    assert [pin.split("==")[0] for pin in declared.packages] == ["pip", PACKAGE]
 
     listed = client.list_runtimes(OWNER)
     assert [r.name for r in listed] == ["default", "tiny"] == [r.name for r in server.list_runtimes()]
@@ -399,7 +400,7 @@ def test_the_cli_declares_lists_and_removes_runtimes(capsys, root, server_factor
     assert code == 0, err
     assert wait_for(server, out.strip(), timeout=120).status == scq.JobStatus.completed
     code, out, _ = run_scq(capsys, "show", out.strip(), *requester)
-    assert "  runtime:    tiny (Python " in out and f"  pins:       {PACKAGE}==" in out
+    assert "  runtime:    tiny (Python " in out and "  pins:       pip==" in out and f", {PACKAGE}==" in out
 
     assert run_scq(capsys, "runtime", "remove", "tiny", *owner)[0] == 0
     code, _, err = run_scq(capsys, "runtime", "remove", "tiny", *owner)

@@ -154,8 +154,9 @@ class Runtimes:
         return lock
 
     def _resolve(self, base: Interpreter, requirements: Sequence[str], index_url: Optional[str]) -> Lock:
-        """Resolve with uv (the only network step of acceptance) and keep the lock."""
-        pinned = uv.compile_requirements(requirements, base.path, index_url) if requirements else ""
+        """Resolve with uv (the only network step of acceptance) and keep the lock. pip is
+        always part of it, pinned like the rest: jobs run ``pip install -r requirements.txt``."""
+        pinned = uv.compile_requirements([*requirements, "pip"], base.path, index_url)
         lock = Lock(
             interpreter=base.path, prefix=base.prefix, python=base.version, index_url=index_url, requirements=pinned
         )

@@ -86,9 +86,10 @@ def compile_requirements(requirements: Sequence[str], interpreter: str, index_ur
 
 def build_environment(lock: Lock, target: Path, interpreter: Path) -> None:
     """A virtual environment at ``target`` (``interpreter`` is its ``bin/python``) holding
-    exactly the lock's pins, plus pip, so a job's own ``pip install -r`` finds them satisfied."""
+    exactly the lock's pins (pip among them, so a job's own ``pip install -r`` finds them
+    satisfied), and nothing else."""
     index = _index(lock.index_url)
-    steps = [["venv", "--seed", "--quiet", "--no-config", "--python", lock.interpreter, *index, str(target)]]
+    steps = [["venv", "--quiet", "--no-config", "--python", lock.interpreter, *index, str(target)]]
     if lock.pins:
         steps.append(
             [

@@ -341,11 +341,18 @@ def test_the_cache_evicts_the_least_recently_used_environment_never_one_in_use(t
     assert not cache.paths.environment(a.sha256).exists()
 
 
-def test_without_uv_runtimes_say_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_uv_a_job_with_requirements_is_refused_saying_how_to_install_it(
+    server_factory, client, make_code, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
-    monkeypatch.setitem(sys.modules, "uv", None)
+    monkeypatch.setitem(sys.modules, "uv", None)  # nor the uv package
     with pytest.raises(scq.QueueError, match=r"pip install 'syft-code-queue\[runtimes\]'"):
         uv.uv_binary()
+    server = server_factory(allow_requirements=True).start()
+    assert refused(server, client, readme_job(make_code)) == (
+        "the owner's server cannot resolve requirements: runtimes need uv, which is not installed: "
+        "pip install 'syft-code-queue[runtimes]' (or put uv on PATH)"
+    )
 
 
 class socket_closed:

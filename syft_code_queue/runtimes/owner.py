@@ -26,7 +26,7 @@ from typing import Iterator, Optional, Sequence
 
 from pydantic import ValidationError
 
-from ..errors import EnvironmentBuildError, RequirementsRefused, RuntimeNotFound, describe
+from ..errors import EnvironmentBuildError, RequirementsRefused, RuntimeNotFound, ToolMissing, describe
 from ..models import DEFAULT_RUNTIME, JobRequest, QueueConfig, ResolvedRuntime, RuntimeRecord
 from ..protocol.documents import read_model
 from ..protocol.layout import REQUIREMENTS_FILE, EnvironmentPaths, requirements_file, shared_environments
@@ -168,7 +168,14 @@ class Runtimes:
     # -- accepting ---------------------------------------------------------------------
     def resolve(self, request: JobRequest, code_dir: Path) -> Optional[ResolvedRuntime]:
         """The runtime a submission is accepted with (None: the default, as it is), or
-        ``RequirementsRefused`` saying why it cannot be."""
+        ``RequirementsRefused`` saying why it cannot be (also when this server cannot
+        resolve at all: no uv, no interpreter of the runtime's version)."""
+        try:
+            return self._resolve_request(request, code_dir)
+        except (ToolMissing, EnvironmentBuildError) as exc:
+            raise RequirementsRefused(f"the owner's server cannot resolve requirements: {exc}") from None
+
+    def _resolve_request(self, request: JobRequest, code_dir: Path) -> Optional[ResolvedRuntime]:
         name = request.runtime or DEFAULT_RUNTIME
         try:
             spec = self._spec(name)

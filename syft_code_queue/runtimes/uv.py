@@ -19,7 +19,8 @@ from typing import Optional, Sequence
 from ..errors import EnvironmentBuildError, RequirementsRefused, ToolMissing
 from .documents import Lock
 
-UV_TIMEOUT = 900  # seconds for one uv command (a cold build of large packages takes minutes)
+BUILD_TIMEOUT = 900  # seconds for one build step (a cold build of large packages takes minutes)
+RESOLVE_TIMEOUT = 120  # seconds for a resolution: it runs in the serve thread, at acceptance
 MESSAGE_LIMIT = 2000  # characters of uv's error kept in a reason
 UNREACHABLE = (
     "error sending request",
@@ -48,12 +49,21 @@ def uv_binary() -> str:
         ) from None
 
 
-def run_uv(args: Sequence[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_uv(args: Sequence[str], stdin: str = "", timeout: float = RESOLVE_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run uv; a uv that does not finish in ``timeout`` seconds counts as failed (exit 124)."""
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "NO_COLOR": "1"}
     env.setdefault("UV_HTTP_RETRIES", "1")
-    return subprocess.run(
-        [uv_binary(), *args], input=stdin, capture_output=True, text=True, env=env, cwd="/", timeout=UV_TIMEOUT
-    )
+    argv = [uv_binary(), *args]
+    try:
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, cwd="/", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(
+            argv, 124, "", f"error: uv did not finish within {timeout:g} s (operation timed out)"
+        )
+    except OSError as exc:
+        raise ToolMissing(
+            f"uv could not be started ({exc}); reinstall it: pip install 'syft-code-queue[runtimes]'"
+        ) from None
 
 
 def _index(index_url: Optional[str]) -> list[str]:
@@ -106,7 +116,7 @@ def build_environment(lock: Lock, target: Path, interpreter: Path) -> None:
             + ["--link-mode", "copy", *index]
         )
     for args in steps:
-        done = run_uv(args, lock.requirements)
+        done = run_uv(args, lock.requirements, BUILD_TIMEOUT)
         if done.returncode != 0:
             raise EnvironmentBuildError(
                 f"the runtime's environment could not be built: {message(done.stderr)}; check that the "

@@ -27,7 +27,7 @@ from functools import partial
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import EnvironmentBuildError, InvalidTransitionError
+from ..errors import EnvironmentBuildError, InvalidTransitionError, ToolMissing
 from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, utcnow
 from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
@@ -191,7 +191,7 @@ class Workers:
         with ExitStack() as held:
             try:  # built outside the sandbox (the only step with network), held while it runs
                 run.python = held.enter_context(self.runtimes.environment(state.runtime))
-            except EnvironmentBuildError as exc:
+            except (EnvironmentBuildError, ToolMissing) as exc:
                 self._finish(ref, JobStatus.failed, str(exc))
                 return
             result = self.runner.run_job(run)

@@ -412,3 +412,14 @@ def test_the_cli_declares_lists_and_removes_runtimes(capsys, root, server_factor
     assert run_scq(capsys, "runtime", "remove", "tiny", *owner)[0] == 0
     code, _, err = run_scq(capsys, "runtime", "remove", "tiny", *owner)
     assert code == 2 and "no runtime 'tiny' on queue 'code-queue'; it offers: default" in err
+
+
+def test_a_submission_names_its_runtime_only_when_it_asks_for_one(client, server, make_code, root) -> None:
+    """So an owner whose server predates runtimes still accepts jobs for the default one."""
+    job = client.submit_code(OWNER, make_code("echo hi\n"), name="default")
+    inbox = root / "datasites" / OWNER / "app_data" / "code-queue" / "inbox" / client.email
+    assert "runtime" not in json.loads((inbox / job.uid / "job.json").read_text())
+    with pytest.raises(ValueError, match="offers no runtime 'sci'; it offers: default"):
+        client.submit_code(OWNER, make_code("echo hi\n"), name="sci", runtime="sci")
+    with pytest.raises(ValueError, match="runtime"):
+        client.submit_code(OWNER, make_code("echo hi\n"), name="bad", runtime="../x")

@@ -28,7 +28,7 @@ from syft_code_queue.runner.python import JobPython, serving_python
 from syft_code_queue.runtimes import owner as runtimes_owner
 from syft_code_queue.runtimes import uv
 from syft_code_queue.runtimes.cache import EnvironmentCache
-from syft_code_queue.runtimes.documents import Lock
+from syft_code_queue.runtimes.documents import Lock, RuntimeDeclarations, RuntimeSpec
 
 # A tiny pure-Python package the serving environment does not have (checked below).
 PACKAGE = "termcolor"
@@ -423,3 +423,12 @@ def test_a_submission_names_its_runtime_only_when_it_asks_for_one(client, server
         client.submit_code(OWNER, make_code("echo hi\n"), name="sci", runtime="sci")
     with pytest.raises(ValueError, match="runtime"):
         client.submit_code(OWNER, make_code("echo hi\n"), name="bad", runtime="../x")
+
+
+def test_a_runtime_whose_lock_is_gone_is_not_offered_and_the_server_still_serves(server_factory, client) -> None:
+    server = server_factory()
+    declared = RuntimeDeclarations(runtimes=(RuntimeSpec(name="lost", lock_sha256="0" * 64),))
+    server.store.private.declared_runtimes.parent.mkdir(parents=True, exist_ok=True)
+    server.store.private.declared_runtimes.write_text(declared.model_dump_json())
+    server.start()
+    assert [r.name for r in client.list_runtimes(OWNER)] == ["default"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ from .cache import EnvironmentCache
 from .documents import Lock, PublishedRuntime, PublishedRuntimes, Resolution, RuntimeDeclarations, RuntimeSpec
 from .interpreters import Interpreter, find_interpreter
 from .requirements import package_requirements, refuse_forbidden, requirement_lines
+
+log = logging.getLogger(__name__)
 
 
 class Runtimes:
@@ -92,8 +95,15 @@ class Runtimes:
             self._save([r for r in declared if r.name != name])
 
     def list(self) -> list[PublishedRuntime]:
-        """The default runtime, then the declared ones by name."""
-        return [self._default(), *(self._published(r) for r in sorted(self._declared(), key=lambda r: r.name))]
+        """The default runtime, then the declared ones by name (one whose lock is gone from the
+        owner's private folder is left out, with a warning: it cannot be built any more)."""
+        listed = [self._default()]
+        for spec in sorted(self._declared(), key=lambda r: r.name):
+            try:
+                listed.append(self._published(spec))
+            except EnvironmentBuildError as exc:
+                log.warning("runtime %r is not offered: %s", spec.name, exc)
+        return listed
 
     def publish(self) -> None:
         document = PublishedRuntimes(runtimes=tuple(self.list()))

@@ -19,6 +19,7 @@ from .client import CodeQueueClient
 from .errors import QueueError, UsageError
 from .models import Job, JobStatus, QueueConfig, TrustRule, utcnow
 from .protocol.audit import to_csv, to_json
+from .runtimes.documents import PublishedRuntime
 from .server import CodeQueueServer
 from .syftbox import Workspace
 
@@ -101,6 +102,11 @@ def _print_job(job: Job, as_json: bool) -> None:
         released = [f.path for f in release.files] + [f.path for f in release.logs]
         print(f"  release:    by {release.decided_by} at {_fmt_time(release.decided_at)}: {release.reason or '-'}")
         print(f"    released: {', '.join(released) or 'nothing'}; {release.withheld_files} held files not released")
+    if job.runtime is not None:
+        lock = f", lock {job.runtime.lock_sha256[:12]}" if job.runtime.lock_sha256 else ""
+        print(f"  runtime:    {job.runtime.name} (Python {job.runtime.python}{lock})")
+    if job.state is not None and job.state.runtime is not None and job.state.runtime.pins:
+        print(f"  pins:       {', '.join(job.state.runtime.pins)}")
     for t in job.history:
         reason = f": {t.reason}" if t.reason else ""
         print(f"  {_fmt_time(t.at)}  {t.status.value:9} by {t.by}{reason}")
@@ -152,6 +158,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
         tags=args.tag,
         auto_approval=args.auto_approval,
         release_notes=args.release_notes,
+        runtime=args.runtime,
     )
     print(job.uid)
 
@@ -333,6 +340,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         job_timeout=args.job_timeout,
         auto_approval_enabled=args.auto_approve,
         release_policy=args.release_policy,
+        allow_requirements=args.allow_requirements,
+        forbidden_packages=tuple(args.forbid),
     )
     server = CodeQueueServer(config=config, workspace=_workspace(args))
     stop = threading.Event()
@@ -343,6 +352,37 @@ def cmd_serve(args: argparse.Namespace) -> None:
     stop.wait()
     server.stop()
     print("stopped")
+
+
+def cmd_runtime_add(args: argparse.Namespace) -> None:
+    runtime = _owner(args).add_runtime(
+        args.name, args.python, args.package, index_url=args.index_url, allow_requirements=args.allow_requirements
+    )
+    _print_runtimes([runtime], as_json=False)
+
+
+def cmd_runtime_list(args: argparse.Namespace) -> None:
+    runtimes = _client(args).list_runtimes(args.to) if args.to else _owner(args).list_runtimes()
+    _print_runtimes(runtimes, args.json)
+
+
+def cmd_runtime_remove(args: argparse.Namespace) -> None:
+    _owner(args).remove_runtime(args.name)
+    print(f"removed runtime {args.name!r}")
+
+
+def _print_runtimes(runtimes: Sequence[PublishedRuntime], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in runtimes], indent=2))
+        return
+    if not runtimes:
+        print("no runtimes listed (has the owner's list synced?)")
+    for r in runtimes:
+        lock = f"lock {r.lock_sha256[:12]}" if r.lock_sha256 else "the owner's own environment"
+        requirements = ", requirements.txt installed" if r.allow_requirements else ""
+        print(f"{r.name}  Python {r.python}, {lock}{requirements}")
+        for pin in r.packages:
+            print(f"    {pin}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -385,7 +425,26 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["manual", "auto", "checks"],
         help="who releases results (default: manual for jobs that read a dataset, auto otherwise)",
     )
+    p.add_argument("--allow-requirements", action="store_true", help="install what a job's requirements.txt names")
+    p.add_argument("--forbid", action="append", default=[], help="a package no job may install (repeatable)")
     p.set_defaults(func=cmd_serve)
+
+    runtime = sub.add_parser("runtime", help="the Python environments jobs run in").add_subparsers(
+        dest="runtime_command", required=True, metavar="ACTION"
+    )
+    p = runtime.add_parser("add", parents=[identity], help="(owner) declare a runtime; resolved and built at once")
+    p.add_argument("name", help="its name, as requesters choose it")
+    p.add_argument("--python", help="an installed Python version, e.g. 3.11 (default: the serving one)")
+    p.add_argument("--package", action="append", default=[], help="a requirement, e.g. 'pandas==2.2.*' (repeatable)")
+    p.add_argument("--index-url", help="the package index to resolve against (default: uv's, normally PyPI)")
+    p.add_argument("--allow-requirements", action="store_true", help="also install a job's requirements.txt")
+    p.set_defaults(func=cmd_runtime_add)
+    p = runtime.add_parser("list", parents=[identity, as_json], help="runtimes of your queue, or of --to OWNER's")
+    p.add_argument("--to", help="the owner whose runtimes to list (requester view)")
+    p.set_defaults(func=cmd_runtime_list)
+    p = runtime.add_parser("remove", parents=[identity], help="(owner) withdraw a runtime")
+    p.add_argument("name", help="the runtime's name")
+    p.set_defaults(func=cmd_runtime_remove)
 
     p = sub.add_parser("submit", parents=[identity], help="submit a code folder (with run.sh); prints the uid")
     p.add_argument("folder", help="folder containing run.sh")
@@ -395,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     p.add_argument("--auto-approval", action="store_true", help="ask for the owner's auto-approval")
     p.add_argument("--release-notes", default="", help="for the owner's output review: disclosure controls applied")
+    p.add_argument("--runtime", help="one of the owner's runtimes (scq runtime list --to OWNER)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("status", parents=[identity], help="whether an owner's queue server is online")

@@ -23,8 +23,10 @@ from .listing.index import JobIndex
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
 from .models import FileEntry, Job, JobRequest, JobStatus, QueueConfig, QueueStatus, SubmitRequest, utcnow
+from .protocol.documents import read_model
 from .protocol.manifest import build_manifest
 from .protocol.requester import RequesterStore
+from .runtimes.documents import PublishedRuntime, PublishedRuntimes
 from .syftbox import Workspace
 from .watch import ChangeFeed, Changes, open_feed
 
@@ -67,16 +69,19 @@ class CodeQueueClient:
         tags: Optional[list[str]] = None,
         auto_approval: bool = False,
         release_notes: str = "",
+        runtime: Optional[str] = None,
     ) -> Job:
         """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue.
         ``release_notes``: what the results are and the disclosure controls applied (e.g.
-        "counts rounded to 5; no cell under 10"), shown to the owner beside held outputs."""
+        "counts rounded to 5; no cell under 10"), shown to the owner beside held outputs;
+        ``runtime``: one of the owner's runtimes (``list_runtimes``), None for the default."""
         fields = {
             "name": name,
             "description": description,
             "tags": tags or [],
             "auto_approval": auto_approval,
             "release_notes": release_notes,
+            "runtime": runtime,
         }
         return self._submit(target_email, code_folder, fields, supersedes=None)
 
@@ -90,18 +95,17 @@ class CodeQueueClient:
             raise InvalidTransitionError(
                 f"job {uid} is still {old.status.value}; resubmit it once the owner has decided, or cancel it first"
             )
-        unknown = sorted(set(changes) - {"name", "description", "tags", "auto_approval", "release_notes"})
+        changeable = {"name", "description", "tags", "auto_approval", "release_notes", "runtime"}
+        unknown = sorted(set(changes) - changeable)
         if unknown:
-            raise TypeError(
-                f"resubmit() cannot change {', '.join(unknown)}: only name, description, tags, auto_approval, "
-                "release_notes"
-            )
+            raise TypeError(f"resubmit() cannot change {', '.join(unknown)}: only {', '.join(sorted(changeable))}")
         fields = {
             "name": old.name,
             "description": old.description,
             "tags": old.tags,
             "auto_approval": old.auto_approval,
             "release_notes": old.request.release_notes,
+            "runtime": old.request.runtime,
         }
         if code_folder is not None:
             return self._submit(old.target_email, code_folder, {**fields, **changes}, supersedes=uid)
@@ -121,6 +125,11 @@ class CodeQueueClient:
             params = SubmitRequest(target_email=target_email, code_folder=Path(code_folder), **fields)
         except ValidationError as exc:
             raise ValueError(describe(exc, limit=1)) from None
+        offered = [r.name for r in self.list_runtimes(params.target_email)]
+        if params.runtime is not None and offered and params.runtime not in offered:
+            raise ValueError(
+                f"{params.target_email} offers no runtime {params.runtime!r}; it offers: {', '.join(offered)}"
+            )
         folder = params.code_folder.expanduser()
         if not folder.exists():
             raise FileNotFoundError(f"code folder not found: {folder}")
@@ -145,6 +154,7 @@ class CodeQueueClient:
             files=files,
             release_notes=params.release_notes,
             supersedes=supersedes,
+            runtime=params.runtime,
         )
         try:
             self.store.write_submission(request, folder)
@@ -168,6 +178,15 @@ class CodeQueueClient:
         since when, or no queue at that datasite. A job sent to an offline queue waits for
         the owner's server; one sent where there is no queue never runs."""
         return self.store.queue_status(owner)
+
+    def list_runtimes(self, owner: str) -> list[PublishedRuntime]:
+        """The runtimes ``owner`` offers on this queue (name, Python version, pinned packages,
+        lock hash), as last synced; empty until their list has arrived whole."""
+        try:
+            published = read_model(self.store.layout(owner).runtimes, PublishedRuntimes)
+        except ValueError:  # caught mid-sync: not whole yet
+            return []
+        return list(published.runtimes) if published is not None else []
 
     def get_job(self, uid: str) -> Job:
         """The job's current view; raises ``JobNotFoundError`` for a uid you did not submit."""
@@ -302,6 +321,7 @@ def submit_code(
     tags: Optional[list[str]] = None,
     auto_approval: bool = False,
     release_notes: str = "",
+    runtime: Optional[str] = None,
     **client_options: Any,
 ) -> Job:
     """Module-level shortcut: ``create_client(**client_options).submit_code(...)``."""
@@ -313,4 +333,5 @@ def submit_code(
         tags=tags,
         auto_approval=auto_approval,
         release_notes=release_notes,
+        runtime=runtime,
     )

@@ -13,7 +13,11 @@ QueueError
 ├── UsageError (ValueError)              a command-line argument that cannot be used
 ├── ReleaseError (ValueError)            held results that cannot be released as asked
 ├── StillArriving                        a submission whose files have not all synced yet
-└── SupervisorError (OSError)            the job supervisor could not be started or reached
+├── SupervisorError (OSError)            the job supervisor could not be started or reached
+├── RuntimeNotFound (LookupError)        no runtime of that name is declared
+├── RequirementsRefused (ValueError)     a submission's runtime or requirements cannot be accepted
+├── EnvironmentBuildError (RuntimeError) a runtime's environment could not be built
+└── ToolMissing (RuntimeError)           a program the queue needs (uv) is not installed
 ```
 
 Each class keeps the builtin base it had before this hierarchy existed, so ``except
@@ -75,6 +79,22 @@ class StillArriving(QueueError):
 
 class SupervisorError(QueueError, OSError):
     """The job supervisor server could not be started, or did not answer."""
+
+
+class RuntimeNotFound(QueueError, LookupError):
+    """No runtime of that name is declared on this queue."""
+
+
+class RequirementsRefused(QueueError, ValueError):
+    """A submission's runtime or requirements that cannot be accepted (recorded as a rejection)."""
+
+
+class EnvironmentBuildError(QueueError, RuntimeError):
+    """A runtime's pinned environment could not be built (the job fails with the reason)."""
+
+
+class ToolMissing(QueueError, RuntimeError):
+    """A program the queue needs for what was asked (uv, for runtimes) is not installed."""
 
 
 def describe(exc: ValidationError, *, subject: str = "", drop_first: Optional[Any] = None, limit: int = 3) -> str:

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 UID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s/\\]+@[^@\s/\\]+$")
 QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RUNTIME_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+DEFAULT_RUNTIME = "default"  # the serving interpreter's own environment
 SCHEMA_VERSION = 1
 
 
@@ -122,6 +124,12 @@ class QueueConfig(BaseModel):
     # Who releases the results of a run (see the README's "Output release"); None: "manual"
     # for jobs that read a dataset, "auto" for jobs that read none.
     release_policy: Optional[ReleasePolicy] = None
+    # Runtimes (the owner's side): whether a submission's requirements.txt is resolved and
+    # installed for every runtime (each runtime may also allow it), which packages no
+    # resolution may contain, and the size cap of the built environments' cache.
+    allow_requirements: bool = False
+    forbidden_packages: tuple[str, ...] = ()
+    runtime_cache_size: int = Field(default=5 * 1024**3, gt=0)
 
     @field_validator("queue_name")
     @classmethod
@@ -182,6 +190,9 @@ class JobRequest(BaseModel):
     release_notes: str = Field(default="", max_length=10_000)
     # The uid of the same requester's earlier job this one replaces (``client.resubmit``).
     supersedes: Optional[str] = None
+    # The owner's runtime the job asks for; None: the default (left out of job.json then,
+    # so owners whose server predates runtimes still accept the submission).
+    runtime: Optional[str] = Field(default=None, pattern=RUNTIME_NAME_PATTERN)
 
     @field_validator("uid")
     @classmethod
@@ -231,12 +242,10 @@ class JobRequest(BaseModel):
 
     def document(self) -> str:
         """``job.json``'s text. Fields left at their empty default (no release notes, nothing
-        superseded) are left out, so a server that predates them still accepts the job."""
-        unset = {
-            name
-            for name, value in (("release_notes", self.release_notes), ("supersedes", self.supersedes))
-            if not value
-        }
+        superseded, the default runtime) are left out, so a server that predates them still
+        accepts the job."""
+        optional = (("release_notes", self.release_notes), ("supersedes", self.supersedes), ("runtime", self.runtime))
+        unset = {name for name, value in optional if not value}
         return self.model_dump_json(indent=2, exclude=unset or None)
 
 
@@ -393,6 +402,30 @@ class AuditRecord(BaseModel):
     details: dict[str, Union[str, int, float, bool, None]] = Field(default_factory=dict)
 
 
+class RuntimeRecord(BaseModel):
+    """The runtime a job ran in: its name, the interpreter's version, and the hash of the
+    pinned lock its environment was built from (None for the default runtime, which is the
+    owner's own environment)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    python: str
+    lock_sha256: Optional[str] = None
+
+
+class ResolvedRuntime(RuntimeRecord):
+    """The runtime the owner accepted a job with: the pins of its lock (``name==version``),
+    shown at review and covered by the approval; ``requirements``: the submission's
+    requirements.txt was resolved into them."""
+
+    pins: tuple[str, ...] = ()
+    requirements: bool = False
+
+    def record(self) -> RuntimeRecord:
+        return RuntimeRecord(name=self.name, python=self.python, lock_sha256=self.lock_sha256)
+
+
 class JobResult(BaseModel):
     """What a run produced, as the owner publishes it to the requester."""
 
@@ -403,6 +436,7 @@ class JobResult(BaseModel):
     stderr: Optional[FileEntry] = None
     outputs: tuple[FileEntry, ...] = ()
     truncated: bool = False
+    runtime: Optional[RuntimeRecord] = None
 
 
 class ReleasedFile(FileEntry):
@@ -453,15 +487,19 @@ class JobState(BaseModel):
     error: Optional[str] = None
     cleaned_up: bool = False
     release: Optional[Release] = None
+    # Set at acceptance when the job has a runtime other than the plain default: the pins the
+    # owner reviews and approves; the run builds exactly that lock.
+    runtime: Optional[ResolvedRuntime] = None
 
     @property
     def updated_at(self) -> Optional[datetime]:
         return self.history[-1].at if self.history else None
 
     def document(self) -> str:
-        """``state.json``'s text. No release decision is left out, so a requester's client
-        that predates output release still reads the states of jobs that were not held."""
-        return self.model_dump_json(indent=2, exclude=None if self.release else {"release"})
+        """``state.json``'s text. Fields that are None (every one defaults to None: no release
+        decision, no runtime, ...) are left out, so a requester's client that predates them
+        still reads the states of jobs that do not use them."""
+        return self.model_dump_json(indent=2, exclude_none=True)
 
     @property
     def ref(self) -> JobRef:
@@ -584,6 +622,13 @@ class Job(BaseModel):
         return self.state.result.exit_code if self.state and self.state.result else None
 
     @property
+    def runtime(self) -> Optional[RuntimeRecord]:
+        """The runtime the job ran in once finished; before that, the one it was accepted with."""
+        if self.state and self.state.result and self.state.result.runtime:
+            return self.state.result.runtime
+        return self.state.runtime if self.state else None
+
+    @property
     def error(self) -> Optional[str]:
         """Why the job failed, was rejected, cancelled or sent back for changes (None otherwise)."""
         if not self.state:
@@ -647,6 +692,7 @@ class SubmitRequest(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=50)
     auto_approval: bool = False
     release_notes: str = Field(default="", max_length=10_000)
+    runtime: Optional[str] = Field(default=None, pattern=RUNTIME_NAME_PATTERN)
 
     @field_validator("target_email")
     @classmethod

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from syft_code_queue.runner.bubblewrap import bwrap_argv
 from syft_code_queue.runner.limits import SandboxPolicy
+from syft_code_queue.runner.python import serving_python
 from syft_code_queue.runner.staging import INSIDE_ROOT, Staging
 
 # bubblewrap options and how many arguments each takes
@@ -58,7 +59,7 @@ def sandbox(tmp_path: Path, **policy: object) -> tuple[Staging, list[tuple[str, 
         ["bash", "-c", "run"],
         ["/usr/bin/rm"],
         {},
-        as_other_user=True,
+        serving_python(as_other_user=True),
     )
     return (staging, *parse(argv))
 

@@ -199,7 +199,8 @@ def test_round_trip_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Pa
         eve_view = workspaces[EVE].datasite(OWNER)
         poll("eve's client to sync past the results", lambda: (eve_view / "public" / "after-results.txt").exists())
         eve_got = sorted(str(p.relative_to(eve_view)) for p in (eve_view / "app_data").rglob("*") if p.is_file())
-        assert eve_got in ([], ["app_data/code-queue/heartbeat.json"])  # the server's sign of life, nothing else
+        # the server's sign of life and the runtimes it offers, both public; nothing else
+        assert set(eve_got) <= {"app_data/code-queue/heartbeat.json", "app_data/code-queue/runtimes.json"}, eve_got
         eve_listing = syftbox.listed_to(configs[EVE])
         assert not [p for p in eve_listing if "/review/" in p]  # results are not even listed to others
 

@@ -5,18 +5,22 @@ Synced, under ``datasites/<owner>/app_data/<queue>/`` (``QueueLayout``):
   optional ``cancel.json``);
 - ``review/<requester>/<uid>/``: written by the owner only (``state.json``, ``stdout.txt``,
   ``stderr.txt``, ``outputs/``, ``release.json``);
-- ``heartbeat.json``: written by the serving process, readable by anyone.
+- ``heartbeat.json``: written by the serving process, readable by anyone;
+- ``runtimes.json``: the owner's runtimes, readable by everyone.
 
 Owner-private, under ``<data_dir>/.syft_code_queue/<owner>/``, never synced
 (``PrivateLayout``): the serve lock, the state locks, the start journal, the workers'
-scratch slots, the trust rules, the audit log, and the held results of jobs whose release
-the owner decides (``held/<queue>/<requester>/<uid>/``: ``held.json``, the logs, ``outputs/``,
-and ``releasing.json`` while a release is being published).
+scratch slots, the trust rules, the audit log, the held results of jobs whose release the
+owner decides (``held/<queue>/<requester>/<uid>/``: ``held.json``, the logs, ``outputs/``,
+and ``releasing.json`` while a release is being published), the declared runtimes, their
+locks and the built environments (``RuntimePaths``; on a root server the environments live
+in a machine-wide folder its jobs' unprivileged uids can reach, see ``shared_environments``).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +41,8 @@ HELD_FILE = "held.json"
 RELEASING_FILE = "releasing.json"
 INBOX_DIR = "inbox"
 REVIEW_DIR = "review"
+RUNTIMES_FILE = "runtimes.json"
+REQUIREMENTS_FILE = "requirements.txt"  # at the root of a code folder
 
 JOB_PATHS_KEPT = 4_096  # enough for every job in flight; a full listing cycles through it
 
@@ -154,6 +160,11 @@ class QueueLayout:
         """The serving process's sign of life, readable by anyone (``Heartbeat``)."""
         return self.root / HEARTBEAT_FILE
 
+    @cached_property
+    def runtimes(self) -> Path:
+        """The owner's published runtimes (``PublishedRuntimes``)."""
+        return self.root / RUNTIMES_FILE
+
     def requester_inbox(self, requester: str) -> Path:
         return self.inbox / requester
 
@@ -240,3 +251,80 @@ class PrivateLayout:
     def held(self, ref: JobRef) -> HeldPaths:
         """Where a job's results wait for the owner's release."""
         return HeldPaths(self.private_dir / "held" / self.queue / ref.requester / ref.uid)
+
+    @cached_property
+    def declared_runtimes(self) -> Path:
+        """The runtimes the owner declared for this queue (``RuntimeDeclarations``)."""
+        return self.private_dir / f"{self.queue}.runtimes.json"
+
+    @cached_property
+    def runtime_paths(self) -> "RuntimePaths":
+        return RuntimePaths(self.private_dir / "runtimes")
+
+
+@dataclass(frozen=True)
+class RuntimePaths:
+    """The owner's resolutions and locks (shared by the owner's queues: a lock is named by its
+    hash) and, by default, the cache of environments built from them."""
+
+    root: Path
+
+    def lock(self, lock_sha256: str) -> Path:
+        return self.root / "locks" / f"{lock_sha256}.json"
+
+    def resolution(self, key: str) -> Path:
+        """Which lock a runtime and a set of requirements resolved to."""
+        return self.root / "resolved" / f"{key}.json"
+
+    @cached_property
+    def environments(self) -> Path:
+        return self.root / "environments"
+
+
+def requirements_file(code_dir: Path) -> Path:
+    """A code folder's ``requirements.txt`` (the packages a job declares)."""
+    return code_dir / REQUIREMENTS_FILE
+
+
+def shared_environments() -> Path:
+    """Where a root server builds environments: its jobs run as unprivileged uids that cannot
+    reach the owner's private folder, so they live in the system's temporary folder (which
+    they can pass through) instead. They hold public packages only, never private data."""
+    return Path(tempfile.gettempdir()) / "syft-code-queue-environments"
+
+
+class EnvironmentPaths:
+    """One cache of built environments: ``<lock hash>/`` each (a virtual environment), with
+    ``<lock hash>.lock`` beside it (held shared while a job uses it, exclusively while it is
+    built or evicted; its modification time is when it was last used)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def environment(self, lock_sha256: str) -> Path:
+        return self.root / lock_sha256
+
+    def lock_file(self, lock_sha256: str) -> Path:
+        return self.root / f"{lock_sha256}.lock"
+
+    def built_marker(self, lock_sha256: str) -> Path:
+        """Written last by a build: its size in bytes. No marker: not (completely) built."""
+        return self.environment(lock_sha256) / ".scq-built"
+
+    def scripts(self, lock_sha256: str) -> Path:
+        """The environment's ``bin/``: its ``python``, ``pip`` and console scripts."""
+        return self.environment(lock_sha256) / "bin"
+
+    def interpreter(self, lock_sha256: str) -> Path:
+        return self.scripts(lock_sha256) / "python"
+
+    def pip_config(self, lock_sha256: str) -> Path:
+        """pip's configuration inside the environment (pip reads ``sys.prefix/pip.conf``)."""
+        return self.environment(lock_sha256) / "pip.conf"
+
+    def known(self) -> list[str]:
+        """Lock hashes of the environments this cache has held (built or not)."""
+        try:
+            return sorted(p.stem for p in self.root.glob("*.lock"))
+        except FileNotFoundError:
+            return []

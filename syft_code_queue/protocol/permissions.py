@@ -2,8 +2,8 @@
 servers) and the legacy ``syftperm.yaml`` (SyftBox 0.4 servers).
 
 Each requester may write only ``inbox/<their email>/`` and read only ``review/<their
-email>/``; anyone may read the server's ``heartbeat.json``; nothing else under the queue is
-shared.
+email>/``; anyone may read the server's ``heartbeat.json`` and the runtimes it offers
+(``runtimes.json``); nothing else under the queue is shared.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..models import validate_email
-from .layout import HEARTBEAT_FILE
+from .layout import HEARTBEAT_FILE, RUNTIMES_FILE
 
 PERMISSION_FILE = "syft.pub.yaml"
 LEGACY_PERMISSION_FILE = "syftperm.yaml"
@@ -26,7 +26,8 @@ def queue_permissions_yaml() -> str:
     reads only their own review folder; ``terminal`` stops any nested file widening it."""
     return (
         "# Written by syft-code-queue. Requesters may write only inbox/<their email>/ and\n"
-        "# read only review/<their email>/; everyone may read the server's heartbeat.\n"
+        "# read only review/<their email>/; everyone may read the server's heartbeat and the\n"
+        "# runtimes it offers.\n"
         "terminal: true\n"
         "rules:\n"
         "  - pattern: 'inbox/{{.UserEmail}}/**'\n"
@@ -37,6 +38,9 @@ def queue_permissions_yaml() -> str:
         "    access:\n"
         "      read: ['USER']\n"
         f"  - pattern: '{HEARTBEAT_FILE}'\n"
+        "    access:\n"
+        "      read: ['*']\n"
+        f"  - pattern: '{RUNTIMES_FILE}'\n"
         "    access:\n"
         "      read: ['*']\n"
     )
@@ -59,6 +63,10 @@ def legacy_permissions_yaml(requesters: Iterable[str]) -> str:
         "  permissions: [create, write, read]",
         "  type: allow",
         f"- path: {_yaml_str(HEARTBEAT_FILE)}",
+        "  user: '*'",
+        "  permissions: [read]",
+        "  type: allow",
+        f"- path: {_yaml_str(RUNTIMES_FILE)}",
         "  user: '*'",
         "  permissions: [read]",
         "  type: allow",

@@ -20,8 +20,8 @@ from typing import IO, Callable, Optional
 
 from ..models import Job
 from ..protocol.manifest import folder_entries
-from .bubblewrap import job_path
 from .launcher import Launch, SupervisedJob
+from .python import JobPython, serving_python
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class JobRun:
     home_dir: Path
     timeout: float
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # The runtime's Python (built and held by the server for the run); None: the default.
+    python: Optional[JobPython] = None
 
     @property
     def uid(self) -> str:
@@ -63,21 +65,23 @@ class JobRun:
     def requester_email(self) -> str:
         return self.job.requester_email
 
+    def runtime_python(self, as_other_user: bool) -> JobPython:
+        return self.python or serving_python(as_other_user)
+
     def environment(self) -> dict[str, str]:
         """The job's whole environment: nothing of the owner's leaks in."""
-        return job_environment(self.job, self.output_dir, self.home_dir, self.home_dir)
+        path = self.runtime_python(as_other_user=False).path(None)
+        return job_environment(self.job, self.output_dir, self.home_dir, self.home_dir, path)
 
 
-def job_environment(
-    job: Job, output_dir: Path | str, home: Path | str, tmp: Path | str, path: Optional[str] = None
-) -> dict[str, str]:
-    """The job's whole environment; ``path`` defaults to what a job run as the owner gets."""
+def job_environment(job: Job, output_dir: Path | str, home: Path | str, tmp: Path | str, path: str) -> dict[str, str]:
+    """The job's whole environment."""
     return {
         "SYFT_JOB_ID": job.uid,
         "SYFT_JOB_NAME": job.name,
         "SYFT_OUTPUT_DIR": str(output_dir),
         "SYFT_REQUESTER": job.requester_email,
-        "PATH": path or job_path(as_other_user=False),
+        "PATH": path,
         "HOME": str(home),
         "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",

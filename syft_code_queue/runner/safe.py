@@ -18,20 +18,12 @@ from pydantic import ValidationError
 
 from ..models import Job
 from .base import CodeRunner, JobRun, RunResult, job_environment
-from .bubblewrap import (
-    INSIDE_ROOT,
-    MINIMAL_PATH,
-    Bubblewrap,
-    allowed_binaries,
-    bwrap_argv,
-    hidden_binaries,
-    job_path,
-    shell_command,
-)
+from .bubblewrap import JOB_BIN, Bubblewrap, bwrap_argv, hidden_binaries, job_programs, shell_command
 from .launcher import JobIds, Launch
 from .limits import SandboxPolicy, format_size, lease_job_ids, limits_prologue, tasks_of
 from .policy import normalise_names, policy_violations
-from .staging import Staging
+from .python import MINIMAL_PATH
+from .staging import INSIDE_ROOT, Staging
 
 LIMIT_EXIT_CODES = {
     128 + signal.SIGXCPU: "a process used up its CPU time limit ({max_cpu_time} s, max_cpu_time)",
@@ -152,19 +144,21 @@ class SafeCodeRunner(CodeRunner):
 
     def _launch(self, job: JobRun, staging: Staging, ids: Optional[JobIds], bwrap: Optional[str]) -> Launch:
         bash = shutil.which("bash", path=MINIMAL_PATH) or "/bin/bash"
-        other_user = ids is not None
+        python = job.runtime_python(as_other_user=ids is not None)
+        programs = job_programs(python, self.allowed_commands)
         if bwrap is None:
             # Without a user namespace RLIMIT_NPROC counts every process of the uid.
             nproc = self.policy.max_processes + (0 if ids else tasks_of(os.getuid()))
-            env = job_environment(job.job, staging.outputs, staging.home, staging.tmp, job_path(other_user))
+            staging.link_programs(programs)
+            path = str(staging.bin) if self.allowed_commands is not None else python.path(str(staging.bin))
+            env = job_environment(job.job, staging.outputs, staging.home, staging.tmp, path)
             command = shell_command(bash, limits_prologue(self.policy, nproc))
             return Launch(argv=command, cwd=staging.code, env=env, ids=ids)
-        allowed = allowed_binaries(self.allowed_commands, other_user) if self.allowed_commands is not None else {}
-        path = f"{INSIDE_ROOT}/bin" if self.allowed_commands is not None else job_path(other_user)
+        path = JOB_BIN if self.allowed_commands is not None else python.path(JOB_BIN)
         env = job_environment(job.job, f"{INSIDE_ROOT}/outputs", f"{INSIDE_ROOT}/home", "/tmp", path)
         command = shell_command(bash, limits_prologue(self.policy, self.policy.max_processes))
         argv = bwrap_argv(
-            bwrap, self.policy, staging, command, hidden_binaries(self.blocked_commands, bash), allowed, other_user
+            bwrap, self.policy, staging, command, hidden_binaries(self.blocked_commands, bash), programs, python
         )
         return Launch(argv=argv, cwd=staging.code, env=env, ids=ids)
 

@@ -1,11 +1,12 @@
 """Intake: what arrives in the inbox becomes a job's first state.
 
 A submission is accepted (``pending``, or ``approved`` at once when one of the owner's
-trust rules or the auto-approval rule says so) once every file matches its manifest and the
-runner's checks pass; refused (``rejected``, with the reason) when it never can be (a
-``supersedes`` naming none of the requester's jobs included); and left alone while it is
-still arriving, up to ``arrival_timeout``. Only the serve thread calls in, so its one per-job
-dict (when each still-arriving submission was first seen) needs no lock.
+trust rules or the auto-approval rule says so) once every file matches its manifest, the
+runner's checks pass and its runtime and requirements resolve (``runtimes/``); refused
+(``rejected``, with the reason) when it never can be (a ``supersedes`` naming none of the
+requester's jobs included); and left alone while it is still arriving, up to
+``arrival_timeout``. Only the serve thread calls in, so its one per-job dict (when each
+still-arriving submission was first seen) needs no lock.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import time
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import StillArriving, SubmissionError
+from ..errors import RequirementsRefused, StillArriving, SubmissionError
 from ..governance.trust import TRUST_APPROVER, TrustStore, approval_reason
 from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
+from ..runtimes.owner import Runtimes
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,11 @@ class Intake:
         config: QueueConfig,
         runner: CodeRunner,
         auto_approval_callback: Optional[ApprovalCallback],
+        runtimes: Runtimes,
         trust: Optional[TrustStore] = None,
     ) -> None:
         self.store = store
+        self.runtimes = runtimes
         self.config = config
         self.runner = runner
         self.auto_approval_callback = auto_approval_callback
@@ -70,6 +74,10 @@ class Intake:
         problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
+        try:  # the one step of acceptance that may ask the owner's package index
+            runtime = self.runtimes.resolve(request, self.store.layout.job(ref).code_dir)
+        except RequirementsRefused as refused:
+            return self.refuse(ref, str(refused)), None
         approver, why = None, lifecycle.AUTO_APPROVED
         rule = self.trust.match(request) if self.trust is not None else None
         if rule is not None:  # the owner's own rule: no auto-approval setting needed
@@ -83,6 +91,7 @@ class Intake:
             approved_by=approver,
             approval_reason=why,
             supersedes=request.supersedes,
+            runtime=runtime,
         )
         state = self.store.create(accepted)
         self._first_seen.pop(ref, None)

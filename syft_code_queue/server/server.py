@@ -34,6 +34,7 @@ from ..protocol.layout import ALL_JOBS, Scope
 from ..protocol.owner import CodeFile, OwnerStore
 from ..release import OutputPolicy, ReleaseCallback, ReleaseDesk
 from ..runner import CodeRunner, SafeCodeRunner
+from ..runtimes.owner import Runtimes
 from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
 from .actions import ReleaseActions, ReviewActions
@@ -42,6 +43,7 @@ from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
 from .oversight import Oversight
 from .recovery import recover
+from .runtime_actions import RuntimeActions
 from .serve_lock import ServeLock
 from .wakeup import Waker
 from .workers import Workers
@@ -49,7 +51,7 @@ from .workers import Workers
 log = logging.getLogger(__name__)
 
 
-class CodeQueueServer(ReleaseActions, ReviewActions):
+class CodeQueueServer(ReleaseActions, ReviewActions, RuntimeActions):
     """One queue on the owner's datasite. See the README's "Running a queue server"."""
 
     def __init__(
@@ -71,9 +73,14 @@ class CodeQueueServer(ReleaseActions, ReviewActions):
         self._settled = Settled()
         self._oversight = Oversight(self.store, self.queue_name)
         self._changed = self._oversight.notifier.changed  # tells the listeners a job changed
-        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback, self._oversight.trust)
+        self.runtimes = Runtimes(self.store, self.config)
+        self._intake = Intake(
+            self.store, self.config, self.runner, auto_approval_callback, self.runtimes, self._oversight.trust
+        )
         self._desk = desk = ReleaseDesk(self.store, self.config, self._settled, output_policy, auto_release_callback)
-        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due, desk)
+        self._workers = Workers(
+            self.store, self.config, self.runner, self._settled, self._changed, self._due, desk, self.runtimes
+        )
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
@@ -115,6 +122,7 @@ class CodeQueueServer(ReleaseActions, ReviewActions):
             return self
         self.store.ensure_queue()
         self._serve_lock.acquire()
+        self.runtimes.publish()
         self._stopping.clear()
         self._workers.open()
         feed = self._changes()

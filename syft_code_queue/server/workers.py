@@ -21,18 +21,20 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import InvalidTransitionError
-from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, utcnow
+from ..errors import EnvironmentBuildError, InvalidTransitionError, ToolMissing
+from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, RuntimeRecord, utcnow
 from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
 from ..release import ReleaseDesk
 from ..runner import CodeRunner, JobRun, RunResult
+from ..runtimes.owner import Runtimes
 from .cleanup import Settled
 from .journal import StartJournal
 from .scratch import ScratchSlots, Slot
@@ -61,12 +63,15 @@ class Workers:
         changed: Callable[[JobRef], None],
         due: Callable[[float], None],
         releases: ReleaseDesk,
+        runtimes: Runtimes,
     ) -> None:
         """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
         running at that monotonic time (the serve thread must wake by then); ``releases``:
-        where a run's results wait when the owner releases them."""
+        where a run's results wait when the owner releases them; ``runtimes`` builds and
+        holds each job's environment."""
         self.store = store
         self.releases = releases
+        self.runtimes = runtimes
         self.config = config
         self.runner = runner
         self.settled = settled
@@ -196,16 +201,25 @@ class Workers:
         except (ValueError, OSError) as exc:
             self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
             return
-        result = self.runner.run_job(run)
+        with ExitStack() as environment:
+            try:  # built outside the sandbox (the only step with network), held while it runs
+                run.python = environment.enter_context(self.runtimes.environment(state.runtime))
+            except (EnvironmentBuildError, ToolMissing) as exc:
+                self._finish(ref, JobStatus.failed, str(exc))
+                return
+            result = self.runner.run_job(run)
+        runtime = self.runtimes.record(state.runtime)
         held = self.releases.needed(run.job)
         if held and not run.cancel_event.is_set():
-            self._hold(ref, run, result)
+            self._hold(ref, run, result, runtime)
             return
         if held:  # stopped before its end: nothing it left is released
             published = JobResult()
         else:
             published = self.store.publish_results(ref, run.stdout_path, run.stderr_path, run.output_dir)
-        published = published.model_copy(update={"exit_code": result.exit_code, "truncated": result.truncated})
+        published = published.model_copy(
+            update={"exit_code": result.exit_code, "truncated": result.truncated, "runtime": runtime}
+        )
         status, reason = self._ending(ref, run, result)
         self._finish(ref, status, reason, published)
 
@@ -219,11 +233,11 @@ class Workers:
             return JobStatus.completed, "exit code 0"
         return JobStatus.failed, result.error or f"run.sh exited with code {result.exit_code}"
 
-    def _hold(self, ref: JobRef, run: JobRun, result: RunResult) -> None:
+    def _hold(self, ref: JobRef, run: JobRun, result: RunResult, runtime: Optional[RuntimeRecord]) -> None:
         """End a run whose results wait for the owner's release (``release/``), then let the
         owner's rules release them at once if they say so."""
         ending = self._ending(ref, run, result)
-        shown = JobResult(exit_code=result.exit_code, truncated=result.truncated)
+        shown = JobResult(exit_code=result.exit_code, truncated=result.truncated, runtime=runtime)
         with self.store.locked(ref):
             with self._lock:
                 start = self._started.get(ref)

@@ -318,7 +318,7 @@ class FakeApi:
         self.jobs: dict[str, Job] = {}
         for i in range(count):
             created = start + timedelta(seconds=i)
-            status = statuses[i % len(statuses)]
+            status = statuses[(i // 2) % len(statuses)]  # both tags in every status, whatever their count
             history = [Transition(status=JobStatus.pending, at=created, by=OWNER)]
             if status != JobStatus.pending:
                 history.append(Transition(status=status, at=created + timedelta(seconds=5), by=OWNER))

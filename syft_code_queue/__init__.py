@@ -1,11 +1,15 @@
 """syft-code-queue: send code to a data owner's SyftBox datasite, have it reviewed, run it
 safely and get the results back, privately."""
 
-from .client import CodeQueueClient, create_client, submit_code
+from .client import CodeQueueClient, create_client, run_local, submit_code
+from .datasets import Dataset, DatasetList, MockRunResult
 from .errors import (
     ConfigurationError,
+    DatasetError,
+    DatasetNotFoundError,
     InvalidTransitionError,
     JobNotFoundError,
+    MockNotSynced,
     QueueError,
     ServerAlreadyRunning,
     SubmissionError,
@@ -37,6 +41,10 @@ __all__ = [
     "CodeQueueServer",
     "CodeRunner",
     "ConfigurationError",
+    "Dataset",
+    "DatasetError",
+    "DatasetList",
+    "DatasetNotFoundError",
     "InvalidTransitionError",
     "Job",
     "JobNotFoundError",
@@ -44,6 +52,8 @@ __all__ = [
     "JobRun",
     "JobStatus",
     "JobTable",
+    "MockNotSynced",
+    "MockRunResult",
     "QueueConfig",
     "QueueError",
     "RunResult",
@@ -55,5 +65,6 @@ __all__ = [
     "Workspace",
     "create_client",
     "create_server",
+    "run_local",
     "submit_code",
 ]

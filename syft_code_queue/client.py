@@ -1,7 +1,9 @@
 """The requester's API: submit a code folder, follow its status, read logs and results.
 
 A requester only ever sees their own jobs: it reads ``inbox/<me>/`` and ``review/<me>/``
-of each owner's queue, which is also all that SyftBox syncs to it.
+of each owner's queue, which is also all that SyftBox syncs to it. It sees an owner's
+datasets through what they publish (metadata and mock), and runs its code on the mocks
+first (``run_local``) exactly as the owner's server will run it on the private data.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
+from .datasets import Dataset, DatasetCatalog, DatasetList, MockRunResult, run_on_mocks
 from .errors import SubmissionError, UnsafeFolderError, describe
 from .listing.index import JobIndex
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
-from .models import Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
+from .models import FileEntry, Job, JobRequest, JobStatus, QueueConfig, SubmitRequest, utcnow
 from .protocol.manifest import build_manifest
 from .protocol.requester import RequesterStore
+from .runner import CodeRunner, SafeCodeRunner
 from .syftbox import Workspace
 from .watch import ChangeFeed, Changes, open_feed
 
@@ -43,6 +47,7 @@ class CodeQueueClient:
         self.config = config or QueueConfig()
         self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
         self.store = RequesterStore(self.workspace, self.config.queue_name)
+        self.catalog = DatasetCatalog(self.workspace)
         self._lock = threading.Lock()
         self._feed: Optional[ChangeFeed] = None
         self._indexes: dict[str, JobIndex] = {}  # one per owner we submitted to
@@ -61,31 +66,33 @@ class CodeQueueClient:
         description: str = "",
         tags: Optional[list[str]] = None,
         auto_approval: bool = False,
+        datasets: Optional[list[str]] = None,
     ) -> Job:
-        """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue."""
+        """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue;
+        ``datasets``: the owner's datasets it reads, each at ``/job/data/<name>``."""
+        request, folder = self._request(
+            target_email=target_email,
+            code_folder=code_folder,
+            name=name,
+            description=description,
+            tags=tags or [],
+            auto_approval=auto_approval,
+            datasets=datasets or [],
+        )
         try:
-            params = SubmitRequest(
-                target_email=target_email,
-                code_folder=Path(code_folder),
-                name=name,
-                description=description,
-                tags=tags or [],
-                auto_approval=auto_approval,
-            )
+            self.store.write_submission(request, folder)
+        except OSError as exc:
+            raise SubmissionError(f"could not write the submission: {exc}") from exc
+        return Job(request=request)
+
+    def _request(self, **fields: Any) -> tuple[JobRequest, Path]:
+        """The request a submission (or a mock run) of a code folder makes, and the folder."""
+        try:
+            params = SubmitRequest(**{**fields, "code_folder": Path(fields["code_folder"])})
         except ValidationError as exc:
             raise ValueError(describe(exc, limit=1)) from None
         folder = params.code_folder.expanduser()
-        if not folder.exists():
-            raise FileNotFoundError(f"code folder not found: {folder}")
-        if not folder.is_dir():
-            raise NotADirectoryError(f"code_folder must be a folder, not a file: {folder}")
-        run_sh = folder / "run.sh"
-        if run_sh.is_symlink() or not run_sh.is_file():
-            raise FileNotFoundError(f"the code folder must contain a run.sh script: {run_sh}")
-        try:
-            files = build_manifest(folder)
-        except UnsafeFolderError as exc:
-            raise ValueError(str(exc)) from None
+        files = _code_files(folder)
         request = JobRequest(
             uid=uuid.uuid4().hex,
             name=params.name,
@@ -96,12 +103,43 @@ class CodeQueueClient:
             auto_approval=params.auto_approval,
             created_at=utcnow(),
             files=files,
+            datasets=params.datasets,
         )
-        try:
-            self.store.write_submission(request, folder)
-        except OSError as exc:
-            raise SubmissionError(f"could not write the submission: {exc}") from exc
-        return Job(request=request)
+        return request, folder
+
+    # -- datasets -----------------------------------------------------------------------
+    def list_datasets(self, owner: str) -> DatasetList:
+        """The datasets ``owner`` shares with you that have synced here: a table in a
+        notebook, ``.df`` for a DataFrame."""
+        return self.catalog.list(owner)
+
+    def get_dataset(self, owner: str, name: str) -> Dataset:
+        """One of ``owner``'s datasets: its summary, README, mock note, and ``mock_path``,
+        the synced mock to develop against."""
+        return self.catalog.get(owner, name)
+
+    def run_local(
+        self,
+        code_folder: PathLike,
+        target_email: str,
+        datasets: Optional[list[str]] = None,
+        name: str = "mock run",
+        runner: Optional[CodeRunner] = None,
+    ) -> MockRunResult:
+        """Run ``code_folder`` here on the synced mocks of ``target_email``'s ``datasets``,
+        as their server will run it on the private data: the same runner, sandbox, paths and
+        variables, with ``SYFT_DATA_KIND=mock``. The result's ``output_dir`` is in your
+        private folder, which SyftBox never syncs."""
+        request, folder = self._request(
+            target_email=target_email, code_folder=code_folder, name=name, datasets=datasets or []
+        )
+        mocks = {dataset: self.catalog.get(target_email, dataset) for dataset in request.datasets}
+        runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
+        problems = runner.check_code(folder, Job(request=request))
+        if problems:
+            raise ValueError("the owner's server would refuse this code: " + "; ".join(problems))
+        paths = self.catalog.layout(target_email).mock_run(request.uid)
+        return run_on_mocks(runner, Job(request=request), folder, request.files, mocks, paths, self.config.job_timeout)
 
     def get_job(self, uid: str) -> Job:
         """The job's current view; raises ``JobNotFoundError`` for a uid you did not submit."""
@@ -207,6 +245,21 @@ class CodeQueueClient:
         return jobs_to_dataframe(self.list_jobs(**filters))
 
 
+def _code_files(folder: Path) -> list[FileEntry]:
+    """The manifest of a code folder, refused with a clear error when it cannot be a job."""
+    if not folder.exists():
+        raise FileNotFoundError(f"code folder not found: {folder}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"code_folder must be a folder, not a file: {folder}")
+    run_sh = folder / "run.sh"
+    if run_sh.is_symlink() or not run_sh.is_file():
+        raise FileNotFoundError(f"the code folder must contain a run.sh script: {run_sh}")
+    try:
+        return build_manifest(folder)
+    except UnsafeFolderError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _overlaps(path: str, folder: str) -> bool:
     """Whether a change at ``path`` (or below it) can touch ``folder``."""
     return path == folder or path.startswith(folder + os.sep) or folder.startswith(path + os.sep)
@@ -233,9 +286,27 @@ def submit_code(
     description: str = "",
     tags: Optional[list[str]] = None,
     auto_approval: bool = False,
+    datasets: Optional[list[str]] = None,
     **client_options: Any,
 ) -> Job:
     """Module-level shortcut: ``create_client(**client_options).submit_code(...)``."""
     return create_client(**client_options).submit_code(
-        target_email, code_folder, name, description=description, tags=tags, auto_approval=auto_approval
+        target_email,
+        code_folder,
+        name,
+        description=description,
+        tags=tags,
+        auto_approval=auto_approval,
+        datasets=datasets,
     )
+
+
+def run_local(
+    code_folder: PathLike,
+    target_email: str,
+    datasets: Optional[list[str]] = None,
+    runner: Optional[CodeRunner] = None,
+    **client_options: Any,
+) -> MockRunResult:
+    """Module-level shortcut: ``create_client(**client_options).run_local(...)``."""
+    return create_client(**client_options).run_local(code_folder, target_email, datasets, runner=runner)

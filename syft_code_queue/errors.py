@@ -10,6 +10,9 @@ QueueError
 ├── SubmissionError (ValueError)         a submission that can never be accepted
 ├── UnsafeFolderError (ValueError)       a code folder holding links or special files
 ├── UsageError (ValueError)              a command-line argument that cannot be used
+├── DatasetError (ValueError)            a dataset that cannot be added, changed or used as asked
+│   └── MockNotSynced                    a mock run before the dataset's mock has synced
+├── DatasetNotFoundError (LookupError)   no dataset of that name at that owner
 ├── StillArriving                        a submission whose files have not all synced yet
 └── SupervisorError (OSError)            the job supervisor could not be started or reached
 ```
@@ -56,6 +59,18 @@ class UnsafeFolderError(QueueError, ValueError):
 class UsageError(QueueError, ValueError):
     """A command-line request that cannot be carried out as given: printed without a
     traceback, exit code 2."""
+
+
+class DatasetError(QueueError, ValueError):
+    """A dataset that cannot be added, changed or used as asked (the message says why)."""
+
+
+class MockNotSynced(DatasetError):
+    """A mock run asked for before every file of the dataset's mock has synced here."""
+
+
+class DatasetNotFoundError(QueueError, LookupError):
+    """No dataset of that name is published by that owner (or visible to this identity)."""
 
 
 class StillArriving(QueueError):

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Optional
 
 from .errors import InvalidTransitionError
-from .models import JobRef, JobResult, JobState, JobStatus, Transition, utcnow
+from .models import DatasetPin, JobRef, JobResult, JobState, JobStatus, Transition, utcnow
 
 # Which transitions the owner's state machine allows; everything else is a clear error.
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -47,13 +47,21 @@ def _first(ref: JobRef, history: list[Transition], **fields: object) -> JobState
 
 
 # -- first states ------------------------------------------------------------------------
-def accept(ref: JobRef, *, by: str, manifest: str, approved_by: Optional[str] = None) -> JobState:
+def accept(
+    ref: JobRef,
+    *,
+    by: str,
+    manifest: str,
+    approved_by: Optional[str] = None,
+    datasets: tuple[DatasetPin, ...] = (),
+) -> JobState:
     """A submission whose files all arrived and passed the checks: ``pending``, or already
-    ``approved`` when ``approved_by`` (an auto-approval rule) approves it in the same write."""
+    ``approved`` when ``approved_by`` (an auto-approval rule) approves it in the same write.
+    ``datasets``: what it may read, pinned; an approval grants exactly these."""
     history = [Transition(status=JobStatus.pending, at=utcnow(), by=by, reason=RECEIVED)]
     if approved_by is not None:
         history.append(Transition(status=JobStatus.approved, at=utcnow(), by=approved_by, reason=AUTO_APPROVED))
-    return _first(ref, history, manifest_sha256=manifest)
+    return _first(ref, history, manifest_sha256=manifest, datasets=datasets)
 
 
 def refuse(ref: JobRef, *, by: str, reason: str) -> JobState:

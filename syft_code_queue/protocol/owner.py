@@ -273,7 +273,7 @@ class OwnerStore:
     def _write(self, state: JobState, durable: bool) -> None:
         self.note_requester(state.requester_email)
         path = self.layout.job(JobRef(state.requester_email, state.uid)).state_file
-        written = atomic_write_json(path, state.model_dump_json(indent=2), durable)
+        written = atomic_write_json(path, state.document(), durable)
         self._written.put(str(path), (written, state))
 
     def wrote_last(self, path: str) -> bool:

@@ -77,7 +77,7 @@ class RequesterStore:
             if len(data) != entry.size:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
             atomic_write(code_dir / entry.path, data, durable=False)
-        written = atomic_write_json(paths.job_file, request.model_dump_json(indent=2))
+        written = atomic_write_json(paths.job_file, request.document())
         self._owner_of[request.uid] = request.target_email
         self._requests.put(request.uid, (written, request))
 

@@ -17,8 +17,9 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
+from ..protocol.layout import INSIDE_DATA
 from .launcher import JobIds
 from .limits import SandboxPolicy
 from .staging import INSIDE_ROOT, INSIDE_UID, Staging
@@ -38,6 +39,17 @@ def python_dirs(as_other_user: bool) -> tuple[str, ...]:
     if as_other_user and not all(_world_readable(d) for d in outside):
         return ()
     return tuple(outside)
+
+
+def unreadable_by_others(folder: Path) -> Optional[str]:
+    """Why a job running as a uid of its own cannot read ``folder`` (a folder on the way
+    that others cannot pass, or the folder itself not readable by others), or None."""
+    for ancestor in [folder, *folder.parents]:
+        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+            return f"{ancestor} cannot be passed by other users"
+    if not os.stat(folder).st_mode & stat.S_IROTH:
+        return f"{folder} cannot be read by other users"
+    return None
 
 
 def _world_readable(directory: str) -> bool:
@@ -151,9 +163,11 @@ def bwrap_argv(
     hidden: list[str],
     allowed_bin: dict[str, str],
     as_other_user: bool,
+    data: Mapping[str, Path],
 ) -> list[str]:
     """The bubblewrap command line: system directories read-only, the job's code read-only,
-    its outputs, home and tmp writable, nothing else of the host visible."""
+    its outputs, home and tmp writable, each of its datasets bound read-only (zero-copy)
+    at ``/job/data/<name>``, nothing else of the host visible."""
     args = [
         bwrap,
         *namespace_args(policy),
@@ -202,6 +216,8 @@ def bwrap_argv(
     ]
     for directory in python_dirs(as_other_user):
         args += ["--ro-bind", directory, directory]
+    for name, folder in sorted(data.items()):
+        args += ["--ro-bind", str(folder), f"{INSIDE_DATA}/{name}"]
     for path in hidden:
         args += ["--ro-bind", "/dev/null", path]
     if allowed_bin:

@@ -14,7 +14,8 @@ import time
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import StillArriving, SubmissionError
+from ..datasets import DatasetRegistry
+from ..errors import DatasetError, StillArriving, SubmissionError
 from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
@@ -32,8 +33,10 @@ class Intake:
         config: QueueConfig,
         runner: CodeRunner,
         auto_approval_callback: Optional[ApprovalCallback],
+        datasets: DatasetRegistry,
     ) -> None:
         self.store = store
+        self.datasets = datasets
         self.config = config
         self.runner = runner
         self.auto_approval_callback = auto_approval_callback
@@ -60,9 +63,13 @@ class Intake:
         problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
+        try:
+            pins = self.datasets.pins(ref.requester, request.datasets)
+        except DatasetError as refused:
+            return self.refuse(ref, str(refused)), None
         approver = AUTO_APPROVER if self._auto_approves(job) else None
         state = self.store.create(
-            lifecycle.accept(ref, by=self.owner, manifest=request.manifest_sha256, approved_by=approver)
+            lifecycle.accept(ref, by=self.owner, manifest=request.manifest_sha256, approved_by=approver, datasets=pins)
         )
         self._first_seen.pop(ref, None)
         return state, request

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import lifecycle
+from ..datasets import DatasetRegistry
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving
 from ..listing.index import JobIndex
 from ..listing.snapshot import Snapshot
@@ -32,6 +33,7 @@ from ..runner import CodeRunner, SafeCodeRunner
 from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
 from .cleanup import Settled
+from .datasets import DatasetActions
 from .intake import ApprovalCallback, Intake
 from .recovery import recover
 from .serve_lock import ServeLock
@@ -43,8 +45,9 @@ log = logging.getLogger(__name__)
 Listener = Callable[[str], None]
 
 
-class CodeQueueServer:
-    """One queue on the owner's datasite. See the README's "Running a queue server"."""
+class CodeQueueServer(DatasetActions):
+    """One queue on the owner's datasite. See the README's "Running a queue server"; its
+    datasets are ``DatasetActions``'s (server/datasets.py)."""
 
     def __init__(
         self,
@@ -60,9 +63,12 @@ class CodeQueueServer:
         self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
         self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
         self.store = OwnerStore(self.workspace, self.config.queue_name)
+        self.datasets = DatasetRegistry(self.workspace, self.config.max_mock_size)
         self._settled = Settled()
-        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
-        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due)
+        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback, self.datasets)
+        self._workers = Workers(
+            self.store, self.config, self.runner, self._settled, self._changed, self._due, self.datasets
+        )
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
         self._stopping = threading.Event()

@@ -2,7 +2,8 @@
 
 A dispatched job waits for a worker; the worker takes a scratch slot, claims the job under
 its lock (its start forced to the start journal first, so it is never run twice), copies
-exactly the approved bytes, runs it, publishes the results and records the end. A job is
+exactly the approved bytes, finds the approved datasets (still the registrations approved,
+or the job fails saying which is not), runs it, publishes the results and records the end. A job is
 shown ``running`` only if it lasts ``running_shown_after`` (the serve thread publishes that
 step through ``show_running``); a short one goes from ``approved`` straight to its end, its
 history still recording when it started.
@@ -26,7 +27,8 @@ from functools import partial
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import InvalidTransitionError
+from ..datasets import DatasetRegistry
+from ..errors import DatasetError, InvalidTransitionError
 from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, utcnow
 from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
@@ -58,10 +60,13 @@ class Workers:
         settled: Settled,
         changed: Callable[[JobRef], None],
         due: Callable[[float], None],
+        datasets: DatasetRegistry,
     ) -> None:
         """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
-        running at that monotonic time (the serve thread must wake by then)."""
+        running at that monotonic time (the serve thread must wake by then); ``datasets``:
+        where the approved datasets' private folders are."""
         self.store = store
+        self.datasets = datasets
         self.config = config
         self.runner = runner
         self.settled = settled
@@ -175,6 +180,14 @@ class Workers:
         request = run.job.request
         if request.manifest_sha256 != state.manifest_sha256:
             self._finish(ref, JobStatus.failed, "the submission changed after it was approved")
+            return
+        if [pin.name for pin in state.datasets] != request.datasets:
+            self._finish(ref, JobStatus.failed, "the datasets the job names are not the ones approved")
+            return
+        try:  # exactly the datasets approved, still the registrations approved
+            run.data = self.datasets.resolve(state.datasets)
+        except DatasetError as gone:
+            self._finish(ref, JobStatus.failed, str(gone))
             return
         try:
             copy_verified(

@@ -39,8 +39,7 @@ def validate_email(value: str) -> str:
 def validate_dataset_name(value: str) -> str:
     if not isinstance(value, str) or not DATASET_NAME_PATTERN.match(value):
         raise ValueError(
-            "a dataset name is 1-64 letters, digits, '_' or '-', starting with a letter or digit, "
-            f"not {value!r}"
+            f"a dataset name is 1-64 letters, digits, '_' or '-', starting with a letter or digit, not {value!r}"
         )
     return value
 

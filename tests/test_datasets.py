@@ -211,3 +211,29 @@ def test_owner_runs_a_pending_job_on_the_mocks_and_nothing_is_published(client, 
     assert server.get_job(job.uid).status == scq.JobStatus.pending
     review = server.store.layout.job(scq.JobRef(ALICE, job.uid)).review
     assert sorted(p.name for p in review.iterdir()) == ["state.json"]
+
+
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_a_1_gib_private_file_is_visible_to_the_job_without_being_copied(
+    sandbox, client, server_factory, owner_data, make_code
+):
+    if sandbox == "bwrap":
+        need("bwrap")
+    server = server_factory(auto_approval_enabled=True, runner=scq.SafeCodeRunner(sandbox=sandbox)).start()
+    big = data_folder(owner_data / "big", {})
+    with open(big / "big.bin", "wb") as fh:  # sparse: 1 GiB that a copy would have to write
+        fh.seek((1 << 30) - 8)
+        fh.write(b"THE-END!")
+    os.chmod(big / "big.bin", 0o644)
+    server.add_dataset("big", private_path=big)
+    code = make_code(
+        'stat -L -c "%s %i %d" "$SYFT_DATASET_DIR/big.bin" > "$SYFT_OUTPUT_DIR/stat.txt"\n'
+        'tail -c 8 "$SYFT_DATASET_DIR/big.bin" > "$SYFT_OUTPUT_DIR/tail.txt"'
+    )
+    job = client.wait_for_job(client.submit_code(OWNER, code, "big", auto_approval=True, datasets=["big"]).uid, 60)
+
+    assert job.status == scq.JobStatus.completed, job.error
+    out = client.get_job_output(job.uid)
+    size, inode, _ = (out / "stat.txt").read_text().split()
+    assert int(size) == 1 << 30 and (out / "tail.txt").read_bytes() == b"THE-END!"
+    assert int(inode) == os.stat(big / "big.bin").st_ino  # the owner's own file, not a copy of it

@@ -48,10 +48,11 @@ def mock_listing(folder: Path) -> tuple[FileEntry, ...]:
 
 
 def folder_registration(folder: Path) -> str:
-    """A registration for a dataset whose tool records none: the folder's identity, so a
-    folder removed and made again under the name is another registration."""
+    """A registration for a dataset whose tool records none: the folder's identity (its
+    device and inode), so a folder removed and made again under the name is, as a rule,
+    another registration, while files added to it are not."""
     info = os.stat(folder)
-    return hashlib.sha256(f"{info.st_dev}:{info.st_ino}:{info.st_ctime_ns}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{info.st_dev}:{info.st_ino}".encode()).hexdigest()[:32]
 
 
 class DatasetCatalog:

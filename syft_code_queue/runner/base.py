@@ -86,22 +86,23 @@ def job_environment(
     data_dir: Optional[Path | str] = None,
 ) -> dict[str, str]:
     """The job's whole environment; ``path`` defaults to what a job run as the owner gets.
-    ``data_dir``: where its datasets are, one folder each, when it asked for any. The
-    unprefixed names are what code written for syft-rds reads."""
+    ``data_dir``: where its datasets are, one folder each, when it asked for any; only
+    then does it get the data variables, and the unprefixed names code written for
+    syft-rds reads."""
     job = run.job
     env = {
         "SYFT_JOB_ID": job.uid,
         "SYFT_JOB_NAME": job.name,
         "SYFT_OUTPUT_DIR": str(output_dir),
         "SYFT_REQUESTER": job.requester_email,
-        "OUTPUT_DIR": str(output_dir),
         "PATH": path or job_path(as_other_user=False),
         "HOME": str(home),
         "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",
     }
     if run.data and data_dir is not None:
-        env |= {"SYFT_DATA_DIR": str(data_dir), "DATA_DIR": str(data_dir), "SYFT_DATA_KIND": run.data_kind}
+        env |= {"SYFT_DATA_DIR": str(data_dir), "SYFT_DATA_KIND": run.data_kind}
+        env |= {"DATA_DIR": str(data_dir), "OUTPUT_DIR": str(output_dir)}
         if len(run.data) == 1:
             env["SYFT_DATASET_DIR"] = f"{data_dir}/{next(iter(run.data))}"
     return env

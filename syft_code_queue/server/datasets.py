@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 from ..datasets import Dataset, DatasetList, DatasetRegistry, MockRunResult, run_on_mocks
 from ..errors import InvalidTransitionError
@@ -31,12 +31,8 @@ class DatasetActions:
     runner: CodeRunner
     store: OwnerStore
     datasets: DatasetRegistry
-
-    def _ref(self, uid: str) -> JobRef:  # CodeQueueServer's
-        raise NotImplementedError
-
-    def _load(self, ref: JobRef) -> Job:  # CodeQueueServer's
-        raise NotImplementedError
+    _ref: Callable[[str], JobRef]  # CodeQueueServer's: the job of a uid
+    _load: Callable[[JobRef], Job]  # CodeQueueServer's: its current view
 
     def add_dataset(
         self,

@@ -497,6 +497,7 @@ class SubmitRequest(BaseModel):
 # --- datasets ------------------------------------------------------------------------
 
 DATASET_USERS_ANY = "*"
+DATASET_GENERATOR = "syft-code-queue"
 
 
 def validate_users(value: Any) -> tuple[str, ...]:
@@ -541,12 +542,15 @@ class DatasetRecord(BaseModel):
 
 class DatasetMetadata(BaseModel):
     """``dataset.yaml``: a dataset's public metadata, syft-dataset's v1 document (its
-    ``uid`` is our registration) plus our keys: ``mock_note`` and ``mock_files``, the mock's
-    manifest, which tells a requester when the mock has fully synced. Documents that other
-    tools wrote lack our keys (``mock_files`` None) and may carry keys of their own."""
+    ``uid`` is our registration) plus our keys: ``generator`` first and
+    ``mock_manifest_sha256`` last, so a document still syncing (a prefix of it) is told from
+    a whole one; ``mock_note``; and ``mock_files``, the mock's manifest, which tells a
+    requester when the mock has fully synced. Documents other tools wrote lack our keys and
+    may carry keys of their own."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    generator: Optional[str] = None
     canonical_name: str = "Dataset"
     version: str = "1"
     uid: str
@@ -562,6 +566,19 @@ class DatasetMetadata(BaseModel):
     mock_files_urls: list[str] = Field(default_factory=list)
     mock_note: Optional[str] = None
     mock_files: Optional[list[FileEntry]] = None
+    mock_manifest_sha256: Optional[str] = None
+
+    @property
+    def ours(self) -> bool:
+        return self.generator == DATASET_GENERATOR
+
+    @property
+    def whole(self) -> bool:
+        """False for a document of ours caught mid-sync: its last key is missing or does
+        not match the manifest above it."""
+        if not self.ours:
+            return True
+        return self.mock_files is not None and self.mock_manifest_sha256 == manifest_digest(self.mock_files)
 
     @field_validator("uid", mode="before")
     @classmethod

@@ -237,3 +237,20 @@ def test_a_1_gib_private_file_is_visible_to_the_job_without_being_copied(
     size, inode, _ = (out / "stat.txt").read_text().split()
     assert int(size) == 1 << 30 and (out / "tail.txt").read_bytes() == b"THE-END!"
     assert int(inode) == os.stat(big / "big.bin").st_ino  # the owner's own file, not a copy of it
+
+
+def test_a_dataset_yaml_caught_mid_sync_is_not_listed(client, server, owner_data):
+    from syft_code_queue.datasets.catalog import read_metadata
+
+    publish_census(server, owner_data, tags=["census"])
+    path = server.datasets.layout.metadata("census")
+    whole = path.read_bytes()
+    complete = read_metadata(path)
+    for cut in range(1, len(whole)):
+        path.write_bytes(whole[:cut])  # what a reader sees while SyftBox writes the file in place
+        prefix = read_metadata(path)
+        assert prefix is None or prefix == complete, f"a prefix of {cut} bytes parsed as another document"
+        if cut < whole.index(b"mock_manifest_sha256"):
+            assert prefix is None
+    path.write_bytes(whole)
+    assert [d.name for d in client.list_datasets(OWNER)] == ["census"]

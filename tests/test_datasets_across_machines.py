@@ -83,7 +83,9 @@ def test_publish_sync_test_on_mock_submit_approve_read_private_result(world, own
     world.until("the owner accepting the job", lambda: world.owner_view(server, job.uid))
     assert server.get_job(job.uid).datasets == ["census"]
     server.approve_job(job.uid)
-    output = world.until("the result reaching alice", lambda: alice.get_job_output(job.uid))
+    output = world.until(
+        "the result reaching alice", lambda: alice.get_job_logs(job.uid) and alice.get_job_output(job.uid)
+    )
     assert (output / "mean.txt").read_text() == "40\n"  # the four private rows and the token's
     assert alice.get_job_logs(job.uid) == "read the private census\n"
     world.sim.settle()

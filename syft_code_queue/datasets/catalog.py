@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 def read_metadata(path: Path) -> Optional[DatasetMetadata]:
     """A ``dataset.yaml``, or None while it is absent or not a whole document."""
     try:
-        document = yaml.safe_load(path.read_text())
-        return DatasetMetadata.model_validate(document)
+        meta = DatasetMetadata.model_validate(yaml.safe_load(path.read_text()))
     except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, yaml.YAMLError, ValidationError, ValueError):
         return None
+    return meta if meta.whole else None
 
 
 def mock_listing(folder: Path) -> tuple[FileEntry, ...]:
@@ -93,8 +93,7 @@ class DatasetCatalog:
         for folder in _folders(v1, only):
             meta = read_metadata(folder / DATASET_FILE)
             if meta is not None:
-                ours = meta.mock_files is not None
-                yield self._view(owner, folder, meta, "syft-code-queue" if ours else "syft-dataset")
+                yield self._view(owner, folder, meta, "syft-code-queue" if meta.ours else "syft-dataset")
         for folder in _folders(v0, only):
             if folder.name != "v1" and (meta := read_metadata(folder / DATASET_FILE)) is not None:
                 yield self._view(owner, folder, meta, "syft-dataset")

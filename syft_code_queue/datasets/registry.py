@@ -25,11 +25,13 @@ from pydantic import ValidationError
 
 from ..errors import DatasetError, DatasetNotFoundError, UnsafeFolderError, describe
 from ..models import (
+    DATASET_GENERATOR,
     AddDataset,
     DatasetMetadata,
     DatasetPin,
     DatasetRecord,
     FileEntry,
+    manifest_digest,
     utcnow,
     validate_dataset_name,
 )
@@ -267,6 +269,7 @@ class DatasetRegistry:
             readme.unlink(missing_ok=True)
         url = self.layout.url(spec.name)
         meta = DatasetMetadata(
+            generator=DATASET_GENERATOR,
             uid=record.registration,
             created_at=record.created_at,
             updated_at=now,
@@ -279,6 +282,7 @@ class DatasetRegistry:
             mock_files_urls=[f"{url}/{entry.path}" for entry in files],
             mock_note=spec.mock_note or None,
             mock_files=files,
+            mock_manifest_sha256=manifest_digest(files),
         )
         # The record first, the public document last: a dataset is published only once
         # its mock is in place, and never without the record that says who may use it.

@@ -21,7 +21,7 @@ import pytest
 from realprocs import REPO, stop
 
 from syft_code_queue import CodeQueueClient, CodeQueueServer, CodeRunner, JobStatus, QueueConfig, Workspace
-from syft_code_queue.protocol.permissions import legacy_permissions_yaml
+from syft_code_queue.protocol.permissions import legacy_dataset_permissions_yaml, legacy_permissions_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -260,3 +260,31 @@ def test_the_legacy_acl_means_what_the_queue_needs_to_the_real_syftbox_code() ->
         check=True,
     )
     assert dict(zip(expect, json.loads(result.stdout), strict=True)) == expect
+
+
+def test_a_datasets_legacy_acl_lets_its_users_read_and_nobody_else_or_write() -> None:
+    venv = syftbox_venv()
+    folder = f"{OWNER}/public/syft_datasets/v1/census"
+    for users, expect in (
+        (
+            [ALICE],
+            {
+                (ALICE, "census.csv", "READ"): True,
+                (ALICE, "dataset.yaml", "READ"): True,
+                (EVE, "census.csv", "READ"): False,
+                (ALICE, "census.csv", "WRITE"): False,
+                (ALICE, "other.csv", "CREATE"): False,
+                (OWNER, "census.csv", "WRITE"): True,
+            },
+        ),
+        (["*"], {(EVE, "census.csv", "READ"): True, (EVE, "census.csv", "WRITE"): False}),
+    ):
+        cases = [list(key) for key in expect]
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", LEGACY_CHECK],
+            input="\0".join([legacy_dataset_permissions_yaml(users), folder, json.dumps(cases)]),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert dict(zip(expect, json.loads(result.stdout), strict=True)) == expect

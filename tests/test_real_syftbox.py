@@ -262,7 +262,36 @@ def test_the_legacy_acl_means_what_the_queue_needs_to_the_real_syftbox_code() ->
     assert dict(zip(expect, json.loads(result.stdout), strict=True)) == expect
 
 
+DATASET_CHECK = """
+import json, sys
+from pathlib import Path
+from syftbox.lib.permissions import ComputedPermission, PermissionType, SyftPermission
+public, ours, folder, cases = sys.stdin.read().split("\\0")
+owner = folder.split("/")[0]
+rules = SyftPermission.from_string(public, owner + "/public/syftperm.yaml").rules
+rules += SyftPermission.from_string(ours, folder + "/syftperm.yaml").rules
+out = []
+for user, rel, kind in json.loads(cases):
+    computed = ComputedPermission.from_user_rules_and_path(rules=rules, user=user, path=Path(folder, rel))
+    out.append(computed.has_permission(PermissionType[kind]))
+print(json.dumps(out))
+"""
+
+# What a SyftBox 0.4 client writes in a datasite's public/ folder: everyone reads.
+PUBLIC_ACL = f"""\
+- path: '**'
+  user: '{OWNER}'
+  permissions: [admin]
+  type: allow
+- path: '**'
+  user: '*'
+  permissions: [read]
+  type: allow
+"""
+
+
 def test_a_datasets_legacy_acl_lets_its_users_read_and_nobody_else_or_write() -> None:
+    """The real SyftBox 0.4 code, with the datasite's public/ rules above the dataset's."""
     venv = syftbox_venv()
     folder = f"{OWNER}/public/syft_datasets/v1/census"
     for users, expect in (
@@ -272,6 +301,7 @@ def test_a_datasets_legacy_acl_lets_its_users_read_and_nobody_else_or_write() ->
                 (ALICE, "census.csv", "READ"): True,
                 (ALICE, "dataset.yaml", "READ"): True,
                 (EVE, "census.csv", "READ"): False,
+                (EVE, "dataset.yaml", "READ"): False,
                 (ALICE, "census.csv", "WRITE"): False,
                 (ALICE, "other.csv", "CREATE"): False,
                 (OWNER, "census.csv", "WRITE"): True,
@@ -281,8 +311,8 @@ def test_a_datasets_legacy_acl_lets_its_users_read_and_nobody_else_or_write() ->
     ):
         cases = [list(key) for key in expect]
         result = subprocess.run(
-            [str(venv / "bin" / "python"), "-c", LEGACY_CHECK],
-            input="\0".join([legacy_dataset_permissions_yaml(users), folder, json.dumps(cases)]),
+            [str(venv / "bin" / "python"), "-c", DATASET_CHECK],
+            input="\0".join([PUBLIC_ACL, legacy_dataset_permissions_yaml(users), folder, json.dumps(cases)]),
             capture_output=True,
             text=True,
             check=True,

@@ -82,8 +82,13 @@ def dataset_permissions_yaml(users: Iterable[str]) -> str:
 
 
 def legacy_dataset_permissions_yaml(users: Iterable[str]) -> str:
-    """The same grant in the legacy ``syftperm.yaml`` format (SyftBox 0.4 servers)."""
+    """The same grant in the legacy ``syftperm.yaml`` format (SyftBox 0.4 servers). Rules
+    there add up from the datasite down, later ones winning, and a datasite's ``public/``
+    grants everyone read: a dataset for some users first takes that back."""
+    users = list(users)
     lines = ["# Written by syft-code-queue (legacy SyftBox permission format)."]
+    if "*" not in users:
+        lines += ["- path: '**'", "  user: '*'", "  permissions: [read]", "  type: disallow"]
     for user in users:
         lines += ["- path: '**'", f"  user: {_yaml_str(user)}", "  permissions: [read]", "  type: allow"]
     return "\n".join(lines) + "\n"

@@ -318,3 +318,59 @@ def test_a_datasets_legacy_acl_lets_its_users_read_and_nobody_else_or_write() ->
             check=True,
         )
         assert dict(zip(expect, json.loads(result.stdout), strict=True)) == expect
+
+
+def test_a_dataset_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Path, owner_data: Path) -> None:
+    """The mock reaches its user through the real server, not another user; the job reads
+    the private data, which no client receives."""
+    from helpers import CENSUS_CSV, MOCK_CSV, data_folder
+
+    syftbox.start_server()
+    configs = {email: syftbox.start_client(email) for email in (OWNER, ALICE, EVE)}
+    workspaces = {
+        email: poll(
+            f"{email}'s client to register",
+            lambda c=config, e=email: (
+                c.exists() and (w := Workspace.discover(config_path=c)).datasite(e).is_dir() and w
+            ),
+        )
+        for email, config in configs.items()
+    }
+    config = QueueConfig(rescan_interval=0.5)
+    server = CodeQueueServer(config=config, runner=CodeRunner(), workspace=workspaces[OWNER]).start()
+    try:
+        private = data_folder(owner_data / "census", {"census.csv": CENSUS_CSV})
+        mock = data_folder(owner_data / "census-mock", {"census.csv": MOCK_CSV})
+        server.add_dataset("census", private_path=private, mock_path=mock, summary="Census", users=[ALICE])
+        alice = CodeQueueClient(config=config, workspace=workspaces[ALICE])
+        dataset = poll(
+            "the mock reaching alice",
+            lambda: (d := next(iter(alice.list_datasets(OWNER)), None)) and (d.mock_path / "census.csv").exists() and d,
+        )
+        assert dataset.summary == "Census" and (dataset.mock_path / "census.csv").read_text() == MOCK_CSV
+
+        code = tmp_path / "analysis"
+        code.mkdir()
+        (code / "run.sh").write_text(
+            "python3 -c \"import csv, os; print(sum(int(r['age']) for r in csv.DictReader("
+            "open(os.environ['SYFT_DATASET_DIR'] + '/census.csv'))))\"\n"
+        )
+        assert alice.run_local(code, OWNER, ["census"], runner=CodeRunner()).logs == "180\n"  # the mock's ages
+        job = alice.submit_code(OWNER, code, name="sum of ages", datasets=["census"])
+        poll("the owner to receive and accept it", lambda: _accepted(server, job.uid))
+        server.approve_job(job.uid)
+        done = alice.wait_for_job(job.uid, timeout=120)
+        assert done.status == JobStatus.completed, done.error
+        assert alice.get_job_logs(job.uid) == "150\n"  # the private ages
+
+        marker = workspaces[OWNER].datasite() / "public" / "after-dataset.txt"
+        marker.write_text(job.uid)
+        eve_view = workspaces[EVE].datasite(OWNER)
+        poll("eve's client to sync past the dataset", lambda: (eve_view / "public" / "after-dataset.txt").exists())
+        assert not list(eve_view.rglob("census*"))
+        assert not [p for p in syftbox.listed_to(configs[EVE]) if "syft_datasets" in p and "census.csv" in p]
+        for workspace in workspaces.values():
+            files = [p for p in workspace.datasites.rglob("*") if p.is_file()]
+            assert not [p for p in files if b"ada,36" in p.read_bytes()]
+    finally:
+        server.stop()

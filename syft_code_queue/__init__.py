@@ -1,11 +1,15 @@
 """syft-code-queue: send code to a data owner's SyftBox datasite, have it reviewed, run it
 safely and get the results back, privately."""
 
-from .client import CodeQueueClient, create_client, submit_code
+from .client import CodeQueueClient, create_client, run_local, submit_code
+from .datasets import Dataset, DatasetList, MockRunResult
 from .errors import (
     ConfigurationError,
+    DatasetError,
+    DatasetNotFoundError,
     InvalidTransitionError,
     JobNotFoundError,
+    MockNotSynced,
     QueueError,
     ReleaseError,
     ServerAlreadyRunning,
@@ -47,6 +51,10 @@ __all__ = [
     "ConfigurationError",
     "Finding",
     "HeldOutputs",
+    "Dataset",
+    "DatasetError",
+    "DatasetList",
+    "DatasetNotFoundError",
     "InvalidTransitionError",
     "FileDiff",
     "Job",
@@ -58,6 +66,8 @@ __all__ = [
     "JobTable",
     "OutputPolicy",
     "Notification",
+    "MockNotSynced",
+    "MockRunResult",
     "QueueConfig",
     "QueueError",
     "Release",
@@ -73,5 +83,6 @@ __all__ = [
     "Workspace",
     "create_client",
     "create_server",
+    "run_local",
     "submit_code",
 ]

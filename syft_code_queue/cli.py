@@ -16,6 +16,7 @@ from typing import Callable, Optional, Sequence
 from pydantic import ValidationError
 
 from .client import CodeQueueClient
+from .datasets import Dataset
 from .errors import QueueError, UsageError
 from .models import Job, JobStatus, QueueConfig, TrustRule, utcnow
 from .protocol.audit import to_csv, to_json
@@ -159,6 +160,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
         auto_approval=args.auto_approval,
         release_notes=args.release_notes,
         runtime=args.runtime,
+        datasets=args.dataset,
     )
     print(job.uid)
 
@@ -166,6 +168,84 @@ def cmd_submit(args: argparse.Namespace) -> None:
 def cmd_status(args: argparse.Namespace) -> None:
     status = _client(args).queue_status(args.owner_email)
     print(f"{args.owner_email}: {status.describe()}")
+
+
+def cmd_run_local(args: argparse.Namespace) -> None:
+    result = _client(args).run_local(args.folder, args.to, args.dataset)
+    sys.stdout.write(result.logs)
+    print(f"{result.status} (exit code {result.exit_code}){': ' + result.error if result.error else ''}")
+    print(f"outputs: {result.output_dir}")
+    for rel in result.outputs:
+        print(f"  {rel}")
+    if result.status != "completed":
+        raise SystemExit(1)
+
+
+def _print_datasets(datasets: Sequence[Dataset], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([d.summary_row() for d in datasets], default=str, indent=2))
+        return
+    if not datasets:
+        print("no datasets")
+        return
+    print(f"{'NAME':20}  {'OWNER':30}  {'MOCK':>10}  SUMMARY")
+    for d in datasets:
+        print(f"{d.name:20}  {d.owner:30}  {d.mock_size:>10}  {d.summary}")
+
+
+def _print_dataset(d: Dataset, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**d.summary_row(), "readme": d.readme, "files": [f.path for f in d.files]}, default=str))
+        return
+    print(f"{d.owner}/{d.name}  ({d.source})")
+    print(f"  summary:    {d.summary}")
+    if d.tags:
+        print(f"  tags:       {', '.join(d.tags)}")
+    if d.mock_note:
+        print(f"  mock note:  {d.mock_note}")
+    print(f"  mock:       {d.mock_path} ({len(d.files)} files, {d.mock_size} bytes)")
+    for entry in d.files:
+        print(f"    {entry.path}  ({entry.size} bytes)")
+    if d.private_path is not None:
+        print(f"  private:    {d.private_path} ({d.private_size} bytes; never synced)")
+        print(f"  users:      {', '.join(d.users or ())}")
+    if d.readme:
+        print("  readme:")
+        print("    " + d.readme.strip().replace("\n", "\n    "))
+
+
+def cmd_dataset_add(args: argparse.Namespace) -> None:
+    dataset = _owner(args).add_dataset(
+        args.name,
+        private_path=args.private,
+        mock_path=args.mock,
+        summary=args.summary,
+        readme=args.readme,
+        tags=args.tag,
+        users=args.user or "*",
+        mock_note=args.mock_note,
+    )
+    print(f"published {dataset.owner}/{dataset.name} ({len(dataset.files)} mock files)")
+
+
+def cmd_dataset_list(args: argparse.Namespace) -> None:
+    if args.owner:
+        _print_datasets(_client(args).list_datasets(args.owner), args.json)
+    else:
+        _print_datasets(_owner(args).list_datasets(), args.json)
+
+
+def cmd_dataset_show(args: argparse.Namespace) -> None:
+    owner, _, name = args.name.rpartition("/")
+    if owner:
+        _print_dataset(_client(args).get_dataset(owner, name), args.json)
+    else:
+        _print_dataset(_owner(args).get_dataset(name), args.json)
+
+
+def cmd_dataset_remove(args: argparse.Namespace) -> None:
+    _owner(args).remove_dataset(args.name)
+    print(f"removed {args.name} (its private folder is left as it is)")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -455,11 +535,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approval", action="store_true", help="ask for the owner's auto-approval")
     p.add_argument("--release-notes", default="", help="for the owner's output review: disclosure controls applied")
     p.add_argument("--runtime", help="one of the owner's runtimes (scq runtime list --to OWNER)")
+    p.add_argument("--dataset", action="append", default=[], help="an owner's dataset the job reads (repeatable)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("status", parents=[identity], help="whether an owner's queue server is online")
     p.add_argument("owner_email", help="the data owner's email")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "run-local", parents=[identity], help="run a code folder here on the mocks of an owner's datasets"
+    )
+    p.add_argument("folder", help="folder containing run.sh")
+    p.add_argument("--to", required=True, help="the data owner's email")
+    p.add_argument("--dataset", action="append", default=[], help="a dataset whose mock the run reads (repeatable)")
+    p.set_defaults(func=cmd_run_local)
+
+    p = sub.add_parser("dataset", help="publish, list, show and remove datasets")
+    datasets = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    p = datasets.add_parser("add", parents=[identity], help="(owner) publish a dataset: its mock and metadata")
+    p.add_argument("name", help="the dataset's name (letters, digits, '_' or '-')")
+    p.add_argument("--private", required=True, help="the folder of private data (outside the SyftBox folder)")
+    p.add_argument("--mock", help="the folder of mock data, published to the dataset's users")
+    p.add_argument("--summary", default="", help="one line on what the data is")
+    p.add_argument("--readme", help="a Markdown file describing the data")
+    p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+    p.add_argument("--user", action="append", default=[], help="an email who may use it (repeatable; default: all)")
+    p.add_argument("--mock-note", default="", help="how the mock differs from the private data")
+    p.set_defaults(func=cmd_dataset_add)
+    p = datasets.add_parser("list", parents=[identity, as_json], help="list your datasets, or an owner's")
+    p.add_argument("--owner", help="list this owner's datasets (as a requester)")
+    p.set_defaults(func=cmd_dataset_list)
+    p = datasets.add_parser("show", parents=[identity, as_json], help="show a dataset: yours (NAME) or OWNER/NAME")
+    p.add_argument("name", metavar="[OWNER/]NAME")
+    p.set_defaults(func=cmd_dataset_show)
+    p = datasets.add_parser("remove", parents=[identity], help="(owner) unpublish a dataset")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_dataset_remove)
 
     p = sub.add_parser("list", parents=[identity, as_json, as_owner], help="list jobs, newest first")
     p.add_argument("--status", choices=[s.value for s in JobStatus], help="only jobs with this status")

@@ -1,8 +1,11 @@
 """The requester's API: submit a code folder, follow its status, read logs and results.
 
 A requester only ever sees their own jobs: it reads ``inbox/<me>/`` and ``review/<me>/``
-of each owner's queue, which is also all that SyftBox syncs to it. ``on`` tells callbacks
-when one of them changes status (a watcher looks at the jobs' snapshot every second).
+of each owner's queue, which is also all that SyftBox syncs to it. It sees an owner's
+datasets through what they publish (metadata and mock), and runs its code on the mocks
+first (``run_local``) exactly as the owner's server will run it on the private data.
+``on`` tells callbacks when one of its jobs changes status (a watcher looks at the jobs'
+snapshot every second).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Callable, Optional, Union
 
 from pydantic import ValidationError
 
+from .datasets import Dataset, DatasetCatalog, DatasetList, MockRunResult, run_on_mocks
 from .errors import InvalidTransitionError, SubmissionError, UnsafeFolderError, describe
 from .governance.notify import Callback, Notifier, Watcher
 from .listing.index import JobIndex
@@ -26,6 +30,7 @@ from .models import FileEntry, Job, JobRequest, JobStatus, QueueConfig, QueueSta
 from .protocol.documents import read_model
 from .protocol.manifest import build_manifest
 from .protocol.requester import RequesterStore
+from .runner import CodeRunner, SafeCodeRunner
 from .runtimes.documents import PublishedRuntime, PublishedRuntimes
 from .syftbox import Workspace
 from .watch import ChangeFeed, Changes, open_feed
@@ -47,6 +52,7 @@ class CodeQueueClient:
         self.config = config or QueueConfig()
         self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
         self.store = RequesterStore(self.workspace, self.config.queue_name)
+        self.catalog = DatasetCatalog(self.workspace)
         self._lock = threading.Lock()
         self._feed: Optional[ChangeFeed] = None
         self._indexes: dict[str, JobIndex] = {}  # one per owner we submitted to
@@ -70,11 +76,13 @@ class CodeQueueClient:
         auto_approval: bool = False,
         release_notes: str = "",
         runtime: Optional[str] = None,
+        datasets: Optional[list[str]] = None,
     ) -> Job:
         """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue.
         ``release_notes``: what the results are and the disclosure controls applied (e.g.
         "counts rounded to 5; no cell under 10"), shown to the owner beside held outputs;
-        ``runtime``: one of the owner's runtimes (``list_runtimes``), None for the default."""
+        ``runtime``: one of the owner's runtimes (``list_runtimes``), None for the default;
+        ``datasets``: the owner's datasets it reads, each at ``/job/data/<name>``."""
         fields = {
             "name": name,
             "description": description,
@@ -82,23 +90,20 @@ class CodeQueueClient:
             "auto_approval": auto_approval,
             "release_notes": release_notes,
             "runtime": runtime,
+            "datasets": datasets or [],
         }
         return self._submit(target_email, code_folder, fields, supersedes=None)
 
     def resubmit(self, uid: str, code_folder: Optional[PathLike] = None, **changes: Any) -> Job:
         """Send a new version of your finished job ``uid`` (e.g. one the owner sent back with
         ``changes_requested``): a new job that supersedes it, with the code of ``code_folder``
-        (by default the same code again) and the old job's name, description, tags and
-        auto_approval unless ``changes`` sets them."""
+        (by default the same code again) and the old job's name, description, tags,
+        auto_approval, release notes, runtime and datasets unless ``changes`` sets them."""
         layout, old = self.store.find(uid)
         if not old.is_terminal:
             raise InvalidTransitionError(
                 f"job {uid} is still {old.status.value}; resubmit it once the owner has decided, or cancel it first"
             )
-        changeable = {"name", "description", "tags", "auto_approval", "release_notes", "runtime"}
-        unknown = sorted(set(changes) - changeable)
-        if unknown:
-            raise TypeError(f"resubmit() cannot change {', '.join(unknown)}: only {', '.join(sorted(changeable))}")
         fields = {
             "name": old.name,
             "description": old.description,
@@ -106,7 +111,11 @@ class CodeQueueClient:
             "auto_approval": old.auto_approval,
             "release_notes": old.request.release_notes,
             "runtime": old.request.runtime,
+            "datasets": old.datasets,
         }
+        unknown = sorted(set(changes) - set(fields))
+        if unknown:
+            raise TypeError(f"resubmit() cannot change {', '.join(unknown)}: only {', '.join(sorted(fields))}")
         if code_folder is not None:
             return self._submit(old.target_email, code_folder, {**fields, **changes}, supersedes=uid)
         folder = self.store.submitted_code(layout, old)
@@ -121,27 +130,29 @@ class CodeQueueClient:
         files: Optional[list[FileEntry]] = None,
     ) -> Job:
         """``files``: the manifest, when ``code_folder`` is a submission's verified copy."""
+        request, folder = self._request(
+            target_email=target_email, code_folder=code_folder, supersedes=supersedes, files=files, **fields
+        )
         try:
-            params = SubmitRequest(target_email=target_email, code_folder=Path(code_folder), **fields)
+            self.store.write_submission(request, folder)
+        except OSError as exc:
+            raise SubmissionError(f"could not write the submission: {exc}") from exc
+        return Job(request=request)
+
+    def _request(
+        self, supersedes: Optional[str] = None, files: Optional[list[FileEntry]] = None, **fields: Any
+    ) -> tuple[JobRequest, Path]:
+        """The request a submission (or a mock run) of a code folder makes, and the folder."""
+        try:
+            params = SubmitRequest(**{**fields, "code_folder": Path(fields["code_folder"])})
         except ValidationError as exc:
             raise ValueError(describe(exc, limit=1)) from None
-        offered = [r.name for r in self.list_runtimes(params.target_email)]
-        if params.runtime is not None and offered and params.runtime not in offered:
+        offered = [r.name for r in self.list_runtimes(params.target_email)] if params.runtime is not None else []
+        if offered and params.runtime not in offered:
             raise ValueError(
                 f"{params.target_email} offers no runtime {params.runtime!r}; it offers: {', '.join(offered)}"
             )
         folder = params.code_folder.expanduser()
-        if not folder.exists():
-            raise FileNotFoundError(f"code folder not found: {folder}")
-        if not folder.is_dir():
-            raise NotADirectoryError(f"code_folder must be a folder, not a file: {folder}")
-        run_sh = folder / "run.sh"
-        if run_sh.is_symlink() or not run_sh.is_file():
-            raise FileNotFoundError(f"the code folder must contain a run.sh script: {run_sh}")
-        try:
-            files = files if files is not None else build_manifest(folder)
-        except UnsafeFolderError as exc:
-            raise ValueError(str(exc)) from None
         request = JobRequest(
             uid=uuid.uuid4().hex,
             name=params.name,
@@ -151,16 +162,47 @@ class CodeQueueClient:
             target_email=params.target_email,
             auto_approval=params.auto_approval,
             created_at=utcnow(),
-            files=files,
+            files=files if files is not None else _code_files(folder),
             release_notes=params.release_notes,
             supersedes=supersedes,
             runtime=params.runtime,
+            datasets=params.datasets,
         )
-        try:
-            self.store.write_submission(request, folder)
-        except OSError as exc:
-            raise SubmissionError(f"could not write the submission: {exc}") from exc
-        return Job(request=request)
+        return request, folder
+
+    # -- datasets -----------------------------------------------------------------------
+    def list_datasets(self, owner: str) -> DatasetList:
+        """The datasets ``owner`` shares with you that have synced here: a table in a
+        notebook, ``.df`` for a DataFrame."""
+        return self.catalog.list(owner)
+
+    def get_dataset(self, owner: str, name: str) -> Dataset:
+        """One of ``owner``'s datasets: its summary, README, mock note, and ``mock_path``,
+        the synced mock to develop against."""
+        return self.catalog.get(owner, name)
+
+    def run_local(
+        self,
+        code_folder: PathLike,
+        target_email: str,
+        datasets: Optional[list[str]] = None,
+        name: str = "mock run",
+        runner: Optional[CodeRunner] = None,
+    ) -> MockRunResult:
+        """Run ``code_folder`` here on the synced mocks of ``target_email``'s ``datasets``,
+        as their server will run it on the private data: the same runner, sandbox, paths and
+        variables, with ``SYFT_DATA_KIND=mock``. The result's ``output_dir`` is in your
+        private folder, which SyftBox never syncs."""
+        request, folder = self._request(
+            target_email=target_email, code_folder=code_folder, name=name, datasets=datasets or []
+        )
+        mocks = {dataset: self.catalog.get(target_email, dataset) for dataset in request.datasets}
+        runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
+        problems = runner.check_code(folder, Job(request=request))
+        if problems:
+            raise ValueError("the owner's server would refuse this code: " + "; ".join(problems))
+        paths = self.catalog.layout(target_email).mock_run(request.uid)
+        return run_on_mocks(runner, Job(request=request), folder, request.files, mocks, paths, self.config.job_timeout)
 
     def on(self, event: str, callback: Callback) -> Callable[[], None]:
         """Call ``callback(notification)`` when ``event`` happens to one of your jobs
@@ -294,6 +336,21 @@ class CodeQueueClient:
         return jobs_to_dataframe(self.list_jobs(**filters))
 
 
+def _code_files(folder: Path) -> list[FileEntry]:
+    """The manifest of a code folder, refused with a clear error when it cannot be a job."""
+    if not folder.exists():
+        raise FileNotFoundError(f"code folder not found: {folder}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"code_folder must be a folder, not a file: {folder}")
+    run_sh = folder / "run.sh"
+    if run_sh.is_symlink() or not run_sh.is_file():
+        raise FileNotFoundError(f"the code folder must contain a run.sh script: {run_sh}")
+    try:
+        return build_manifest(folder)
+    except UnsafeFolderError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _overlaps(path: str, folder: str) -> bool:
     """Whether a change at ``path`` (or below it) can touch ``folder``."""
     return path == folder or path.startswith(folder + os.sep) or folder.startswith(path + os.sep)
@@ -322,6 +379,7 @@ def submit_code(
     auto_approval: bool = False,
     release_notes: str = "",
     runtime: Optional[str] = None,
+    datasets: Optional[list[str]] = None,
     **client_options: Any,
 ) -> Job:
     """Module-level shortcut: ``create_client(**client_options).submit_code(...)``."""
@@ -334,4 +392,16 @@ def submit_code(
         auto_approval=auto_approval,
         release_notes=release_notes,
         runtime=runtime,
+        datasets=datasets,
     )
+
+
+def run_local(
+    code_folder: PathLike,
+    target_email: str,
+    datasets: Optional[list[str]] = None,
+    runner: Optional[CodeRunner] = None,
+    **client_options: Any,
+) -> MockRunResult:
+    """Module-level shortcut: ``create_client(**client_options).run_local(...)``."""
+    return create_client(**client_options).run_local(code_folder, target_email, datasets, runner=runner)

@@ -12,6 +12,9 @@ QueueError
 ├── UnsafeFolderError (ValueError)       a code folder holding links or special files
 ├── UsageError (ValueError)              a command-line argument that cannot be used
 ├── ReleaseError (ValueError)            held results that cannot be released as asked
+├── DatasetError (ValueError)            a dataset that cannot be added, changed or used as asked
+│   └── MockNotSynced                    a mock run before the dataset's mock has synced
+├── DatasetNotFoundError (LookupError)   no dataset of that name at that owner
 ├── StillArriving                        a submission whose files have not all synced yet
 ├── SupervisorError (OSError)            the job supervisor could not be started or reached
 ├── RuntimeNotFound (LookupError)        no runtime of that name is declared
@@ -71,6 +74,18 @@ class UsageError(QueueError, ValueError):
 class ReleaseError(QueueError, ValueError):
     """Held results that cannot be released as asked: a file not held, one that changed after
     it was checked, or nothing selected."""
+
+
+class DatasetError(QueueError, ValueError):
+    """A dataset that cannot be added, changed or used as asked (the message says why)."""
+
+
+class MockNotSynced(DatasetError):
+    """A mock run asked for before every file of the dataset's mock has synced here."""
+
+
+class DatasetNotFoundError(QueueError, LookupError):
+    """No dataset of that name is published by that owner (or visible to this identity)."""
 
 
 class StillArriving(QueueError):

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Optional
 
 from .errors import InvalidTransitionError
-from .models import JobRef, JobResult, JobState, JobStatus, Release, ResolvedRuntime, Transition, utcnow
+from .models import DatasetPin, JobRef, JobResult, JobState, JobStatus, Release, ResolvedRuntime, Transition, utcnow
 
 # Which transitions the owner's state machine allows; everything else is a clear error.
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -63,16 +63,18 @@ def accept(
     approval_reason: str = AUTO_APPROVED,
     supersedes: Optional[str] = None,
     runtime: Optional[ResolvedRuntime] = None,
+    datasets: tuple[DatasetPin, ...] = (),
 ) -> JobState:
     """A submission whose files all arrived and passed the checks: ``pending``, or already
     ``approved`` when ``approved_by`` (an auto-approval or trust rule) approves it in the same
     write. A resubmission names the job it ``supersedes`` in its first entry. ``runtime``: the
-    pins it was accepted with, which the approval then covers."""
+    pins it was accepted with, and ``datasets``: what it may read, pinned; the approval then
+    covers exactly these."""
     received = RECEIVED if supersedes is None else f"{RECEIVED} (resubmission of job {supersedes})"
     history = [Transition(status=JobStatus.pending, at=utcnow(), by=by, reason=received)]
     if approved_by is not None:
         history.append(Transition(status=JobStatus.approved, at=utcnow(), by=approved_by, reason=approval_reason))
-    return _first(ref, history, manifest_sha256=manifest, runtime=runtime)
+    return _first(ref, history, manifest_sha256=manifest, runtime=runtime, datasets=datasets)
 
 
 def refuse(ref: JobRef, *, by: str, reason: str) -> JobState:

@@ -22,6 +22,8 @@ EMAIL_PATTERN = re.compile(r"^[^@\s/\\]+@[^@\s/\\]+$")
 QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RUNTIME_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 DEFAULT_RUNTIME = "default"  # the serving interpreter's own environment
+# A dataset's name is a folder name on both sides and a path part inside the job.
+DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SCHEMA_VERSION = 1
 
 
@@ -34,6 +36,24 @@ def validate_email(value: str) -> str:
     if not EMAIL_PATTERN.match(value) or value in (".", ".."):
         raise ValueError(f"not a valid email address: {value!r}")
     return value
+
+
+def validate_dataset_name(value: str) -> str:
+    if not isinstance(value, str) or not DATASET_NAME_PATTERN.match(value):
+        raise ValueError(
+            f"a dataset name is 1-64 letters, digits, '_' or '-', starting with a letter or digit, not {value!r}"
+        )
+    return value
+
+
+def validate_dataset_names(names: list[str]) -> list[str]:
+    """A job's datasets: valid names, each named once (a repeat is a mistake, not a wish)."""
+    for name in names:
+        validate_dataset_name(name)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"dataset {repeated[0]!r} is named twice; name each dataset once")
+    return names
 
 
 def validate_uid(value: str) -> str:
@@ -130,6 +150,8 @@ class QueueConfig(BaseModel):
     allow_requirements: bool = False
     forbidden_packages: tuple[str, ...] = ()
     runtime_cache_size: int = Field(default=5 * 1024**3, gt=0)
+    # A dataset's mock syncs to every one of its users: at most this many bytes.
+    max_mock_size: int = Field(default=100 * 1024 * 1024, gt=0)
 
     @field_validator("queue_name")
     @classmethod
@@ -193,6 +215,9 @@ class JobRequest(BaseModel):
     # The owner's runtime the job asks for; None: the default (left out of job.json then,
     # so owners whose server predates runtimes still accept the submission).
     runtime: Optional[str] = Field(default=None, pattern=RUNTIME_NAME_PATTERN)
+    # The owner's datasets the job reads, by name; left out of job.json when empty, so a
+    # server that predates datasets still accepts the job.
+    datasets: list[str] = Field(default_factory=list, max_length=32)
 
     @field_validator("uid")
     @classmethod
@@ -236,15 +261,25 @@ class JobRequest(BaseModel):
             raise ValueError("the code folder must contain run.sh")
         return value
 
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, value: list[str]) -> list[str]:
+        return validate_dataset_names(value)
+
     @property
     def manifest_sha256(self) -> str:
         return manifest_digest(self.files)
 
     def document(self) -> str:
         """``job.json``'s text. Fields left at their empty default (no release notes, nothing
-        superseded, the default runtime) are left out, so a server that predates them still
-        accepts the job."""
-        optional = (("release_notes", self.release_notes), ("supersedes", self.supersedes), ("runtime", self.runtime))
+        superseded, the default runtime, no dataset) are left out, so a server that predates
+        them still accepts the job."""
+        optional = (
+            ("release_notes", self.release_notes),
+            ("supersedes", self.supersedes),
+            ("runtime", self.runtime),
+            ("datasets", self.datasets),
+        )
         unset = {name for name, value in optional if not value}
         return self.model_dump_json(indent=2, exclude=unset or None)
 
@@ -468,6 +503,17 @@ class Release(BaseModel):
     withheld_files: int = Field(default=0, ge=0)  # held files (logs included) not released
 
 
+class DatasetPin(BaseModel):
+    """A dataset a job may read, as the owner accepted it: by name and by the registration
+    that name had then. A dataset removed or registered again under the name no longer
+    matches, and the job fails instead of reading other data than was reviewed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    registration: str = Field(pattern=r"^[0-9a-f-]{8,64}$")
+
+
 class JobState(BaseModel):
     """``review/<requester>/<uid>/state.json``: the one source of truth for status. Owner-written.
 
@@ -482,6 +528,8 @@ class JobState(BaseModel):
     status: JobStatus
     # The manifest the owner reviewed; the runner refuses bytes that differ from it.
     manifest_sha256: Optional[str] = None
+    # The datasets the approval grants, pinned; left out of state.json when there are none.
+    datasets: tuple[DatasetPin, ...] = ()
     history: tuple[Transition, ...] = ()
     result: Optional[JobResult] = None
     error: Optional[str] = None
@@ -496,10 +544,10 @@ class JobState(BaseModel):
         return self.history[-1].at if self.history else None
 
     def document(self) -> str:
-        """``state.json``'s text. Fields that are None (every one defaults to None: no release
-        decision, no runtime, ...) are left out, so a requester's client that predates them
-        still reads the states of jobs that do not use them."""
-        return self.model_dump_json(indent=2, exclude_none=True)
+        """``state.json``'s text. Fields left at their empty default (None: no release
+        decision, no runtime, ...; no dataset pins) are left out, so a requester's client that
+        predates them still reads the states of jobs that do not use them."""
+        return self.model_dump_json(indent=2, exclude_none=True, exclude=None if self.datasets else {"datasets"})
 
     @property
     def ref(self) -> JobRef:
@@ -577,6 +625,11 @@ class Job(BaseModel):
     def supersedes(self) -> Optional[str]:
         """The uid of the earlier job this one was resubmitted in place of, if any."""
         return self.request.supersedes
+
+    @property
+    def datasets(self) -> list[str]:
+        """The owner's datasets the job reads (its results are then derived from them)."""
+        return list(self.request.datasets)
 
     # --- state fields ---------------------------------------------------------------
     @property
@@ -659,6 +712,7 @@ class Job(BaseModel):
             "requester_email": self.requester_email,
             "target_email": self.target_email,
             "tags": self.tags,
+            "datasets": self.datasets,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -693,6 +747,17 @@ class SubmitRequest(BaseModel):
     auto_approval: bool = False
     release_notes: str = Field(default="", max_length=10_000)
     runtime: Optional[str] = Field(default=None, pattern=RUNTIME_NAME_PATTERN)
+    datasets: list[str] = Field(default_factory=list, max_length=32)
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _dataset_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, value: list[str]) -> list[str]:
+        return validate_dataset_names(value)
 
     @field_validator("target_email")
     @classmethod
@@ -712,3 +777,131 @@ class SubmitRequest(BaseModel):
         if isinstance(value, (list, tuple)):
             return [t.strip() for t in value if str(t).strip()]
         return value
+
+
+# --- datasets ------------------------------------------------------------------------
+
+DATASET_USERS_ANY = "*"
+DATASET_GENERATOR = "syft-code-queue"
+
+
+def validate_users(value: Any) -> tuple[str, ...]:
+    """A dataset's audience: ``"*"`` (every SyftBox user) or a list of emails."""
+    if isinstance(value, str):
+        value = [value]
+    users = tuple(dict.fromkeys(str(v).strip() for v in value))
+    if DATASET_USERS_ANY in users:
+        if len(users) > 1:
+            raise ValueError("users is either '*' (everyone) or a list of emails, not both")
+        return users
+    return tuple(validate_email(user) for user in users)
+
+
+class DatasetRecord(BaseModel):
+    """``datasets/<name>.json`` in the owner's private folder: where the private part is and
+    who may use it. Owner-written, never synced: the requester never learns the path."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    registration: str  # a new one whenever the name is registered again or its data changes
+    private_path: Path
+    users: tuple[str, ...] = ()
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_dataset_name(value)
+
+    @field_validator("users", mode="before")
+    @classmethod
+    def _users(cls, value: Any) -> tuple[str, ...]:
+        return validate_users(value)
+
+    def allows(self, email: str) -> bool:
+        return DATASET_USERS_ANY in self.users or email in self.users
+
+
+class DatasetMetadata(BaseModel):
+    """``dataset.yaml``: a dataset's public metadata, syft-dataset's v1 document (its
+    ``uid`` is our registration) plus our keys: ``generator`` first and
+    ``mock_manifest_sha256`` last, so a document still syncing (a prefix of it) is told from
+    a whole one; ``mock_note``; and ``mock_files``, the mock's manifest, which tells a
+    requester when the mock has fully synced. Documents other tools wrote lack our keys and
+    may carry keys of their own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    generator: Optional[str] = None
+    canonical_name: str = "Dataset"
+    version: str = "1"
+    uid: str
+    created_at: datetime
+    updated_at: datetime
+    name: str
+    summary: Optional[str] = None
+    tags: list[str] = Field(default_factory=list)
+    location: Optional[str] = None
+    mock_url: Optional[str] = None
+    private_url: Optional[str] = None
+    readme_url: Optional[str] = None
+    mock_files_urls: list[str] = Field(default_factory=list)
+    mock_note: Optional[str] = None
+    mock_files: Optional[list[FileEntry]] = None
+    mock_manifest_sha256: Optional[str] = None
+
+    @property
+    def ours(self) -> bool:
+        return self.generator == DATASET_GENERATOR
+
+    @property
+    def whole(self) -> bool:
+        """False for a document of ours caught mid-sync: its last key is missing or does
+        not match the manifest above it."""
+        if not self.ours:
+            return True
+        return self.mock_files is not None and self.mock_manifest_sha256 == manifest_digest(self.mock_files)
+
+    @field_validator("uid", mode="before")
+    @classmethod
+    def _uid(cls, value: Any) -> str:
+        return str(value)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return value or []
+
+
+class AddDataset(BaseModel):
+    """Validated input of ``add_dataset`` and ``update_dataset``; the API and the CLI go
+    through it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    private_path: Path
+    mock_path: Optional[Path] = None
+    summary: str = Field(default="", max_length=1_000)
+    readme: Optional[str] = Field(default=None, max_length=200_000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    users: tuple[str, ...] = (DATASET_USERS_ANY,)
+    mock_note: str = Field(default="", max_length=2_000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_dataset_name(value)
+
+    @field_validator("users", mode="before")
+    @classmethod
+    def _users(cls, value: Any) -> tuple[str, ...]:
+        return validate_users(value)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return SubmitRequest._split_tags(value)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Callable, TypeVar
+from pathlib import Path
+from typing import Callable, TypeVar, Union
 
 import pytest
 
@@ -17,6 +18,35 @@ T = TypeVar("T")
 OWNER = "owner@example.com"
 ALICE = "alice@example.com"
 EVE = "eve@example.com"
+
+
+CENSUS_CSV = "name,age\nada,36\nalan,41\ngrace,45\nlinus,28\n"
+MOCK_CSV = "name,age\np1,30\np2,40\np3,50\np4,60\n"
+
+
+def data_folder(folder: Path, files: dict[str, Union[str, bytes]]) -> Path:
+    """A folder of data files, readable by every user (as a job running as its own uid reads it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o755)
+    for rel, content in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o755)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        os.chmod(path, 0o644)
+    return folder
+
+
+def publish_census(server: "scq.CodeQueueServer", owner_data: Path, **details: object) -> "scq.Dataset":
+    """The owner publishes ``census``: a private CSV and its mock, both outside the SyftBox root."""
+    details.setdefault("summary", "Census extract, one row per person")
+    details.setdefault("mock_note", "4 synthetic rows, same columns")
+    return server.add_dataset(
+        "census",
+        private_path=data_folder(owner_data / "census", {"census.csv": CENSUS_CSV}),
+        mock_path=data_folder(owner_data / "census-mock", {"census.csv": MOCK_CSV}),
+        **details,  # type: ignore[arg-type]
+    )
 
 
 def need(tool: str) -> str:

@@ -60,6 +60,7 @@ def sandbox(tmp_path: Path, **policy: object) -> tuple[Staging, list[tuple[str, 
         ["/usr/bin/rm"],
         {},
         serving_python(as_other_user=True),
+        {"census": tmp_path / "owner-data" / "census"},
     )
     return (staging, *parse(argv))
 
@@ -72,9 +73,10 @@ def test_a_job_writes_only_inside_its_staging_folder(tmp_path: Path) -> None:
     assert {dest for _, dest in writable} >= {f"{INSIDE_ROOT}/outputs", f"{INSIDE_ROOT}/home", "/tmp"}
 
 
-def test_its_code_and_the_system_are_read_only(tmp_path: Path) -> None:
+def test_its_code_its_datasets_and_the_system_are_read_only(tmp_path: Path) -> None:
     staging, options, _, _ = sandbox(tmp_path)
     ro = {(o[1], o[2]) for o in options if o[0] in ("--ro-bind", "--ro-bind-try")}
+    assert (str(tmp_path / "owner-data" / "census"), "/job/data/census") in ro
     assert (str(staging.code), f"{INSIDE_ROOT}/code") in ro
     assert ("/usr", "/usr") in ro
     assert ("/dev/null", "/usr/bin/rm") in ro  # a blocked command is hidden

@@ -33,8 +33,8 @@ Trust = Union[bool, TrustRule]  # what ``approve_job(trust=...)`` takes
 
 
 def requested_datasets(request: JobRequest) -> tuple[str, ...]:
-    """The datasets a request asks for; a request without a ``datasets`` field asks for none."""
-    return tuple(sorted(str(name) for name in (getattr(request, "datasets", None) or ())))
+    """The datasets a request asks for, in a stable order."""
+    return tuple(sorted(request.datasets))
 
 
 def matches(rule: TrustRule, request: JobRequest, now: Optional[datetime] = None) -> bool:

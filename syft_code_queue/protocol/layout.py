@@ -15,6 +15,13 @@ owner decides (``held/<queue>/<requester>/<uid>/``: ``held.json``, the logs, ``o
 and ``releasing.json`` while a release is being published), the declared runtimes, their
 locks and the built environments (``RuntimePaths``; on a root server the environments live
 in a machine-wide folder its jobs' unprivileged uids can reach, see ``shared_environments``).
+
+Datasets (``DatasetLayout``): the public part (``dataset.yaml``, the README, the mock, the
+permission files) under ``datasites/<owner>/public/syft_datasets/v1/<name>/``, syft-dataset's
+v1 layout; the owner's registry of pointers to private folders under
+``<data_dir>/.syft_code_queue/<owner>/datasets/``, never synced; where syft-dataset 0.1.21
+and syft-rds 0.5 keep theirs, to discover them; and the requester's mock runs under
+``<data_dir>/.syft_code_queue/<requester>/mock-runs/``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
-from ..models import EMAIL_PATTERN, UID_PATTERN, JobRef
+from ..models import EMAIL_PATTERN, UID_PATTERN, JobRef, validate_dataset_name
 
 JOB_FILE = "job.json"
 CANCEL_FILE = "cancel.json"
@@ -328,3 +335,113 @@ class EnvironmentPaths:
             return sorted(p.stem for p in self.root.glob("*.lock"))
         except FileNotFoundError:
             return []
+
+
+DATASET_FILE = "dataset.yaml"  # syft-dataset's name for a dataset's public metadata
+README_FILE = "README.md"
+PRIVATE_METADATA_FILE = "private_metadata.yaml"  # syft-dataset's pointer to its private data
+INSIDE_DATA = "/job/data"  # where a job sees its datasets, one folder each
+# What the public folder of a dataset holds besides the mock's own files.
+DATASET_METADATA_FILES = frozenset({DATASET_FILE, README_FILE, "syft.pub.yaml", "syftperm.yaml"})
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where the datasets of ``owner`` live, seen from one SyftBox root (``private_dir``:
+    this root's identity's owner-private folder, ``Workspace.private_dir``)."""
+
+    datasites: Path
+    owner: str
+    private_dir: Path
+
+    @cached_property
+    def public(self) -> Path:
+        """Our datasets, in syft-dataset's v1 layout."""
+        return self.datasites / self.owner / "public" / "syft_datasets" / "v1"
+
+    def folder(self, name: str) -> Path:
+        """A dataset's public folder: metadata, README and the mock's files."""
+        return self.public / validate_dataset_name(name)
+
+    def metadata(self, name: str) -> Path:
+        return self.folder(name) / DATASET_FILE
+
+    def readme(self, name: str) -> Path:
+        return self.folder(name) / README_FILE
+
+    def permission_files(self, name: str) -> tuple[Path, Path]:
+        """The folder's ``syft.pub.yaml`` and legacy ``syftperm.yaml``."""
+        return self.folder(name) / "syft.pub.yaml", self.folder(name) / "syftperm.yaml"
+
+    def url(self, name: str, private: bool = False) -> str:
+        """The ``syft://`` URL syft-dataset's v1 document gives the public folder (or names
+        for the private part, which is ours outside the SyftBox folder and reached by no URL)."""
+        area = "private" if private else "public"
+        return f"syft://{self.owner}/{area}/syft_datasets/v1/{validate_dataset_name(name)}"
+
+    @cached_property
+    def registry(self) -> Path:
+        """The owner's private registry: one document per dataset, never synced."""
+        return self.private_dir / "datasets"
+
+    def record(self, name: str) -> Path:
+        return self.registry / f"{validate_dataset_name(name)}.json"
+
+    @cached_property
+    def registry_lock(self) -> Path:
+        return self.registry / ".lock"
+
+    # -- what other tools made ------------------------------------------------------------
+    @cached_property
+    def syft_dataset_public(self) -> tuple[Path, ...]:
+        """syft-dataset 0.1.21's public roots: protocol 0 (no version folder), then v1."""
+        base = self.datasites / self.owner / "public" / "syft_datasets"
+        return (base, base / "v1")
+
+    def syft_dataset_private(self, name: str, v1: bool) -> Path:
+        """Where syft-dataset keeps a dataset's private part (inside the datasite: synced,
+        under an owner-only ACL)."""
+        base = self.datasites / self.owner / "private" / "syft_datasets"
+        return (base / "v1" if v1 else base) / name / PRIVATE_METADATA_FILE
+
+    @cached_property
+    def syft_rds_public(self) -> Path:
+        """syft-rds 0.5's public datasets: one folder each, the mock's files inside."""
+        return self.datasites / self.owner / "public" / "datasets"
+
+    def syft_rds_private(self, name: str) -> Path:
+        """syft-rds 0.5's private part: ``<data_dir>/../.syftbox/private_datasets/<owner>/<name>``,
+        outside the synced tree."""
+        return self.datasites.parent.parent / ".syftbox" / "private_datasets" / self.owner / name
+
+    # -- mock runs ------------------------------------------------------------------------
+    def mock_run(self, run_id: str) -> "MockRunPaths":
+        """A mock run's folder, in this identity's private folder: SyftBox never syncs it."""
+        return MockRunPaths(self.private_dir / "mock-runs" / run_id)
+
+
+@dataclass(frozen=True)
+class MockRunPaths:
+    """One mock run's files: what ran, its logs and its outputs."""
+
+    root: Path
+
+    @property
+    def code(self) -> Path:
+        return self.root / CODE_DIR
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / OUTPUTS_DIR
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def stdout(self) -> Path:
+        return self.root / STDOUT_FILE
+
+    @property
+    def stderr(self) -> Path:
+        return self.root / STDERR_FILE

@@ -3,7 +3,8 @@ servers) and the legacy ``syftperm.yaml`` (SyftBox 0.4 servers).
 
 Each requester may write only ``inbox/<their email>/`` and read only ``review/<their
 email>/``; anyone may read the server's ``heartbeat.json`` and the runtimes it offers
-(``runtimes.json``); nothing else under the queue is shared.
+(``runtimes.json``); nothing else under the queue is shared. A dataset's public folder is readable by
+its users only.
 """
 
 from __future__ import annotations
@@ -79,4 +80,32 @@ def legacy_permissions_yaml(requesters: Iterable[str]) -> str:
             "  permissions: [read]",
             "  type: allow",
         ]
+    return "\n".join(lines) + "\n"
+
+
+def dataset_permissions_yaml(users: Iterable[str]) -> str:
+    """``syft.pub.yaml`` for a dataset's public folder: ``users`` (``'*'``: everyone) may
+    read its metadata and mock; nobody but the owner writes; ``terminal`` stops any nested
+    file widening it."""
+    readers = ", ".join(_yaml_str(user) for user in users)
+    return (
+        "# Written by syft-code-queue: the dataset's metadata and mock, readable by its users.\n"
+        "terminal: true\n"
+        "rules:\n"
+        "  - pattern: '**'\n"
+        "    access:\n"
+        f"      read: [{readers}]\n"
+    )
+
+
+def legacy_dataset_permissions_yaml(users: Iterable[str]) -> str:
+    """The same grant in the legacy ``syftperm.yaml`` format (SyftBox 0.4 servers). Rules
+    there add up from the datasite down, later ones winning, and a datasite's ``public/``
+    grants everyone read: a dataset for some users first takes that back."""
+    users = list(users)
+    lines = ["# Written by syft-code-queue (legacy SyftBox permission format)."]
+    if "*" not in users:
+        lines += ["- path: '**'", "  user: '*'", "  permissions: [read]", "  type: disallow"]
+    for user in users:
+        lines += ["- path: '**'", f"  user: {_yaml_str(user)}", "  permissions: [read]", "  type: allow"]
     return "\n".join(lines) + "\n"

@@ -47,7 +47,7 @@ RULE_RELEASED = "released by the owner's auto-release rule"
 
 def reads_data(job: Job) -> bool:
     """Whether the job reads a dataset: only then can its results carry the owner's private data."""
-    return bool(getattr(job.request, "datasets", None))
+    return bool(job.request.datasets)
 
 
 def release_needed(job: Job, policy: Optional[str]) -> bool:

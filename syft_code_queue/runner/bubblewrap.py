@@ -13,16 +13,31 @@ import logging
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
-from typing import Optional
+from pathlib import Path
+from typing import Mapping, Optional
 
+from ..protocol.layout import INSIDE_DATA
 from .launcher import JobIds
 from .limits import SandboxPolicy
 from .python import MINIMAL_PATH, JobPython
 from .staging import INSIDE_ROOT, INSIDE_UID, Staging
 
 log = logging.getLogger(__name__)
+
+
+def unreadable_by_others(folder: Path) -> Optional[str]:
+    """Why a job running as a uid of its own cannot read ``folder`` (a folder on the way
+    that others cannot pass, or the folder itself not readable by others), or None."""
+    for ancestor in [folder, *folder.parents]:
+        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+            return f"{ancestor} cannot be passed by other users"
+    if not os.stat(folder).st_mode & stat.S_IROTH:
+        return f"{folder} cannot be read by other users"
+    return None
+
 
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The few /etc entries programs need; nothing with secrets (no shadow, no ssh, no machine-id).
@@ -120,9 +135,11 @@ def bwrap_argv(
     hidden: list[str],
     programs: dict[str, str],
     python: JobPython,
+    data: Mapping[str, Path],
 ) -> list[str]:
     """The bubblewrap command line: system directories read-only, the job's code and its
-    Python read-only, its outputs, home and tmp writable, nothing else of the host visible;
+    Python read-only, its outputs, home and tmp writable, each of its datasets bound
+    read-only (zero-copy) at ``/job/data/<name>``, nothing else of the host visible;
     ``programs``: the links of the job's ``bin`` folder (name -> target)."""
     args = [
         bwrap,
@@ -172,6 +189,8 @@ def bwrap_argv(
     ]
     for directory in python.mounts:
         args += ["--ro-bind", directory, directory]
+    for name, folder in sorted(data.items()):
+        args += ["--ro-bind", str(folder), f"{INSIDE_DATA}/{name}"]
     for path in hidden:
         args += ["--ro-bind", "/dev/null", path]
     args += ["--dir", JOB_BIN]

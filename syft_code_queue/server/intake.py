@@ -16,7 +16,8 @@ import time
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import RequirementsRefused, StillArriving, SubmissionError
+from ..datasets import DatasetRegistry
+from ..errors import DatasetError, RequirementsRefused, StillArriving, SubmissionError
 from ..governance.trust import TRUST_APPROVER, TrustStore, approval_reason
 from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
 from ..protocol.owner import OwnerStore
@@ -37,10 +38,12 @@ class Intake:
         runner: CodeRunner,
         auto_approval_callback: Optional[ApprovalCallback],
         runtimes: Runtimes,
+        datasets: DatasetRegistry,
         trust: Optional[TrustStore] = None,
     ) -> None:
         self.store = store
         self.runtimes = runtimes
+        self.datasets = datasets
         self.config = config
         self.runner = runner
         self.auto_approval_callback = auto_approval_callback
@@ -74,6 +77,10 @@ class Intake:
         problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
+        try:
+            pins = self.datasets.pins(ref.requester, request.datasets)
+        except DatasetError as refused:
+            return self.refuse(ref, str(refused)), None
         try:  # the one step of acceptance that may ask the owner's package index
             runtime = self.runtimes.resolve(request, self.store.layout.job(ref).code_dir)
         except RequirementsRefused as refused:
@@ -92,6 +99,7 @@ class Intake:
             approval_reason=why,
             supersedes=request.supersedes,
             runtime=runtime,
+            datasets=pins,
         )
         state = self.store.create(accepted)
         self._first_seen.pop(ref, None)

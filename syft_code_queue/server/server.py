@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import lifecycle
+from ..datasets import DatasetRegistry
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving
 from ..governance.notify import Listener
 from ..governance.trust import Trust
@@ -39,6 +40,7 @@ from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
 from .actions import ReleaseActions, ReviewActions
 from .cleanup import Settled
+from .datasets import DatasetActions
 from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
 from .oversight import Oversight
@@ -51,8 +53,10 @@ from .workers import Workers
 log = logging.getLogger(__name__)
 
 
-class CodeQueueServer(ReleaseActions, ReviewActions, RuntimeActions):
-    """One queue on the owner's datasite. See the README's "Running a queue server"."""
+class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActions):
+    """One queue on the owner's datasite. See the README's "Running a queue server"; the
+    owner's actions beyond the core ones are the mixins' (server/actions.py, datasets.py,
+    runtime_actions.py)."""
 
     def __init__(
         self,
@@ -70,16 +74,31 @@ class CodeQueueServer(ReleaseActions, ReviewActions, RuntimeActions):
         self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
         self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
         self.store = OwnerStore(self.workspace, self.config.queue_name)
+        self.datasets = DatasetRegistry(self.workspace, self.config.max_mock_size)
         self._settled = Settled()
         self._oversight = Oversight(self.store, self.queue_name)
         self._changed = self._oversight.notifier.changed  # tells the listeners a job changed
         self.runtimes = Runtimes(self.store, self.config)
         self._intake = Intake(
-            self.store, self.config, self.runner, auto_approval_callback, self.runtimes, self._oversight.trust
+            self.store,
+            self.config,
+            self.runner,
+            auto_approval_callback,
+            self.runtimes,
+            self.datasets,
+            self._oversight.trust,
         )
         self._desk = desk = ReleaseDesk(self.store, self.config, self._settled, output_policy, auto_release_callback)
         self._workers = Workers(
-            self.store, self.config, self.runner, self._settled, self._changed, self._due, desk, self.runtimes
+            self.store,
+            self.config,
+            self.runner,
+            self._settled,
+            self._changed,
+            self._due,
+            desk,
+            self.runtimes,
+            self.datasets,
         )
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
         self._wake = Waker()

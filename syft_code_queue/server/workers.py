@@ -2,8 +2,10 @@
 
 A dispatched job waits for a worker; the worker takes a scratch slot, claims the job under
 its lock (its start forced to the start journal first, so it is never run twice), copies
-exactly the approved bytes, runs it, publishes the results and records the end; or, when
-the owner releases them (``release/``), holds them privately and records ``awaiting_release``. A job is
+exactly the approved bytes, finds the approved datasets (still the registrations approved,
+or the job fails saying which is not), runs it, publishes the results and records the end;
+or, when the owner releases them (``release/``), holds them privately and records
+``awaiting_release``. A job is
 shown ``running`` only if it lasts ``running_shown_after`` (the serve thread publishes that
 step through ``show_running``); a short one goes from ``approved`` straight to its end, its
 history still recording when it started.
@@ -28,7 +30,8 @@ from functools import partial
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import EnvironmentBuildError, InvalidTransitionError, ToolMissing
+from ..datasets import DatasetRegistry
+from ..errors import DatasetError, EnvironmentBuildError, InvalidTransitionError, ToolMissing
 from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, RuntimeRecord, utcnow
 from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
@@ -64,14 +67,17 @@ class Workers:
         due: Callable[[float], None],
         releases: ReleaseDesk,
         runtimes: Runtimes,
+        datasets: DatasetRegistry,
     ) -> None:
         """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
         running at that monotonic time (the serve thread must wake by then); ``releases``:
         where a run's results wait when the owner releases them; ``runtimes`` builds and
-        holds each job's environment."""
+        holds each job's environment; ``datasets``: where the approved datasets' private
+        folders are."""
         self.store = store
         self.releases = releases
         self.runtimes = runtimes
+        self.datasets = datasets
         self.config = config
         self.runner = runner
         self.settled = settled
@@ -193,6 +199,14 @@ class Workers:
         request = run.job.request
         if request.manifest_sha256 != state.manifest_sha256:
             self._finish(ref, JobStatus.failed, "the submission changed after it was approved")
+            return
+        if [pin.name for pin in state.datasets] != request.datasets:
+            self._finish(ref, JobStatus.failed, "the datasets the job names are not the ones approved")
+            return
+        try:  # exactly the datasets approved, still the registrations approved
+            run.data = self.datasets.resolve(state.datasets)
+        except DatasetError as gone:
+            self._finish(ref, JobStatus.failed, str(gone))
             return
         try:
             copy_verified(

@@ -115,6 +115,13 @@ def cmd_submit(args: argparse.Namespace) -> None:
     print(job.uid)
 
 
+def cmd_resubmit(args: argparse.Namespace) -> None:
+    client = _client(args)
+    changes = {key: value for key, value in (("name", args.name), ("target_email", args.to)) if value is not None}
+    job = client.resubmit(_resolve(args.uid, client.list_jobs), code_folder=args.folder, **changes)
+    print(job.uid)
+
+
 def cmd_status(args: argparse.Namespace) -> None:
     status = _client(args).queue_status(args.owner_email)
     print(f"{args.owner_email}: {status.describe()}")
@@ -238,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     p.add_argument("--auto-approval", action="store_true", help="ask for the owner's auto-approval")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("resubmit", parents=[identity], help="submit a job's code again as a new job; prints the uid")
+    p.add_argument("uid", help="the earlier job's uid (or a unique prefix)")
+    p.add_argument("--folder", help="send the code in this folder instead of the earlier job's")
+    p.add_argument("--name", help="a new job name (default: the earlier job's)")
+    p.add_argument("--to", help="another data owner (default: the earlier job's)")
+    p.set_defaults(func=cmd_resubmit)
 
     p = sub.add_parser("status", parents=[identity], help="whether an owner's queue server is online")
     p.add_argument("owner_email", help="the data owner's email")

@@ -7,6 +7,7 @@ of each owner's queue, which is also all that SyftBox syncs to it.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -21,12 +22,13 @@ from .listing.index import JobIndex
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
 from .models import Job, JobRequest, JobStatus, QueueConfig, QueueStatus, SubmitRequest, utcnow
-from .protocol.manifest import build_manifest
+from .protocol.manifest import build_manifest, copy_verified
 from .protocol.requester import RequesterStore
 from .syftbox import Workspace
 from .watch import ChangeFeed, Changes, open_feed
 
 PathLike = Union[str, os.PathLike[str]]
+RESUBMIT_CHANGES = frozenset({"target_email", "name", "description", "tags", "auto_approval"})
 
 
 class CodeQueueClient:
@@ -63,13 +65,59 @@ class CodeQueueClient:
         auto_approval: bool = False,
     ) -> Job:
         """Send ``code_folder`` (which must hold ``run.sh``) to ``target_email``'s queue."""
+        return self._submit(target_email, code_folder, name, description, tags or [], auto_approval, None)
+
+    def resubmit(self, uid: str, code_folder: Optional[PathLike] = None, **changes: Any) -> Job:
+        """Submit job ``uid``'s code again as a new job that ``supersedes`` it, e.g. after a
+        rejection or a failure. ``code_folder`` sends other code instead; ``changes`` may set
+        ``target_email``, ``name``, ``description``, ``tags`` or ``auto_approval`` (the old
+        job's values otherwise)."""
+        unknown = set(changes) - RESUBMIT_CHANGES
+        if unknown:
+            raise ValueError(
+                f"resubmit cannot change {', '.join(sorted(unknown))}; "
+                f"it takes code_folder and {', '.join(sorted(RESUBMIT_CHANGES))}"
+            )
+        layout, old = self.store.find(uid)
+        fields = {
+            "target_email": old.target_email,
+            "name": old.name,
+            "description": old.description,
+            "tags": old.tags,
+            "auto_approval": old.auto_approval,
+            **changes,
+        }
+        args = (fields["target_email"], fields["name"], fields["description"], fields["tags"], fields["auto_approval"])
+        if code_folder is not None:
+            return self._submit(args[0], code_folder, *args[1:], supersedes=uid)
+        submitted = layout.job(self.store.ref(uid)).code_dir
+        with tempfile.TemporaryDirectory(prefix="scq-resubmit-") as copy:
+            try:
+                copy_verified(submitted, Path(copy), old.request.files)
+            except (ValueError, OSError) as exc:
+                raise SubmissionError(
+                    f"the code of job {uid} is no longer the code it was submitted with ({exc}); "
+                    "the owner's cleanup may have removed it: pass code_folder= to resubmit from your copy"
+                ) from None
+            return self._submit(args[0], copy, *args[1:], supersedes=uid)
+
+    def _submit(
+        self,
+        target_email: str,
+        code_folder: PathLike,
+        name: str,
+        description: str,
+        tags: list[str],
+        auto_approval: bool,
+        supersedes: Optional[str],
+    ) -> Job:
         try:
             params = SubmitRequest(
                 target_email=target_email,
                 code_folder=Path(code_folder),
                 name=name,
                 description=description,
-                tags=tags or [],
+                tags=tags,
                 auto_approval=auto_approval,
             )
         except ValidationError as exc:
@@ -96,6 +144,7 @@ class CodeQueueClient:
             auto_approval=params.auto_approval,
             created_at=utcnow(),
             files=files,
+            supersedes=supersedes,
         )
         try:
             self.store.write_submission(request, folder)

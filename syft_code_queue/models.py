@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, NamedTuple, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 UID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s/\\]+@[^@\s/\\]+$")
@@ -150,11 +150,31 @@ class JobRequest(BaseModel):
     auto_approval: bool = False
     created_at: datetime
     files: list[FileEntry] = Field(min_length=1)
+    # The uid of the requester's earlier job this one resubmits (its code, perhaps changed).
+    supersedes: Optional[str] = None
 
     @field_validator("uid")
     @classmethod
     def _uid(cls, value: str) -> str:
         return validate_uid(value)
+
+    @field_validator("supersedes")
+    @classmethod
+    def _supersedes(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        if not UID_PATTERN.match(value):
+            raise ValueError(f"supersedes must be the uid of an earlier job (32 lowercase hex digits): {value!r}")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _without_unset_supersedes(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A job that resubmits nothing is written without the field, as before it existed,
+        so servers that do not know it still accept the job."""
+        data = handler(self)
+        if data.get("supersedes") is None:
+            data.pop("supersedes", None)
+        return data
 
     @field_validator("requester_email", "target_email")
     @classmethod
@@ -345,6 +365,11 @@ class Job(BaseModel):
     @property
     def auto_approval(self) -> bool:
         return self.request.auto_approval
+
+    @property
+    def supersedes(self) -> Optional[str]:
+        """The uid of the earlier job this one resubmits, if it resubmits one."""
+        return self.request.supersedes
 
     @property
     def created_at(self) -> datetime:

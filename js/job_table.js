@@ -419,9 +419,9 @@ function render({ model, el }) {
       clear(outputView).hidden = false;
       const head = h("div", { class: "scq-viewer-head" }, h("span", { class: "scq-mono scq-viewer-path" }, ack.path), h("span", { class: "scq-muted" }, " " + fmtSize(ack.size)));
       let body;
-      if (ack.kind === "image") {
+      if (ack.type === "image") {
         body = h("img", { class: "scq-output-image", alt: `Output ${ack.path}`, src: `data:${ack.mime};base64,${ack.data}` });
-      } else if (ack.kind === "table") {
+      } else if (ack.type === "table") {
         const [first = [], ...rest] = ack.rows;
         body = h(
           "div",
@@ -429,7 +429,7 @@ function render({ model, el }) {
           h("table", { class: "scq-output-table", "aria-label": `Contents of ${ack.path}` }, h("thead", {}, h("tr", {}, first.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rest.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))),
           ack.more ? h("div", { class: "scq-muted" }, "Showing the first rows; download the file for all of them.") : null,
         );
-      } else if (ack.kind === "text") {
+      } else if (ack.type === "text") {
         body = h("pre", { class: "scq-log scq-output-text", tabindex: "0" }, ack.text);
       } else {
         body = h("div", { class: "scq-muted" }, ack.note);

@@ -92,4 +92,4 @@ class QueueWidget(anywidget.AnyWidget):
             log.exception("widget action %s failed", type(action).__name__)
             self.send({**reply, "ok": False, "error": f"unexpected error: {exc!r}"})
         else:
-            self.send({**reply, "ok": True, **result})
+            self.send({"ok": True, **result, **reply})  # a result never renames the ack

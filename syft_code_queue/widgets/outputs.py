@@ -76,12 +76,12 @@ def preview(api: Any, job: Job, path: str) -> dict[str, Any]:
     mime = image_type(head)
     if mime is not None:
         if len(head) > IMAGE_BYTES:
-            return {**base, "kind": "binary", "note": "This image is too large to preview; download it."}
-        return {**base, "kind": "image", "mime": mime, "data": base64.b64encode(head).decode("ascii")}
+            return {**base, "type": "binary", "note": "This image is too large to preview; download it."}
+        return {**base, "type": "image", "mime": mime, "data": base64.b64encode(head).decode("ascii")}
     shown = head[:PREVIEW_BYTES]
     truncated = len(head) > PREVIEW_BYTES
     if b"\0" in shown[:8192]:
-        return {**base, "kind": "binary", "note": "Binary file; download it to open it."}
+        return {**base, "type": "binary", "note": "Binary file; download it to open it."}
     text = shown.decode("utf-8", errors="replace")
     if truncated:  # the last line may be cut: show whole lines only
         text = text[: text.rfind("\n") + 1] or text
@@ -93,8 +93,8 @@ def preview(api: Any, job: Job, path: str) -> dict[str, Any]:
             if len(rows) > CSV_ROWS:
                 break
         more = len(rows) > CSV_ROWS or truncated
-        return {**base, "kind": "table", "rows": rows[:CSV_ROWS], "more": more}
-    return {**base, "kind": "text", "text": text, "truncated": truncated}
+        return {**base, "type": "table", "rows": rows[:CSV_ROWS], "more": more}
+    return {**base, "type": "text", "text": text, "truncated": truncated}
 
 
 def download(api: Any, job: Job, path: str) -> dict[str, Any]:

@@ -45,6 +45,8 @@ export function keepKeys(root) {
   root.addEventListener("keydown", stop);
   root.addEventListener("keypress", stop);
   root.addEventListener("keyup", stop);
+  // Notebook 7 also matches its shortcuts before keys bubble; Lumino skips an element so marked.
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
   return root;
 }
 

@@ -34,8 +34,23 @@ function mergeDelta(model) {
   model.set("rows", merged);
 }
 
+// Run `fn` once after the current update has been applied whole. JupyterLab sets every key
+// of an update before it signals a change; marimo signals each key as it sets it, so at
+// `change:version` the delta's other keys may not have arrived yet.
+function afterUpdate(fn) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => {
+      queued = false;
+      fn();
+    });
+  };
+}
+
 function initialize({ model }) {
-  const onVersion = () => mergeDelta(model);
+  const onVersion = afterUpdate(() => mergeDelta(model));
   mergeDelta(model);
   model.on("change:version", onVersion);
   return () => model.off("change:version", onVersion);
@@ -536,7 +551,7 @@ function render({ model, el }) {
     ]);
   }
 
-  function onVersion() {
+  const onVersion = afterUpdate(() => {
     mergeDelta(model);
     const incoming = model.get("query") || {};
     // Python clamps the page; keep what the user is typing in the search box.
@@ -547,7 +562,7 @@ function render({ model, el }) {
     renderRows();
     renderStatusLine();
     renderPresence();
-  }
+  });
 
   model.on("change:version", onVersion);
   model.on("change:detail", renderDetail);

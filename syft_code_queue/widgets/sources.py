@@ -2,12 +2,12 @@
 every widget showing it.
 
 A server in this process tells the source which job changed (``server.subscribe``), so
-only that job is re-read; a client has no server to listen to, so a background poller
-lists the requester's jobs, and reads whether each owner it sent jobs to (or a form is
-about to send one to) is there: their queue's heartbeat. Both also re-list everything now and then as a safety net
-(another process, e.g. ``scq approve``, may change a state), at an interval that grows
-with the cost of a listing. The source never refreshes widgets itself: it asks the UI
-pump, which coalesces.
+only that job is re-read; for a client a background poller lists the requester's jobs, and
+reads whether each owner it sent jobs to (or a form is about to send one to) is there: their
+queue's heartbeat. Both also re-list everything now and then as a safety net (another
+process, e.g. ``scq approve``, may change a state), at an interval that grows with the cost
+of a listing. The source never refreshes widgets itself: it asks the UI pump, which
+coalesces.
 """
 
 from __future__ import annotations

@@ -591,3 +591,19 @@ def test_importing_the_package_does_not_load_the_widgets() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_private_ipywidgets_hook_the_table_relies_on_is_still_there() -> None:
+    """JobTable keeps a delta's ``rows`` from being sent by overriding ipywidgets' private
+    ``Widget._should_send_property``. If ipywidgets renames or reshapes it, fail here, loudly,
+    rather than silently sending every page whole (or never)."""
+    import inspect
+
+    import ipywidgets
+
+    hook = getattr(ipywidgets.Widget, "_should_send_property", None)
+    assert hook is not None, "ipywidgets no longer has Widget._should_send_property: JobTable's deltas need a new hook"
+    assert list(inspect.signature(hook).parameters) == ["self", "key", "value"]
+    assert "_should_send_property" in inspect.getsource(ipywidgets.Widget.notify_change), (
+        "Widget.notify_change no longer asks _should_send_property: JobTable would send every delta's rows"
+    )

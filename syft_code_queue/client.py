@@ -11,10 +11,9 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
@@ -51,9 +50,6 @@ class CodeQueueClient:
         self._indexes: dict[str, JobIndex] = {}  # one per owner we submitted to
         self._snapshot = Snapshot(0, ())
         self._snapshot_of: tuple[Any, ...] = ()  # what self._snapshot was built from
-        self._listeners: dict[int, Callable[[str], None]] = {}
-        self._watched: set[str] = set()  # owners whose folders of ours the listeners hear
-        self._listening = ExitStack()  # keeps the feed pushing while anyone listens
 
     @property
     def email(self) -> str:
@@ -154,70 +150,7 @@ class CodeQueueClient:
             self.store.write_submission(request, folder)
         except OSError as exc:
             raise SubmissionError(f"could not write the submission: {exc}") from exc
-        with self._lock:
-            if self._listeners:
-                self._watch(request.target_email)
         return Job(request=request)
-
-    def subscribe(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``listener(uid)`` (on a background thread; it must return quickly) whenever
-        one of your jobs changes: a new state, its logs or outputs arriving, at every owner you
-        submitted to, now or later. Returns the unsubscribe. Where file-system events are
-        not exact (no inotify), a change may be told late: re-list now and then as well."""
-        token = object()
-        with self._lock:
-            first = not self._listeners
-            self._listeners[id(token)] = listener
-            feed = self._changes()
-            if first:
-                self._listening.enter_context(feed.running())
-                self._listening.callback(feed.subscribe(self._on_change))
-            for owner in self.store.owners():
-                self._watch(owner)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                last = self._listeners.pop(id(token), None) is not None and not self._listeners
-                if last:
-                    self._watched.clear()
-                    stack, self._listening = self._listening, ExitStack()
-            if last:  # outside the lock: the feed's thread may be waiting for it
-                stack.close()
-
-        return unsubscribe
-
-    def _watch(self, owner: str) -> None:
-        """Hear changes to our folders in ``owner``'s queue (under ``self._lock``)."""
-        if owner in self._watched:
-            return
-        self._watched.add(owner)
-        layout = self.store.layout(owner)
-        self._feed.watch(layout.inbox / self.email, 1)  # type: ignore[union-attr]
-        self._feed.watch(layout.review / self.email, None)  # type: ignore[union-attr]
-
-    def _on_change(self, changes: Changes) -> None:
-        with self._lock:
-            listeners = list(self._listeners.values())
-            layouts = [self.store.layout(owner) for owner in self._watched]
-        if not listeners:
-            return
-        uids: set[str] = set()
-        everything = changes is None
-        for path in changes or ():
-            for layout in layouts:
-                scope = layout.locate(path)
-                if scope is None:
-                    continue
-                if scope.job is not None:
-                    if scope.job.requester == self.email:
-                        uids.add(scope.job.uid)
-                elif scope.requester in (None, self.email):
-                    everything = True
-        if everything:  # which job is not known: tell about each
-            uids |= {job.uid for job in self.snapshot().jobs}
-        for uid in sorted(uids):
-            for listener in listeners:
-                listener(uid)
 
     def queue_status(self, owner: str) -> QueueStatus:
         """Whether ``owner``'s queue server is there: online (and when last seen), offline

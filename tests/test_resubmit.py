@@ -1,20 +1,18 @@
-"""A requester resubmits a job's code as a new job that names the one it supersedes, and
-hears about their jobs' changes as they happen (``client.subscribe``)."""
+"""A requester resubmits a job's code as a new job that names the one it supersedes."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from helpers import ALICE, OWNER, accepted, eventually
+from helpers import ALICE, OWNER, accepted
 from pydantic import ValidationError
 
 import syft_code_queue as scq
 from syft_code_queue.cli import main
 from syft_code_queue.errors import SubmissionError
-from syft_code_queue.models import JobRequest, JobStatus
+from syft_code_queue.models import JobRequest
 
 
 def test_a_rejected_job_is_resubmitted_with_its_code_and_names_the_job_it_supersedes(
@@ -62,30 +60,3 @@ def test_scq_resubmit_prints_the_new_uid(capsys, root, client, make_code) -> Non
     uid = capsys.readouterr().out.strip()
     new = client.get_job(uid)
     assert new.supersedes == job.uid and new.name == "Again"
-
-
-def test_a_subscriber_hears_each_change_of_its_jobs_until_it_unsubscribes(
-    server: scq.CodeQueueServer, client: scq.CodeQueueClient, make_code: Callable[..., Path]
-) -> None:
-    heard: list[str] = []
-    lock = threading.Lock()
-
-    def listener(uid: str) -> None:
-        with lock:
-            heard.append(uid)
-
-    unsubscribe = client.subscribe(listener)
-    job = client.submit_code(OWNER, make_code("echo hi\n"), "Heard")  # an owner first sent to after subscribing
-    eventually(lambda: job.uid in heard, what="hearing the submission's acceptance")
-    with lock:
-        heard.clear()
-    server.approve_job(job.uid)
-    eventually(lambda: client.get_job(job.uid).status == JobStatus.completed and job.uid in heard, 60, "the run")
-    unsubscribe()
-    with lock:
-        heard.clear()
-    other = client.submit_code(OWNER, make_code("echo again\n"), "Not heard")
-    accepted(server, other.uid)
-    server.reject_job(other.uid, reason="no")
-    eventually(lambda: client.get_job(other.uid).status == JobStatus.rejected, what="the rejection")
-    assert heard == [], "nothing after unsubscribing"

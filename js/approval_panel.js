@@ -4,10 +4,10 @@
 // clears a reason being typed or a ticked checkbox. Python sends one page of cards for the
 // view (search, requester, tag, page) this front end asks for; ticked jobs stay ticked
 // across pages and views.
-import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice, keepKeys, numberedLines, countBy } from "./common.js";
+import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice, keepKeys, numberedLines, countBy, watchConnection } from "./common.js";
 
 function render({ model, el }) {
-  const api = rpc(model);
+  const api = rpc(model, model.get("ack_timeout"));
   const status = notice();
   const cards = new Map(); // uid -> {el, key, reason, check, note, viewer}
   const checked = new Map(); // uid -> the card's job, as it was when ticked
@@ -85,6 +85,7 @@ function render({ model, el }) {
     h("div", { class: "scq-section" }, h("div", { class: "scq-section-title" }, "Recent activity"), activity),
   );
   el.append(keepKeys(root));
+  const unwatch = watchConnection(model, el, root);
 
   const pendingJobs = () => (model.get("jobs") || []).filter((j) => j.allowed.includes("approve"));
 
@@ -361,6 +362,7 @@ function render({ model, el }) {
     model.off("change:version", onVersion);
     model.off("change:selected", renderCards);
     model.off("change:file_view", onFileView);
+    unwatch();
     api.dispose();
   };
 }

@@ -45,6 +45,8 @@ export function keepKeys(root) {
   root.addEventListener("keydown", stop);
   root.addEventListener("keypress", stop);
   root.addEventListener("keyup", stop);
+  // Notebook 7 also matches its shortcuts before keys bubble; Lumino skips an element so marked.
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
   return root;
 }
 
@@ -88,13 +90,16 @@ export function badge(status) {
 
 // Actions go to Python as custom messages and come back as {kind: "ack", id, ok, ...}.
 // Ids carry a per-view prefix: several views of one widget share the model's messages.
-export function rpc(model) {
+// A call that gets no answer within `timeout` seconds (a busy or restarted kernel) resolves
+// with an error the view shows, so no button stays busy forever.
+export function rpc(model, timeout = 30) {
   const prefix = Math.random().toString(36).slice(2, 10);
   let next = 0;
   const waiting = new Map();
   const onMessage = (msg) => {
     if (!msg || msg.kind !== "ack" || !waiting.has(msg.id)) return;
-    const resolve = waiting.get(msg.id);
+    const { resolve, timer } = waiting.get(msg.id);
+    clearTimeout(timer);
     waiting.delete(msg.id);
     resolve(msg);
   };
@@ -103,15 +108,99 @@ export function rpc(model) {
     call(kind, payload = {}) {
       const id = `${prefix}-${++next}`;
       return new Promise((resolve) => {
-        waiting.set(id, resolve);
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          resolve({ kind: "ack", id, ok: false, timed_out: true, error: noAnswer(timeout) });
+        }, timeout * 1000);
+        waiting.set(id, { resolve, timer });
         model.send({ ...payload, kind, id });
       });
     },
     dispose() {
       model.off("msg:custom", onMessage);
+      for (const { timer } of waiting.values()) clearTimeout(timer);
       waiting.clear();
     },
   };
+}
+
+export function noAnswer(seconds) {
+  return `No answer from the kernel after ${seconds} s: it is busy with another cell or has stopped; wait for it (the action may still happen) or re-run this cell.`;
+}
+
+// A widget whose kernel restarted or stopped cannot act any more: its Python object is gone.
+// Say so, and disable every control (also those drawn later). JupyterLab and Notebook 7 tell
+// through the widget manager's kernel; a manager that marks dead comms is heard too.
+const GONE = new Set(["restarting", "autorestarting", "dead"]);
+export function watchConnection(model, el, root) {
+  const banner = h("div", { class: "scq-disconnected-banner", role: "alert", hidden: true }, "Disconnected from the kernel (it restarted or stopped): re-run this cell to use the widget again.");
+  root.prepend(banner);
+  let dead = false;
+  const disable = () => {
+    for (const control of root.querySelectorAll("button, input, textarea, select")) if (!control.disabled) control.disabled = true;
+  };
+  const markDead = () => {
+    if (dead) return;
+    dead = true;
+    banner.hidden = false;
+    root.classList.add("scq-disconnected");
+    disable();
+  };
+  const observer = new MutationObserver(() => { if (dead) disable(); });
+  observer.observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ["disabled"] });
+  const onLive = () => setTimeout(() => { if (el.closest(".jupyter-widgets-disconnected")) markDead(); }, 0);
+  model.on("comm_live_update", onLive);
+  const kernel = model.widget_manager && model.widget_manager.kernel;
+  const onStatus = (_kernel, status) => { if (GONE.has(status)) markDead(); };
+  if (kernel && kernel.statusChanged) kernel.statusChanged.connect(onStatus);
+  if (kernel && kernel.disposed) kernel.disposed.connect(markDead);
+  return () => {
+    model.off("comm_live_update", onLive);
+    if (kernel && kernel.statusChanged) kernel.statusChanged.disconnect(onStatus);
+    if (kernel && kernel.disposed) kernel.disposed.disconnect(markDead);
+    observer.disconnect();
+  };
+}
+
+// What a requester can tell about an owner's queue, as QueueStatus.describe() words it,
+// with the age counted in the browser between updates.
+export function presenceText(p, nowMs = Date.now()) {
+  if (!p) return "";
+  if (p.state === "no_queue") return `no queue at ${p.owner}'s datasite (or it has not synced yet)`;
+  if (!p.last_seen) return "offline: its server has not been seen yet";
+  if (p.state === "online") return `online, last seen ${Math.max(0, Math.round((nowMs - Date.parse(p.last_seen)) / 1000))} s ago`;
+  return `offline since ${fmtTime(p.last_seen, new Date(nowMs))}`;
+}
+
+// A log shown as it grows: a chunk {start, end, text, reset} from Python is appended when it
+// starts where the shown text ends; otherwise the log is read again from `offset`.
+export function foldLogChunk(log, chunk) {
+  if (chunk.reset || chunk.start === 0) return { text: chunk.text, end: chunk.end, source: chunk.source, replaced: true };
+  if (chunk.source !== log.source || chunk.start !== log.end) return null;
+  return { text: log.text + chunk.text, end: chunk.end, source: chunk.source, replaced: false, appended: chunk.text };
+}
+
+// The last `count` characters of a text, whole (a character outside the BMP is two UTF-16
+// units in JavaScript and one in Python, which compares it).
+export function codePointTail(text, count) {
+  return Array.from(String(text).slice(-2 * count)).slice(-count).join("");
+}
+
+export function fromBase64(data) {
+  const raw = atob(data);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+// Save a blob as a file: the browser's own download, nothing is opened or run.
+export function downloadBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: name || "download", hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 const pad = (n) => String(n).padStart(2, "0");

@@ -5,7 +5,10 @@
 // instead: `row_order` (the page's uids) and `changed_rows` (only rows whose content changed).
 // mergeDelta folds a delta into the model's `rows` (locally, never saved back), once per
 // model in initialize and again, idempotently, before a view renders.
-import { STATUSES, h, append, clear, badge, rpc, fmtTime, fmtShortTime, fmtDuration, fmtSize, notice, keepKeys, visibleTags } from "./common.js";
+// On the requester's side a line under the header says whether each owner's server is
+// there. A job's detail streams its log (only what follows the shown text is fetched, so
+// scrolling and a selection survive), previews and downloads outputs, cancels, resubmits.
+import { STATUSES, h, append, clear, badge, rpc, fmtTime, fmtShortTime, fmtDuration, fmtSize, notice, keepKeys, visibleTags, watchConnection, presenceText, foldLogChunk, codePointTail, downloadBlob, fromBase64 } from "./common.js";
 
 const COLUMNS = [
   { key: "name", label: "Name" },
@@ -31,15 +34,30 @@ function mergeDelta(model) {
   model.set("rows", merged);
 }
 
+// Run `fn` once after the current update has been applied whole. JupyterLab sets every key
+// of an update before it signals a change; marimo signals each key as it sets it, so at
+// `change:version` the delta's other keys may not have arrived yet.
+function afterUpdate(fn) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => {
+      queued = false;
+      fn();
+    });
+  };
+}
+
 function initialize({ model }) {
-  const onVersion = () => mergeDelta(model);
+  const onVersion = afterUpdate(() => mergeDelta(model));
   mergeDelta(model);
   model.on("change:version", onVersion);
   return () => model.off("change:version", onVersion);
 }
 
 function render({ model, el }) {
-  const api = rpc(model);
+  const api = rpc(model, model.get("ack_timeout"));
   const status = notice();
   let query = { ...model.get("query") };
   let clockOffset = 0; // Python's clock minus the browser's, for live durations
@@ -54,6 +72,7 @@ function render({ model, el }) {
     h("div", { class: "scq-title" }, model.get("title")),
     h("div", { class: "scq-header-right" }, liveDot, updated, pauseButton),
   );
+  const presenceLine = h("div", { class: "scq-presence", "aria-live": "polite" });
 
   const search = h("input", {
     class: "scq-search",
@@ -82,8 +101,9 @@ function render({ model, el }) {
   const footer = h("div", { class: "scq-footer" }, range, h("span", { class: "scq-pager" }, prev, next));
 
   const detail = h("div", { class: "scq-detail", hidden: true });
-  const root = h("div", { class: "scq scq-jobtable" }, header, toolbar, scroller, empty, footer, status.el, detail);
+  const root = h("div", { class: "scq scq-jobtable" }, header, presenceLine, toolbar, scroller, empty, footer, status.el, detail);
   el.append(keepKeys(root));
+  const unwatch = watchConnection(model, el, root);
   root.addEventListener("keydown", (event) => {
     const open = (model.get("detail") || {}).uid;
     if (event.key !== "Escape" || !open) return;
@@ -219,6 +239,10 @@ function render({ model, el }) {
       c.uid.title = row.uid;
       c.party.textContent = row.party;
       clear(c.status).append(badge(row.status));
+      if (row.status === "pending" && model.get("party_label") === "Target") {
+        const hint = row.waiting ? "waiting for the owner's server" : "in review";
+        c.status.append(h("span", { class: "scq-hint" + (row.waiting ? " scq-hint-waiting" : ""), title: hint }, hint));
+      }
       c.created.textContent = fmtShortTime(row.created);
       c.created.title = fmtTime(row.created);
       c.started.textContent = fmtShortTime(row.started);
@@ -278,22 +302,195 @@ function render({ model, el }) {
     setText(updated, (paused ? "Paused · last updated " : "Live · updated ") + when);
   }
 
+  // One line per owner the requester sent jobs to; the age ticks in the browser.
+  const presenceEntries = new Map();
+  function renderPresence() {
+    const list = model.get("presence") || [];
+    presenceLine.hidden = !list.length;
+    const seen = new Set();
+    for (const p of list) {
+      seen.add(p.owner);
+      let entry = presenceEntries.get(p.owner);
+      if (!entry) {
+        const dot = h("span", { class: "scq-presence-dot" });
+        const text = h("span", { class: "scq-presence-text" });
+        entry = { el: h("span", { class: "scq-presence-owner", dataset: { owner: p.owner } }, dot, h("strong", {}, p.owner), ": ", text), dot, text };
+        presenceEntries.set(p.owner, entry);
+        presenceLine.append(entry.el);
+      }
+      entry.p = p;
+      entry.dot.className = `scq-presence-dot scq-p-${p.state}`;
+      entry.el.dataset.state = p.state;
+    }
+    for (const [owner, entry] of presenceEntries) {
+      if (!seen.has(owner)) {
+        entry.el.remove();
+        presenceEntries.delete(owner);
+      }
+    }
+    tickPresence();
+  }
+  function tickPresence() {
+    const now = Date.now() + clockOffset;
+    for (const entry of presenceEntries.values()) setText(entry.text, presenceText(entry.p, now));
+  }
+
   function section(title, ...children) {
     return h("div", { class: "scq-section" }, h("div", { class: "scq-section-title" }, title), ...children);
   }
 
+  // The detail: its upper part is rebuilt when the job changes; the log below it is one
+  // element that only ever grows (or is replaced when the log is laid out anew).
+  const detailMain = h("div", { class: "scq-detail-main" });
+  const logPre = h("pre", { class: "scq-log", tabindex: "0", "aria-label": "Log" });
+  const logNote = h("div", { class: "scq-muted scq-log-note" });
+  const follow = h("input", { type: "checkbox", class: "scq-follow", checked: true });
+  const logDownload = h("button", { type: "button", class: "scq-btn scq-log-download", onclick: downloadLog }, "Download log");
+  const logTitle = h("div", { class: "scq-section-title" }, "Log");
+  const logSection = h(
+    "div",
+    { class: "scq-section scq-log-section" },
+    h("div", { class: "scq-log-head" }, logTitle, h("label", { class: "scq-check scq-muted" }, follow, " Follow"), logDownload),
+    logPre,
+    logNote,
+  );
+  const outputView = h("div", { class: "scq-output-view", hidden: true });
+  detail.append(detailMain, logSection);
+  let log = { uid: null, text: "", end: 0, source: "", complete: false, fetching: false };
+
+  logPre.addEventListener("scroll", () => {
+    const atBottom = logPre.scrollHeight - logPre.scrollTop - logPre.clientHeight < 4;
+    if (!atBottom && follow.checked && !log.scrolling) follow.checked = false;
+  });
+  follow.addEventListener("change", () => { if (follow.checked) scrollLog(); });
+
+  function scrollLog() {
+    log.scrolling = true;
+    logPre.scrollTop = logPre.scrollHeight;
+    requestAnimationFrame(() => (log.scrolling = false));
+  }
+
+  function openLog(uid) {
+    log = { uid, text: "", end: 0, source: "", complete: false, fetching: false };
+    logPre.textContent = "";
+    logNote.textContent = "";
+    follow.checked = true;
+    fetchLog();
+  }
+
+  function fetchLog() {
+    const d = model.get("detail") || {};
+    if (!log.uid || log.uid !== d.uid) return;
+    if (log.fetching) return void (log.again = true);
+    log.fetching = true;
+    log.again = false;
+    const uid = log.uid;
+    api.call("log", { uid, offset: log.end, source: log.source, tail: codePointTail(log.text, 32) }).then((chunk) => {
+      if (uid !== log.uid) return;
+      log.fetching = false;
+      if (log.again) setTimeout(fetchLog, 0);
+      if (!chunk.ok) {
+        logNote.textContent = chunk.error;
+        return;
+      }
+      const folded = foldLogChunk(log, chunk);
+      if (!folded) return fetchLog();
+      const keep = follow.checked ? null : logPre.scrollTop;
+      if (folded.replaced) logPre.textContent = folded.text;
+      else if (folded.appended) logPre.append(document.createTextNode(folded.appended));
+      Object.assign(log, { text: folded.text, end: folded.end, source: folded.source, complete: chunk.complete });
+      if (follow.checked) scrollLog();
+      else if (folded.replaced && keep !== null) logPre.scrollTop = keep;
+      const more = chunk.end < chunk.size;
+      const status = (model.get("detail") || {}).status;
+      logNote.textContent = !chunk.available
+        ? (status === "running" || status === "approved" || status === "pending" ? "The log is released when the job finishes." : "No log.")
+        : more
+          ? `Loading… ${fmtSize(chunk.end)} of ${fmtSize(chunk.size)}`
+          : chunk.size === 0
+            ? (status === "running" ? "No output yet." : "The log is empty.")
+            : "";
+      logTitle.textContent = chunk.source === "live" ? "Log (live)" : "Log";
+      if (more) fetchLog();
+    });
+  }
+
+  function downloadLog() {
+    const d = model.get("detail") || {};
+    downloadBlob(new Blob([log.text], { type: "text/plain" }), `${d.name || "job"}-${d.short_uid || ""}.log`);
+  }
+
+  function detailAction(kind, payload, button) {
+    button.disabled = true;
+    api.call(kind, payload).then((ack) => {
+      button.disabled = false;
+      status.ack(ack);
+    });
+  }
+
+  function openOutput(d, f) {
+    api.call("output", { uid: d.uid, path: f.path }).then((ack) => {
+      if (!ack.ok) return status.show(ack.error, "error");
+      clear(outputView).hidden = false;
+      const head = h("div", { class: "scq-viewer-head" }, h("span", { class: "scq-mono scq-viewer-path" }, ack.path), h("span", { class: "scq-muted" }, " " + fmtSize(ack.size)));
+      let body;
+      if (ack.type === "image") {
+        body = h("img", { class: "scq-output-image", alt: `Output ${ack.path}`, src: `data:${ack.mime};base64,${ack.data}` });
+      } else if (ack.type === "table") {
+        const [first = [], ...rest] = ack.rows;
+        body = h(
+          "div",
+          { class: "scq-output-table-wrap" },
+          h("table", { class: "scq-output-table", "aria-label": `Contents of ${ack.path}` }, h("thead", {}, h("tr", {}, first.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rest.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))),
+          ack.more ? h("div", { class: "scq-muted" }, "Showing the first rows; download the file for all of them.") : null,
+        );
+      } else if (ack.type === "text") {
+        body = h("pre", { class: "scq-log scq-output-text", tabindex: "0" }, ack.text);
+      } else {
+        body = h("div", { class: "scq-muted" }, ack.note);
+      }
+      append(outputView, [head, body, ack.truncated ? h("div", { class: "scq-muted" }, "Showing the start; download the file for all of it.") : null]);
+    });
+  }
+
+  function downloadOutput(d, f, button) {
+    button.disabled = true;
+    api.call("output", { uid: d.uid, path: f.path, download: true }).then((ack) => {
+      button.disabled = false;
+      if (!ack.ok) return status.show(ack.error, "error");
+      downloadBlob(new Blob([fromBase64(ack.data)]), ack.path.split("/").pop());
+    });
+  }
+
+  let detailUid = null;
   function renderDetail() {
     const d = model.get("detail") || {};
-    clear(detail);
+    clear(detailMain);
     detail.hidden = !d.uid;
     markSelection();
+    if (d.uid !== detailUid) {
+      detailUid = d.uid || null;
+      clear(outputView).hidden = true;
+      if (d.uid && !d.missing) openLog(d.uid);
+      else log = { uid: null, text: "", end: 0, source: "", complete: false };
+    } else if (d.uid && !log.complete) {
+      fetchLog(); // the job changed (e.g. finished): its log may have arrived
+    }
+    logSection.hidden = !d.uid || !!d.missing;
     if (!d.uid) return;
     const close = h("button", { class: "scq-btn scq-close", type: "button", title: "Close", onclick: () => select(d.uid) }, "✕");
     if (d.missing) {
-      append(detail, [h("div", { class: "scq-detail-head" }, h("strong", {}, `Job ${d.uid}`), close), h("div", { class: "scq-muted" }, "This job is no longer listed.")]);
+      append(detailMain, [h("div", { class: "scq-detail-head" }, h("strong", {}, `Job ${d.uid}`), close), h("div", { class: "scq-muted" }, "This job is no longer listed.")]);
       return;
     }
-    append(detail, [
+    const allowed = d.allowed || [];
+    const reason = h("input", { type: "text", class: "scq-input scq-detail-reason", placeholder: "Reason (optional)", "aria-label": "Reason for cancelling" });
+    const cancel = h("button", { type: "button", class: "scq-btn scq-btn-cancel scq-detail-cancel" }, "Cancel job");
+    cancel.addEventListener("click", () => detailAction("cancel", { uid: d.uid, reason: reason.value }, cancel));
+    const resubmit = h("button", { type: "button", class: "scq-btn scq-detail-resubmit", title: "Submit this job's code again as a new job" }, "Resubmit");
+    resubmit.addEventListener("click", () => detailAction("resubmit", { uid: d.uid }, resubmit));
+    const pending = d.status === "pending" && d.presence;
+    append(detailMain, [
       h(
         "div",
         { class: "scq-detail-head" },
@@ -302,7 +499,18 @@ function render({ model, el }) {
       ),
       d.description ? h("div", { class: "scq-description" }, d.description) : null,
       h("div", { class: "scq-muted" }, `${d.requester} → ${d.target}` + (d.exit_code !== null && d.exit_code !== undefined ? ` · exit code ${d.exit_code}` : "")),
+      d.supersedes ? h("div", { class: "scq-muted" }, "Resubmits job ", h("span", { class: "scq-mono" }, d.supersedes)) : null,
+      pending
+        ? h(
+            "div",
+            { class: d.waiting ? "scq-waiting-box" : "scq-muted" },
+            d.waiting
+              ? `Waiting for the owner's server: ${d.target}'s queue is ${presenceText(d.presence, Date.now() + clockOffset)}. The job is reviewed once it is back.`
+              : `In review: ${d.target}'s queue is ${presenceText(d.presence, Date.now() + clockOffset)}.`,
+          )
+        : null,
       d.error ? h("div", { class: "scq-error-box" }, d.error) : null,
+      allowed.length ? h("div", { class: "scq-actions" }, allowed.includes("cancel") ? [reason, cancel] : null, allowed.includes("resubmit") ? resubmit : null) : null,
       h(
         "div",
         { class: "scq-detail-grid" },
@@ -321,18 +529,29 @@ function render({ model, el }) {
           d.cleaned_up
             ? h("div", { class: "scq-muted" }, "Cleaned up (kept only the audit record).")
             : (d.outputs || []).length
-              ? h("ul", { class: "scq-files" }, d.outputs.map((f) => h("li", {}, h("span", { class: "scq-mono" }, f.path), h("span", { class: "scq-muted" }, " " + fmtSize(f.size)))))
+              ? h(
+                  "ul",
+                  { class: "scq-files scq-outputs" },
+                  d.outputs.map((f) => {
+                    const get = h("button", { type: "button", class: "scq-btn scq-output-download", "aria-label": `Download ${f.path}` }, "Download");
+                    get.addEventListener("click", () => downloadOutput(d, f, get));
+                    return h(
+                      "li",
+                      { dataset: { path: f.path } },
+                      h("button", { type: "button", class: "scq-file scq-output-open", onclick: () => openOutput(d, f) }, h("span", { class: "scq-mono" }, f.path)),
+                      h("span", { class: "scq-muted" }, " " + fmtSize(f.size) + " "),
+                      get,
+                    );
+                  }),
+                )
               : h("div", { class: "scq-muted" }, "No output files."),
         ),
       ),
-      section(
-        d.log_truncated ? "Log (last lines)" : "Log",
-        d.log_tail ? h("pre", { class: "scq-log" }, d.log_tail) : h("div", { class: "scq-muted" }, d.status === "running" ? "No output yet." : "No log."),
-      ),
+      outputView,
     ]);
   }
 
-  function onVersion() {
+  const onVersion = afterUpdate(() => {
     mergeDelta(model);
     const incoming = model.get("query") || {};
     // Python clamps the page; keep what the user is typing in the search box.
@@ -342,7 +561,8 @@ function render({ model, el }) {
     renderChips();
     renderRows();
     renderStatusLine();
-  }
+    renderPresence();
+  });
 
   model.on("change:version", onVersion);
   model.on("change:detail", renderDetail);
@@ -355,12 +575,13 @@ function render({ model, el }) {
     for (const entry of rowsByUid.values()) {
       if (entry.row.status === "running") entry.cells.duration.textContent = fmtDuration(liveDuration(entry.row));
     }
+    tickPresence();
   }, 1000);
-  // A running job's log grows without a status change: re-read it while it is open.
+  // A running job's log grows without a status change: ask for what follows while it is open.
   const logPoll = setInterval(() => {
     const d = model.get("detail") || {};
-    if (d.uid && d.status === "running" && model.get("selected") === d.uid) api.call("select", { uid: d.uid });
-  }, 2000);
+    if (d.uid && d.status === "running" && log.uid === d.uid) fetchLog();
+  }, 1000);
 
   return () => {
     clearInterval(ticker);
@@ -370,6 +591,7 @@ function render({ model, el }) {
     model.off("change:detail", renderDetail);
     model.off("change:selected", markSelection);
     model.off("change:paused", renderStatusLine);
+    unwatch();
     api.dispose();
   };
 }

@@ -142,7 +142,8 @@ def test_submit_approve_run_and_table_shows_completed(
 
     assert act(table, "select", uid=uid)["ok"]
     assert table.detail["status"] == "completed"
-    assert "hello" in table.detail["log_tail"]
+    log = act(table, "log", uid=uid)
+    assert log["ok"] and log["complete"] and "hello" in log["text"]
     assert table.detail["outputs"] == [{"path": "answer.txt", "size": 3}]
     assert [h["status"] for h in table.detail["history"]] == ["pending", "approved", "running", "completed"]
 
@@ -272,15 +273,11 @@ def test_form_validates_with_the_api_model_and_reports_per_field(
     assert act(form, "submit", target_email=OWNER, code_folder="x", name="x", extra="field")["ok"] is False
     assert form.submitted == [] and client.list_jobs() == []
 
-    ack = act(
-        form,
-        "submit",
-        target_email=OWNER,
-        code_folder=str(make_code("echo hi\n")),
-        name="ok",
-        tags="one, two,",
-        auto_approval=True,
-    )
+    fields = dict(target_email=OWNER, code_folder=str(make_code("echo hi\n")), name="ok", tags="one, two,")
+    ack = act(form, "submit", **fields, auto_approval=True)
+    assert ack["needs_confirmation"] and "no queue" in ack["warning"], "no server ever ran here: asked first"
+    assert client.list_jobs() == []
+    ack = act(form, "submit", **fields, auto_approval=True, confirmed=True)
     assert ack["ok"]
     job = client.get_job(ack["job"]["uid"])
     assert job.tags == ["one", "two"] and job.auto_approval and job.requester_email == ALICE
@@ -490,12 +487,17 @@ def test_a_tables_dataframe_is_current_even_before_its_next_live_update(
     assert list(table.df["status"]) == ["pending"], "a paused table keeps what it froze"
 
 
-def test_selection_survives_updates_and_detail_has_the_log_tail() -> None:
+def test_selection_survives_updates_and_the_whole_log_streams_without_repeats() -> None:
     source = JobSource(FakeApi(200), poll_interval=3600, listen=False)
     table = JobTable(source)
     uid = table.rows[0]["uid"]
     act(table, "select", uid=uid)
-    assert table.detail["log_truncated"] and len(table.detail["log_tail"]) == 4000
+    whole = act(table, "log", uid=uid)
+    assert whole["text"] == "line\n" * 2000 and whole["start"] == 0 and whole["complete"], "the whole log, not a tail"
+    again = act(table, "log", uid=uid, offset=whole["end"], source=whole["source"], tail=whole["text"][-64:])
+    assert again["text"] == "" and not again["reset"], "nothing new: nothing sent"
+    stale = act(table, "log", uid=uid, offset=5, source=whole["source"], tail="not what the log says")
+    assert stale["reset"] and stale["start"] == 0, "a view whose text no longer matches gets the log again"
     source.job_changed(uid)
     wait_for(lambda: True)
     assert table.selected == uid and table.detail["uid"] == uid
@@ -589,3 +591,19 @@ def test_importing_the_package_does_not_load_the_widgets() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_private_ipywidgets_hook_the_table_relies_on_is_still_there() -> None:
+    """JobTable keeps a delta's ``rows`` from being sent by overriding ipywidgets' private
+    ``Widget._should_send_property``. If ipywidgets renames or reshapes it, fail here, loudly,
+    rather than silently sending every page whole (or never)."""
+    import inspect
+
+    import ipywidgets
+
+    hook = getattr(ipywidgets.Widget, "_should_send_property", None)
+    assert hook is not None, "ipywidgets no longer has Widget._should_send_property: JobTable's deltas need a new hook"
+    assert list(inspect.signature(hook).parameters) == ["self", "key", "value"]
+    assert "_should_send_property" in inspect.getsource(ipywidgets.Widget.notify_change), (
+        "Widget.notify_change no longer asks _should_send_property: JobTable would send every delta's rows"
+    )

@@ -4,7 +4,8 @@ The front end sends each user action as a custom message ``{"kind": ..., "id": .
 It is parsed by the widget's pydantic action models; whatever happens (invalid message,
 refused transition, unexpected error) the front end gets exactly one
 ``{"kind": "ack", "id": ..., "ok": ...}`` back, so a button never stays "busy" forever and
-every error is shown where the user clicked.
+every error is shown where the user clicked. An acknowledgement that does not come within
+``ack_timeout`` seconds (a busy or restarted kernel) is shown as an error by the front end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Optional
 
 import anywidget
+import traitlets
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError, describe
@@ -55,6 +57,8 @@ class QueueWidget(anywidget.AnyWidget):
     _css = css_path()
     _actions: TypeAdapter[Any]
 
+    ack_timeout = traitlets.Float(30.0).tag(sync=True)  # seconds the front end waits for an answer
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock = threading.RLock()
@@ -88,4 +92,4 @@ class QueueWidget(anywidget.AnyWidget):
             log.exception("widget action %s failed", type(action).__name__)
             self.send({**reply, "ok": False, "error": f"unexpected error: {exc!r}"})
         else:
-            self.send({**reply, "ok": True, **result})
+            self.send({"ok": True, **result, **reply})  # a result never renames the ack

@@ -9,6 +9,11 @@ job change sends a delta instead: ``row_order`` (the page's uids, only when it c
 ``changed_rows`` (only the rows whose content differs from what was sent last); ``rows``
 itself is then updated on the Python side without being sent, and the front end merges the
 delta into its copy of ``rows``, so the model's state stays the whole page for new views.
+
+On the requester's side the table also shows whether each owner's queue server is there
+(``presence``), and a pending job whose owner is not reads "waiting for the owner's server".
+A job's detail streams its log (``logs.py``), previews and downloads its outputs
+(``outputs.py``), and lets the requester cancel it or resubmit its code as a new job.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ from typing import Annotated, Any, Callable, Literal, Optional, Union
 import traitlets
 from pydantic import Field, TypeAdapter
 
+from ..client import CodeQueueClient
 from ..listing.table import jobs_to_dataframe
-from ..models import Job, JobStatus, utcnow
+from ..models import Job, JobStatus, QueueStatus
 from ..server import CodeQueueServer
+from . import outputs
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
+from .logs import LogAction, log_chunk
 from .sources import Api, JobSource, source_for
 
 SortKey = Literal["name", "uid", "party", "status", "created", "started", "finished", "duration", "tags"]
 STATUS_ORDER = {status: i for i, status in enumerate(JobStatus)}
 PAGE_SIZE = 50
-LOG_TAIL_CHARS = 4000
+CANCELLABLE = (JobStatus.pending, JobStatus.approved, JobStatus.running)
 
 
 class ViewAction(Action):
@@ -56,7 +64,36 @@ class SelectAction(Action):
     uid: Optional[Uid] = None
 
 
-TableAction = Annotated[Union[ViewAction, PauseAction, SelectAction], Field(discriminator="kind")]
+class CancelAction(Action):
+    kind: Literal["cancel"]
+    uid: Uid
+    reason: str = Field(default="", max_length=2000)
+
+
+class ResubmitAction(Action):
+    """Submit a job's code again, as a new job that supersedes it (the requester only)."""
+
+    kind: Literal["resubmit"]
+    uid: Uid
+
+
+class OutputAction(Action):
+    """Preview one output file of a job, or (``download``) send its bytes."""
+
+    kind: Literal["output"]
+    uid: Uid
+    path: str = Field(min_length=1, max_length=4096)
+    download: bool = False
+
+
+TableAction = Annotated[
+    Union[ViewAction, PauseAction, SelectAction, LogAction, CancelAction, ResubmitAction, OutputAction],
+    Field(discriminator="kind"),
+]
+
+
+def presence_of(status: QueueStatus) -> dict[str, Any]:
+    return {"owner": status.owner, "state": status.state, "last_seen": iso(status.last_seen)}
 
 
 @dataclass(frozen=True)
@@ -86,9 +123,11 @@ class _Row:
             return None
         return max(0.0, (self.finished or now) - self.started)
 
-    def public(self, party: str, now: float) -> dict[str, Any]:
+    def public(self, party: str, now: float, away: frozenset[str] = frozenset()) -> dict[str, Any]:
         job = self.job
+        waiting = job.status == JobStatus.pending and job.target_email in away
         return {
+            "waiting": waiting,
             "uid": job.uid,
             "short_uid": job.short_uid,
             "name": job.name,
@@ -142,6 +181,7 @@ class JobTable(QueueWidget):
     paused = traitlets.Bool(False).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     detail = traitlets.Dict().tag(sync=True)
+    presence = traitlets.List().tag(sync=True)  # the requester's side: each owner's queue status
 
     def __init__(self, api: Union[Api, JobSource], page_size: int = PAGE_SIZE, **kwargs: Any) -> None:
         source = source_for(api)
@@ -178,10 +218,12 @@ class JobTable(QueueWidget):
             if self.paused:
                 return
             self._render(delta=True)
-            if self.selected and self.selected in changed:
+            if self.selected:  # an unchanged detail is not sent again
                 self._load_detail(self.selected)
 
     def handle(self, action: Any) -> dict[str, Any]:
+        if isinstance(action, (LogAction, CancelAction, ResubmitAction, OutputAction)):
+            return self._job_action(action)
         with self._lock:
             if isinstance(action, ViewAction):
                 self._query = action
@@ -197,6 +239,34 @@ class JobTable(QueueWidget):
                 else:
                     self.detail = {}
         return {}
+
+    def _job(self, uid: str) -> Job:
+        job = self.source.get(uid)
+        return job if job is not None else self.source.api.get_job(uid)
+
+    def _job_action(self, action: Any) -> dict[str, Any]:
+        """What a job's detail asks for; these read files, outside the table's lock."""
+        api = self.source.api
+        job = self._job(action.uid)
+        if isinstance(action, LogAction):
+            return log_chunk(api, job, action)
+        if isinstance(action, OutputAction):
+            return (outputs.download if action.download else outputs.preview)(api, job, action.path)
+        if isinstance(action, CancelAction):
+            if isinstance(api, CodeQueueServer):
+                api.cancel_job(action.uid, action.reason or "cancelled by the data owner")
+            else:
+                api.cancel_job(action.uid, action.reason or "cancelled by the requester")
+            self.source.poll_now()
+            return {"message": f"Cancellation of {job.name!r} [{job.short_uid}] requested"}
+        if not isinstance(api, CodeQueueClient):
+            raise ValueError("only the requester can resubmit a job; use a JobTable of their client")
+        new = api.resubmit(action.uid)
+        self.source.poll_now()
+        return {
+            "message": f"Resubmitted {job.name!r} as a new job [{new.short_uid}]",
+            "job": {"uid": new.uid, "short_uid": new.short_uid},
+        }
 
     def _rows(self) -> list[_Row]:
         jobs = self._frozen if self._frozen is not None else self.source.jobs()
@@ -240,7 +310,9 @@ class JobTable(QueueWidget):
         page = min(query.page, last_page)
         shown = rows[page * self.page_size : (page + 1) * self.page_size]
         synced = self.source.synced_at
-        page_rows = [r.public(self._party, now) for r in shown]
+        presence = self.source.presence()
+        away = frozenset(owner for owner, status in presence.items() if not status.online)
+        page_rows = [r.public(self._party, now, away) for r in shown]
         changed: list[dict[str, Any]] = []
         if delta:
             sent = {row["uid"]: row for row in self.rows}
@@ -261,6 +333,9 @@ class JobTable(QueueWidget):
             self.query = {**query.model_dump(exclude={"id", "kind"}, mode="json"), "page": page}
             self.updated_at = iso(synced) or ""
             self.clock = now
+            if self._party == "target_email":
+                owners = {r.job.target_email for r in rows} | {r.job.target_email for r in self._cache.values()}
+                self.presence = [presence_of(presence[o]) for o in sorted(owners) if o in presence]
             self.version += 1
 
     def _load_detail(self, uid: str) -> None:
@@ -268,10 +343,15 @@ class JobTable(QueueWidget):
         if job is None:
             self.detail = {"uid": uid, "missing": True}
             return
-        logs = self.source.api.get_job_logs(uid) or ""
         result = job.state.result if job.state else None
+        requester_side = self._party == "target_email"
+        status = self.source.presence().get(job.target_email) if requester_side else None
+        allowed = ["cancel"] if job.status in CANCELLABLE else []
+        if requester_side and job.is_terminal:  # a new version once the owner has decided
+            allowed.append("resubmit")
         self.detail = {
             "uid": job.uid,
+            "short_uid": job.short_uid,
             "name": job.name,
             "description": job.description,
             "status": job.status.value,
@@ -279,14 +359,15 @@ class JobTable(QueueWidget):
             "target": job.target_email,
             "error": job.error,
             "exit_code": job.exit_code,
+            "supersedes": job.supersedes,
+            "presence": presence_of(status) if status is not None else None,
+            "waiting": job.status == JobStatus.pending and status is not None and not status.online,
+            "allowed": allowed,
             "history": [
                 {"status": t.status.value, "at": iso(t.at), "by": t.by, "reason": t.reason} for t in job.history
             ],
             "outputs": [{"path": f.path, "size": f.size} for f in (result.outputs if result else [])],
             "cleaned_up": bool(job.state and job.state.cleaned_up),
-            "log_tail": logs[-LOG_TAIL_CHARS:],
-            "log_truncated": len(logs) > LOG_TAIL_CHARS,
-            "loaded_at": iso(utcnow()),
         }
 
 

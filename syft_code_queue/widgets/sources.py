@@ -2,11 +2,12 @@
 every widget showing it.
 
 A server in this process tells the source which job changed (``server.subscribe``), so
-only that job is re-read; a client has no server to listen to, so a background poller
-lists the requester's jobs. Both also re-list everything now and then as a safety net
-(another process, e.g. ``scq approve``, may change a state), at an interval that grows
-with the cost of a listing. The source never refreshes widgets itself: it asks the UI
-pump, which coalesces.
+only that job is re-read; for a client a background poller lists the requester's jobs, and
+reads whether each owner it sent jobs to (or a form is about to send one to) is there: their
+queue's heartbeat. Both also re-list everything now and then as a safety net (another
+process, e.g. ``scq approve``, may change a state), at an interval that grows with the cost
+of a listing. The source never refreshes widgets itself: it asks the UI pump, which
+coalesces.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Callable, Optional, Protocol, Union
 
 from ..client import CodeQueueClient
 from ..errors import JobNotFoundError
-from ..models import Job, utcnow
+from ..models import Job, QueueStatus, utcnow
 from ..server import CodeQueueServer
 from .pump import UpdatePump, get_pump
 
@@ -59,6 +60,8 @@ class JobSource:
         self._stop = threading.Event()
         self._poller: Optional[threading.Thread] = None
         self._unsubscribe: Optional[Callable[[], None]] = None
+        self._tracked: dict[str, int] = {}  # owners a view asked about, beyond those of the jobs
+        self._presence: dict[str, QueueStatus] = {}
 
     # -- views --------------------------------------------------------------------------
     def attach(self, view: JobView) -> None:
@@ -83,6 +86,39 @@ class JobSource:
     def get(self, uid: str) -> Optional[Job]:
         with self._lock:
             return self._jobs.get(uid)
+
+    def presence(self) -> dict[str, QueueStatus]:
+        """Each owner's queue status, for the owners of the jobs and those tracked (a client's
+        source only; a server is its own owner)."""
+        with self._lock:
+            return dict(self._presence)
+
+    def track(self, owner: str) -> Optional[QueueStatus]:
+        """Follow one more owner's presence (a form's target); returns its status now."""
+        if not isinstance(self.api, CodeQueueClient):
+            return None
+        status = self.api.queue_status(owner)
+        with self._lock:
+            self._tracked[owner] = self._tracked.get(owner, 0) + 1
+            self._presence[owner] = status
+        return status
+
+    def untrack(self, owner: str) -> None:
+        with self._lock:
+            left = self._tracked.get(owner, 0) - 1
+            if left > 0:
+                self._tracked[owner] = left
+            else:
+                self._tracked.pop(owner, None)
+
+    def _read_presence(self, jobs: list[Job]) -> None:
+        if not isinstance(self.api, CodeQueueClient):
+            return
+        with self._lock:
+            owners = {job.target_email for job in jobs} | set(self._tracked)
+        presence = {owner: self.api.queue_status(owner) for owner in sorted(owners)}
+        with self._lock:
+            self._presence = presence
 
     def poll_now(self) -> None:
         """Re-list soon (e.g. right after this process submitted a job)."""
@@ -143,6 +179,7 @@ class JobSource:
             known = set(self._jobs)
         started = time.monotonic()
         jobs = list(self.api.list_jobs())
+        self._read_presence(jobs)
         self.last_listing_seconds = time.monotonic() - started
         with self._lock:
             self._listing = (jobs, known)

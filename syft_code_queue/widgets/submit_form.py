@@ -2,6 +2,10 @@
 
 The form's fields are validated by the API's own ``SubmitRequest`` model, so the form
 accepts exactly what ``client.submit_code`` accepts; errors come back per field.
+
+While the owner's email is typed (the synced ``target``), the form shows whether that
+owner's queue server is there (``target_presence``, kept current by the client's shared
+source), and before it sends a job to a datasite with no queue it asks to confirm.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import traitlets
 from pydantic import Field, TypeAdapter, ValidationError
 
 from ..client import CodeQueueClient
-from ..models import Job, SubmitRequest
+from ..models import EMAIL_PATTERN, Job, SubmitRequest
 from .assets import esm
-from .base import Action, QueueWidget
-from .sources import existing_source
+from .base import Action, QueueWidget, iso
+from .sources import source_for
 
 
 class SubmitAction(Action):
@@ -29,6 +33,7 @@ class SubmitAction(Action):
     description: str = Field(default="", max_length=20_000)
     tags: str = Field(default="", max_length=4000)
     auto_approval: bool = False
+    confirmed: bool = False  # the requester saw that the datasite has no queue and sends anyway
 
 
 MAX_TAG = 64  # what a job's request accepts (models.JobRequest)
@@ -84,6 +89,8 @@ class SubmitForm(QueueWidget):
     requester = traitlets.Unicode("").tag(sync=True)
     defaults = traitlets.Dict().tag(sync=True)
     submitted = traitlets.List().tag(sync=True)  # jobs submitted from this form, newest first
+    target = traitlets.Unicode("").tag(sync=True)  # the owner's email as typed (set by the front end)
+    target_presence = traitlets.Dict().tag(sync=True)  # {owner, state, last_seen} of ``target``
 
     def __init__(
         self,
@@ -99,6 +106,37 @@ class SubmitForm(QueueWidget):
         )
         self.client = client
         self.job: Optional[Job] = None
+        self._tracked = ""
+        self.source = source_for(client)
+        self.source.attach(self)
+        self.observe(self._follow_target, names="target")
+        self.target = target_email
+
+    def source_changed(self, changed: set[str]) -> None:
+        self._show_presence()
+
+    def _follow_target(self, change: Any) -> None:
+        owner = str(change["new"]).strip()
+        if self._tracked:
+            self.source.untrack(self._tracked)
+            self._tracked = ""
+        if EMAIL_PATTERN.match(owner):
+            self.source.track(owner)
+            self._tracked = owner
+        self._show_presence()
+
+    def _show_presence(self) -> None:
+        status = self.source.presence().get(self._tracked) if self._tracked else None
+        with self._lock:
+            self.target_presence = (
+                {"owner": status.owner, "state": status.state, "last_seen": iso(status.last_seen)} if status else {}
+            )
+
+    def close(self) -> None:
+        if self.__dict__.get("_tracked"):
+            self.source.untrack(self._tracked)
+            self._tracked = ""
+        super().close()
 
     def handle(self, action: Any) -> dict[str, Any]:
         errors: dict[str, str] = {}
@@ -121,6 +159,13 @@ class SubmitForm(QueueWidget):
                 errors["tags"] = problem
         if errors:
             return {"ok": False, "error": "Please fix the highlighted fields.", "errors": errors}
+        folder_ok = (params.code_folder.expanduser() / "run.sh").is_file()  # else the folder's error comes first
+        if folder_ok and not action.confirmed and self.client.queue_status(params.target_email).state == "no_queue":
+            warning = (
+                f"There is no queue at {params.target_email}'s datasite (or it has not synced yet): a job "
+                "sent there waits until its owner starts a queue server. Check the email, or submit anyway."
+            )
+            return {"ok": False, "needs_confirmation": True, "warning": warning, "error": warning}
         try:
             job = self.client.submit_code(
                 params.target_email,
@@ -142,7 +187,5 @@ class SubmitForm(QueueWidget):
         entry = {"uid": job.uid, "short_uid": job.short_uid, "name": job.name, "target": job.target_email}
         with self._lock:
             self.submitted = [entry, *self.submitted][:10]
-        source = existing_source(self.client)
-        if source is not None:
-            source.poll_now()  # a JobTable of this client shows the new job at once
+        self.source.poll_now()  # a JobTable of this client shows the new job at once
         return {"message": f"Submitted {job.name!r} to {job.target_email}", "job": entry}

@@ -1,7 +1,8 @@
-"""Harness for the browser tests: a real JupyterLab on loopback and Debian's Chromium driven by Playwright.
+"""Harness for the browser tests: a real JupyterLab (or Notebook 7, or marimo) on loopback
+and Debian's Chromium driven by Playwright.
 
-JupyterLab runs with its own config, settings and runtime folders (nothing from the
-machine's Jupyter setup leaks in) and imports this checkout's package in its kernels.
+Jupyter runs with its own config, settings and runtime folders (nothing from the machine's
+Jupyter setup leaks in) and imports this checkout's package in its kernels.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ class Lab:
     url: str
     token: str
     root: Path
+    app: str = "lab"
 
     def notebook_url(self, name: str) -> str:
         """The notebook alone in a workspace of its own (no other notebook's widgets in the page)."""
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         workspace = name.replace(".", "-")
         return f"{self.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={self.token}"
 
@@ -70,8 +74,9 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def running_lab(base: Path) -> Iterator[Lab]:
-    """A JupyterLab on loopback serving a copy of notebooks/ from ``base``, until the end."""
+def running_lab(base: Path, app: str = "lab") -> Iterator[Lab]:
+    """A JupyterLab (``app="notebook"``: Notebook 7) on loopback serving a copy of notebooks/
+    from ``base``, until the end."""
     root = base / "notebooks"
     shutil.copytree(REPO / "notebooks", root)
     settings = base / "settings"
@@ -94,7 +99,7 @@ def running_lab(base: Path) -> Iterator[Lab]:
             sys.executable,
             "-m",
             "jupyter",
-            "lab",
+            app,
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={port}",
@@ -102,9 +107,15 @@ def running_lab(base: Path) -> Iterator[Lab]:
             f"--ServerApp.root_dir={root}",
             "--ServerApp.port_retries=0",
             "--ServerApp.allow_root=True",  # CI runs as root
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(
+                ["--JupyterNotebookApp.expose_app_in_browser=True"]
+                if app == "notebook"
+                else [
+                    "--LabApp.expose_app_in_browser=True",
+                    "--LabApp.news_url=None",
+                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                ]
+            ),
         ],
         cwd=root,
         env=env,
@@ -119,7 +130,35 @@ def running_lab(base: Path) -> Iterator[Lab]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("JupyterLab did not start:\n" + (base / "jupyterlab.log").read_text()[-3000:])
             time.sleep(0.25)
-        yield Lab(url=url, token=token, root=root)
+        yield Lab(url=url, token=token, root=root, app=app)
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@contextmanager
+def running_marimo(notebook: Path) -> Iterator[str]:
+    """``marimo run`` of one notebook on loopback (imports this checkout); yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    log = open(notebook.with_suffix(".log"), "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marimo", "run", str(notebook), "--headless", "--host", "127.0.0.1"]
+        + ["--port", str(port), "--no-token"],
+        cwd=notebook.parent,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while not _ready(f"{url}/health"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("marimo did not start:\n" + notebook.with_suffix(".log").read_text()[-3000:])
+            time.sleep(0.25)
+        yield url
     finally:
         _stop(proc)
         log.close()

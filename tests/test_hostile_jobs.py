@@ -501,11 +501,11 @@ def test_without_the_sandbox_a_root_server_runs_each_job_as_its_own_unprivileged
 def test_removing_a_staging_folder_someone_else_removed_leaves_the_shared_parent_alone(tmp_path):
     """Every job of every server here stages under one parent; a sweeper that finds a folder
     already gone must not take the parent's permissions away from the jobs still running."""
-    from syft_code_queue.runner.staging import _remove_tree
+    from syft_code_queue.filesystem import remove_tree
 
     parent = tmp_path / "jobs"
     parent.mkdir()
     os.chmod(parent, 0o711)
     gone = parent / "job-removed-by-another-sweeper"
-    _remove_tree(gone)
+    remove_tree(gone)
     assert stat.S_IMODE(parent.stat().st_mode) == 0o711

@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from ..filesystem import open_regular, remove_tree, walk
 from .launcher import JobIds
 from .limits import SandboxPolicy, format_size, own_folder
 
@@ -81,8 +81,10 @@ class Staging:
                     os.chown(folder, ids.uid, ids.gid)
             yield staging
         finally:
-            _remove_tree(root)
-            os.close(lock)
+            try:
+                remove_tree(root)
+            finally:  # released even if removal fails: a held lock would outlive the job
+                os.close(lock)
 
     def over_limit(self, policy: SandboxPolicy) -> Optional[str]:
         """Why the job must stop now because of what it wrote, or None."""
@@ -157,22 +159,31 @@ def staging_parent(ids: Optional[JobIds]) -> Path:
 
 
 def _sweep_stale(parent: Path) -> None:
+    """Remove what dead servers left; one leftover that resists is logged, never fatal: it
+    must not fail the new job that found it."""
     for folder in parent.iterdir():
         try:
-            lock = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue  # being created right now, or not one of ours
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a running job's
-        else:
-            if os.fstat(lock).st_nlink == 0:
-                continue  # another sweeper removed it while we waited for its lock
-            log.warning("removing %s, left behind by a server that stopped mid-job", folder)
-            _remove_tree(folder)
-        finally:
-            os.close(lock)
+            _sweep_one(folder)
+        except Exception:
+            log.exception("could not remove %s, left behind by a server that stopped mid-job", folder)
+
+
+def _sweep_one(folder: Path) -> None:
+    try:
+        lock = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return  # being created right now, or not one of ours
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # a running job's
+    else:
+        if os.fstat(lock).st_nlink == 0:
+            return  # another sweeper removed it while we waited for its lock
+        log.warning("removing %s, left behind by a server that stopped mid-job", folder)
+        remove_tree(folder)
+    finally:
+        os.close(lock)
 
 
 def tree_size(folder: Path) -> int:
@@ -208,53 +219,21 @@ def _copy_code(source: Path, dest: Path) -> None:
     """Copy the approved code, readable by the job's uid; only directories and regular files."""
     dest.mkdir()
     os.chmod(dest, 0o755)  # explicit: the server's umask may be stricter
-    for dirpath, dirnames, filenames in os.walk(source):
-        here = Path(dirpath)
-        target = dest / here.relative_to(source)
-        for name in dirnames:
-            if not (here / name).is_symlink():
-                (target / name).mkdir()
-                os.chmod(target / name, 0o755)
-        for name in filenames:
-            path = here / name
-            if stat.S_ISREG(path.lstat().st_mode):
-                _copy_file(path, target / name)
-                os.chmod(target / name, 0o644)
+    for relative, item in walk(source):
+        target = dest / relative
+        if item.is_dir(follow_symlinks=False):
+            target.mkdir()
+            os.chmod(target, 0o755)
+        elif item.is_file(follow_symlinks=False):
+            _copy_file(Path(item.path), target)
+            os.chmod(target, 0o644)
 
 
 def _copy_file(source: Path, target: Path) -> None:
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(source)
     except PermissionError:  # the job's own file, made unreadable by the job (owner's uid)
         os.chmod(source, 0o600)
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(source)
     with os.fdopen(fd, "rb") as fin, open(target, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
-
-
-def _remove_tree(root: Path) -> None:
-    """Remove a staging folder even where the job took away its own permissions. Nothing above
-    ``root`` is ever touched: the parent is shared by every job of every server here, and a
-    folder another sweeper removed first is simply gone."""
-    top = os.fspath(root)
-
-    def retry(func, path, failure) -> None:  # type: ignore[no-untyped-def]
-        error = failure[1] if isinstance(failure, tuple) else failure  # onerror or onexc
-        if isinstance(error, FileNotFoundError):
-            return
-        try:
-            parent = os.path.dirname(path)
-            if parent == top or parent.startswith(top + os.sep):
-                os.chmod(parent, 0o700)
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.chmod(path, 0o700)
-            func(path)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            log.warning("could not remove %s from a job's staging folder", path)
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(root, onexc=retry)
-    else:
-        shutil.rmtree(root, onerror=retry)

@@ -207,7 +207,7 @@ class JobIndex:
             self._jobs[key] = _Job(request, state, old)  # it looks the same as before
             return
         self._version = next_version()
-        entry = Entry(key, self._version, job) if job is not None else None
+        entry = Entry(key, self._version, job, self.requester is None) if job is not None else None
         self._jobs[key] = _Job(request, state, entry)
         if entry is not None and old is not None and old.created_at == entry.created_at:
             self._touched.add(key)

@@ -7,8 +7,9 @@ Synced, under ``datasites/<owner>/app_data/<queue>/`` (``QueueLayout``):
   ``stderr.txt``, ``outputs/``).
 
 Owner-private, under ``<data_dir>/.syft_code_queue/<owner>/``, never synced
-(``PrivateLayout``): the serve lock, the state locks, the start journal and the workers'
-scratch slots.
+(``PrivateLayout``): the serve lock, the state locks, the start journal, the workers'
+scratch slots, and ``accepted/<queue>/<requester>/<uid>/`` (``job.json`` and ``code/``): the
+owner's immutable copy of each accepted job, which is what is shown, approved and run.
 """
 
 from __future__ import annotations
@@ -176,3 +177,26 @@ class PrivateLayout:
     def scratch(self) -> Path:
         """The workers' scratch slots, one folder each."""
         return self.private_dir / "runs" / self.queue
+
+    @cached_property
+    def accepted_root(self) -> Path:
+        """The owner's copies of accepted jobs, one folder per requester."""
+        return self.private_dir / "accepted" / self.queue
+
+    def accepted(self, ref: JobRef) -> Path:
+        """The owner's immutable copy of one accepted job."""
+        return self.accepted_root / ref.requester / ref.uid
+
+    def accepted_request(self, ref: JobRef) -> Path:
+        return self.accepted(ref) / JOB_FILE
+
+    def accepted_code(self, ref: JobRef) -> Path:
+        return self.accepted(ref) / CODE_DIR
+
+    def accepted_requesters(self) -> list[str]:
+        """The requesters with an accepted copy."""
+        try:
+            with os.scandir(self.accepted_root) as entries:
+                return [e.name for e in entries if e.is_dir(follow_symlinks=False) and EMAIL_PATTERN.match(e.name)]
+        except FileNotFoundError:
+            return []

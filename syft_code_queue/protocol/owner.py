@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -24,8 +23,27 @@ from typing import IO, Callable, Iterator, Optional
 from pydantic import ValidationError
 
 from ..cache import BoundedCache
-from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError, describe
-from ..models import EMAIL_PATTERN, UID_PATTERN, CancelRequest, FileEntry, Job, JobRef, JobRequest, JobResult, JobState
+from ..errors import (
+    AmbiguousJobError,
+    InvalidTransitionError,
+    JobNotFoundError,
+    StillArriving,
+    SubmissionError,
+    describe,
+)
+from ..filesystem import open_regular, remove_tree
+from ..models import (
+    EMAIL_PATTERN,
+    UID_PATTERN,
+    CancelRequest,
+    FileEntry,
+    Job,
+    JobRef,
+    JobRequest,
+    JobResult,
+    JobState,
+    QueueConfig,
+)
 from ..syftbox import (
     FileIdentity,
     Workspace,
@@ -35,9 +53,11 @@ from ..syftbox import (
     sha256_file,
     write_if_changed,
 )
-from .documents import read_cancel, read_model, read_state, submission_folders
+from .accepted import AcceptedCopies
+from .bounds import check_manifest_length, read_document
+from .documents import parse_request, read_cancel, read_state, submission_folders
 from .layout import OUTPUTS_DIR, STDERR_FILE, STDOUT_FILE, PrivateLayout, QueueLayout
-from .manifest import compare_to_manifest, folder_entries
+from .manifest import compare_to_manifest, folder_entries, through_symlink
 from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permissions_yaml, queue_permissions_yaml
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -84,7 +104,11 @@ class OwnerStore:
         self.queue = queue
         self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
         self.private = PrivateLayout(workspace.private_dir, queue)
+        self.accepted = AcceptedCopies(self.private)
         self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
+        # job.json -> the version last parsed and its request: a submission still arriving
+        # is looked at on every pass, and parsing a large one again costs every requester
+        self._requests: BoundedCache[JobRef, tuple[FileIdentity, JobRequest]] = BoundedCache(STATES_KEPT)
         self._memo_lock = threading.Lock()  # the requesters it has seen
         self._known_requesters: set[str] = set()
         # state file -> the version this store wrote last, and its state (recent jobs only:
@@ -157,33 +181,47 @@ class OwnerStore:
         """Every job folder in the inbox (or one requester's)."""
         return submission_folders(self.layout, requester)
 
-    def find(self, uid: str) -> JobRef:
-        """The job with this uid, from whichever requester's folder holds it."""
-        if not UID_PATTERN.match(uid or ""):
-            raise JobNotFoundError(f"not a job uid: {uid!r}")
-        for requester in self.requesters():
+    def find(self, key: str) -> JobRef:
+        """The job named ``key``: ``REQUESTER/UID``, or a bare uid. A uid found under several
+        requesters' folders is the one the owner accepted, when exactly one was (a duplicate
+        uid is refused at intake); otherwise it is ambiguous and must be named in full."""
+        requester, _, uid = key.rpartition("/") if isinstance(key, str) else ("", "", "")
+        if not UID_PATTERN.match(uid) or (requester and not EMAIL_PATTERN.match(requester)):
+            raise JobNotFoundError(f"not a job uid (or REQUESTER/UID): {key!r}")
+        if requester:
             ref = JobRef(requester, uid)
-            if self.layout.job(ref).submission.is_dir():
+            if self.layout.job(ref).submission.is_dir() or self.accepted.request(ref) is not None:
                 return ref
-        raise JobNotFoundError(f"no job {uid} in queue {self.queue!r} of {self.workspace.email}")
+            raise JobNotFoundError(f"no job {key} in queue {self.queue!r} of {self.workspace.email}")
+        found = [who for who in self.requesters() if self.layout.job(JobRef(who, uid)).submission.is_dir()]
+        if len(found) > 1:
+            holders = [who for who in self.accepted.holders(uid) if who in found]
+            if len(holders) != 1:
+                named = ", ".join(f"{who}/{uid}" for who in found)
+                raise AmbiguousJobError(f"uid {uid} is used by {len(found)} requesters; name the job as one of {named}")
+            found = holders
+        if not found:
+            raise JobNotFoundError(f"no job {uid} in queue {self.queue!r} of {self.workspace.email}")
+        return JobRef(found[0], uid)
 
-    def read_request(self, ref: JobRef) -> JobRequest:
-        """The submission's request, checked against where it was found.
+    def read_request(self, ref: JobRef, config: QueueConfig) -> JobRequest:
+        """The submission's request, checked against where it was found and against the
+        owner's bounds; parsed again only when ``job.json`` changed.
 
         Raises StillArriving while it may still be syncing, SubmissionError when it never
         can be accepted."""
-        try:
-            raw = self.layout.job(ref).job_file.read_bytes()
-        except FileNotFoundError:
-            raise StillArriving("job.json has not arrived yet") from None
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            raise StillArriving("job.json is not complete JSON yet") from None
-        try:
-            request = JobRequest.model_validate(document)
-        except ValidationError as exc:
-            raise SubmissionError(f"job.json is invalid: {describe(exc, subject='document')}") from None
+        path = self.layout.job(ref).job_file
+        known = self._requests.get(ref)
+        if known is not None and file_identity(path) == known[0]:
+            request = known[1]
+        else:
+            identity, document = read_document(path, config.max_request_bytes)
+            check_manifest_length(document, config)
+            try:
+                request = JobRequest.model_validate(document)
+            except ValidationError as exc:
+                raise SubmissionError(f"job.json is invalid: {describe(exc, subject='document')}") from None
+            self._requests.put(ref, (identity, request))
         if request.requester_email != ref.requester:
             raise SubmissionError(
                 f"job.json claims requester {request.requester_email!r} but was submitted by {ref.requester!r}"
@@ -220,16 +258,23 @@ class OwnerStore:
         still shown (named as such), so the audit trail has no holes."""
         state = self.read_state(ref)
         try:
-            request = read_model(self.layout.job(ref).job_file, JobRequest)
-        except (ValidationError, ValueError):
-            request = None
-        return self.job_view(ref, request, request is not None, state)
+            raw: Optional[bytes] = self.layout.job(ref).job_file.read_bytes()
+        except OSError:
+            raw = None
+        request = parse_request(raw) if raw is not None else None
+        return self.job_view(ref, request, raw is not None, state)
 
     def job_view(
         self, ref: JobRef, request: Optional[JobRequest], present: bool, state: Optional[JobState]
     ) -> Optional[Job]:
         """The owner's view of a submission from its parsed documents; the job index builds
-        its jobs the same way."""
+        its jobs the same way. Once accepted, a job is the owner's private copy (the inbox's
+        only flags a change); before, its identity is the folder's, whatever it claims."""
+        accepted = self.accepted.request(ref) if state is not None else None
+        if accepted is not None:
+            return Job(request=accepted, state=state, changed_after_acceptance=request != accepted)
+        if request is not None and (request.requester_email, request.uid) != ref:
+            request = request.model_copy(update={"requester_email": ref.requester, "uid": ref.uid})
         if request is None:
             if state is None:
                 return None
@@ -248,19 +293,23 @@ class OwnerStore:
 
     def read_code_file(self, ref: JobRef, path: str, max_bytes: int) -> CodeFile:
         """At most ``max_bytes`` of a submitted file named in its manifest (nothing else is
-        readable this way), hashed in full to compare with the manifest."""
-        entry = next((f for f in self.read_request(ref).files if f.path == path), None)
+        readable this way), hashed in full to compare with the manifest. An accepted job's
+        file is read from the owner's copy: what is shown is what an approval runs."""
+        request, code = self.accepted.request(ref), self.accepted.code_dir(ref)
+        if request is None or code is None:
+            request, code = self.read_request(ref, QueueConfig(queue_name=self.queue)), self.layout.job(ref).code_dir
+        entry = next((f for f in request.files if f.path == path), None)
         if entry is None:
             raise FileNotFoundError(f"{path!r} is not part of job {ref.uid}")
-        file = self.layout.job(ref).code_dir / entry.path
-        if file.is_symlink():
+        file = code / entry.path
+        if through_symlink(code, entry.path):
             raise SubmissionError(f"{entry.path} is a symlink; only regular files are accepted")
         if entry.size == 0 and not file.exists():
             return CodeFile(entry=entry, head=b"", matches_manifest=True)  # empty files never sync
         digest = hashlib.sha256()
         head = bytearray()
         size = 0
-        with open(file, "rb") as fh:
+        with os.fdopen(open_regular(file), "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 16), b""):
                 digest.update(chunk)
                 size += len(chunk)
@@ -336,8 +385,9 @@ class OwnerStore:
     def remove_bulky(self, ref: JobRef) -> None:
         """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""
         paths = self.layout.job(ref)
-        shutil.rmtree(paths.code_dir, ignore_errors=True)
-        shutil.rmtree(paths.review / OUTPUTS_DIR, ignore_errors=True)
+        self.accepted.drop_code(ref)
+        remove_tree(paths.code_dir)
+        remove_tree(paths.review / OUTPUTS_DIR)
         paths.stdout_file.unlink(missing_ok=True)
         paths.stderr_file.unlink(missing_ok=True)
 

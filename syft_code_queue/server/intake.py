@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 from .. import lifecycle
 from ..errors import StillArriving, SubmissionError
 from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
+from ..protocol.bounds import check_request
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
 
@@ -45,10 +47,16 @@ class Intake:
 
     def accept(self, ref: JobRef) -> tuple[JobState, Optional[JobRequest]]:
         """The job's first state, accepted (with its request) or refused. Raises
-        ``StillArriving`` while its files may still be syncing, within ``arrival_timeout``."""
+        ``StillArriving`` while its files may still be syncing, within ``arrival_timeout``.
+
+        What is accepted is the owner's private copy, made here: the policy, the callback,
+        the reviewer and the run all see those bytes, whatever the inbox holds later."""
         try:
-            request = self.store.read_request(ref)
+            self._in_bounds(ref)
+            request = self.store.read_request(ref, self.config)
+            check_request(request, self.config)
             self.store.check_code(request)
+            code = self._keep(ref, request)
         except StillArriving as waiting:
             first = self._first_seen.setdefault(ref, time.monotonic())
             if time.monotonic() - first <= self.config.arrival_timeout:
@@ -57,7 +65,7 @@ class Intake:
         except SubmissionError as invalid:
             return self.refuse(ref, str(invalid)), None
         job = Job(request=request)
-        problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
+        problems = self.runner.check_code(code, job)
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
         approver = AUTO_APPROVER if self._auto_approves(job) else None
@@ -67,9 +75,35 @@ class Intake:
         self._first_seen.pop(ref, None)
         return state, request
 
+    def _in_bounds(self, ref: JobRef) -> None:
+        """Refuse a uid another requester's accepted job holds, and a requester with more than
+        ``max_in_flight_per_requester`` submissions still arriving."""
+        layout = self.store.layout
+        others = [
+            who
+            for who in {*self.store.accepted.holders(ref.uid), *self.store.requesters()} - {ref.requester}
+            if layout.job(JobRef(who, ref.uid)).state_file.exists() or self.store.accepted.request(JobRef(who, ref.uid))
+        ]
+        if others:
+            raise SubmissionError(f"uid {ref.uid} is already another requester's job; submit again with a new uid")
+        if ref not in self._first_seen:
+            arriving = sum(1 for seen in self._first_seen if seen.requester == ref.requester)
+            if arriving >= self.config.max_in_flight_per_requester:
+                raise SubmissionError(
+                    f"{arriving} submissions of {ref.requester} are still arriving, the most allowed "
+                    "(max_in_flight_per_requester); submit again once they have been accepted"
+                )
+
+    def _keep(self, ref: JobRef, request: JobRequest) -> Path:
+        try:
+            return self.store.accepted.keep(ref, request, self.store.layout.job(ref).code_dir)
+        except ValueError as changed:  # the inbox changed between the check and the copy
+            raise StillArriving(str(changed)) from None
+
     def refuse(self, ref: JobRef, reason: str) -> JobState:
         log.info("rejected %s: %s", ref, reason)
         self._first_seen.pop(ref, None)
+        self.store.accepted.drop(ref)
         return self.store.create(lifecycle.refuse(ref, by=self.owner, reason=reason))
 
     def _auto_approves(self, job: Job) -> bool:

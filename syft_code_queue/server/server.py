@@ -73,9 +73,9 @@ class CodeQueueServer:
         self._serving = ExitStack()  # the change feed's thread and subscription while serving
         self._lock = threading.RLock()  # the fields above and below, across threads
         self._dirty: set[Scope] = set()  # jobs that file-system events say changed
-        self._requester_of: dict[str, str] = {}  # uid -> the requester whose submission holds it
         self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
         self._listeners: list[Listener] = []
+        self._broken: set[JobRef] = set()  # jobs whose handling raised (serve thread only)
 
     @property
     def email(self) -> str:
@@ -224,13 +224,22 @@ class CodeQueueServer:
                 self._visit(ref)
 
     def _visit(self, ref: JobRef) -> None:
-        if ref in self._settled:
+        """One job's turn; whatever goes wrong fails that job only, never the pass."""
+        if ref in self._settled or ref in self._broken:
             return
-        with self._lock:
-            known = self._requester_of.setdefault(ref.uid, ref.requester)
-        if known != ref.requester:
-            log.warning("uid %s reused by %s (already %s's); ignored", ref.uid, ref.requester, known)
-            return
+        try:
+            self._handle(ref)
+        except Exception as exc:
+            log.exception("job %s could not be handled", ref)
+            self._broken.add(ref)  # tried once per process: a poison job must not cost every pass
+            try:
+                if self.store.read_state(ref) is None:
+                    self._intake.refuse(ref, f"the submission could not be handled ({type(exc).__name__}: {exc})")
+                    self._changed(ref)
+            except Exception:
+                log.exception("job %s could not be refused either", ref)
+
+    def _handle(self, ref: JobRef) -> None:
         state = self.store.read_state(ref)
         request: Optional[JobRequest] = None
         if state is None:
@@ -277,10 +286,9 @@ class CodeQueueServer:
                 log.exception("job listener failed")
 
     # -- owner actions (any thread) -----------------------------------------------------
-    def _ref(self, uid: str) -> JobRef:
-        with self._lock:
-            requester = self._requester_of.get(uid)
-        return JobRef(requester, uid) if requester else self.store.find(uid)
+    def _ref(self, key: str) -> JobRef:
+        """``REQUESTER/UID``, or a bare uid (see ``OwnerStore.find``)."""
+        return self.store.find(key)
 
     def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
         """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""

@@ -176,10 +176,9 @@ class Workers:
         if request.manifest_sha256 != state.manifest_sha256:
             self._finish(ref, JobStatus.failed, "the submission changed after it was approved")
             return
+        code = self.store.accepted.code_dir(ref) or self.store.layout.job(ref).code_dir  # (accepted before copies)
         try:
-            copy_verified(
-                self.store.layout.job(ref).code_dir, run.code_dir, request.files, slot.take_spares(len(request.files))
-            )
+            copy_verified(code, run.code_dir, request.files, slot.take_spares(len(request.files)))
         except (ValueError, OSError) as exc:
             self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
             return

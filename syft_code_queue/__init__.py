@@ -3,6 +3,7 @@ safely and get the results back, privately."""
 
 from .client import CodeQueueClient, create_client, submit_code
 from .errors import (
+    AmbiguousJobError,
     ConfigurationError,
     InvalidTransitionError,
     JobNotFoundError,
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidTransitionError",
     "Job",
+    "AmbiguousJobError",
     "JobNotFoundError",
     "JobRef",
     "JobRun",

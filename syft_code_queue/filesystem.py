@@ -149,6 +149,13 @@ def open_regular(path: PathLike) -> int:
     return fd
 
 
+def read_regular(path: PathLike, max_bytes: int = -1) -> tuple[os.stat_result, bytes]:
+    """(stat, bytes) of the regular file at ``path`` (at most ``max_bytes`` when given);
+    refuses what ``open_regular`` refuses."""
+    with os.fdopen(open_regular(path), "rb") as fh:
+        return os.fstat(fh.fileno()), fh.read(max_bytes)
+
+
 def hash_regular(path: PathLike) -> tuple[os.stat_result, int, str]:
     """(its stat before reading, size read, sha256) of the regular file at ``path``; see
     ``open_regular`` for what is refused."""

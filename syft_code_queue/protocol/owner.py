@@ -29,9 +29,10 @@ from ..errors import (
     JobNotFoundError,
     StillArriving,
     SubmissionError,
+    UnsafeFolderError,
     describe,
 )
-from ..filesystem import open_regular, remove_tree
+from ..filesystem import open_regular, read_regular, remove_tree
 from ..models import (
     EMAIL_PATTERN,
     UID_PATTERN,
@@ -258,8 +259,8 @@ class OwnerStore:
         still shown (named as such), so the audit trail has no holes."""
         state = self.read_state(ref)
         try:
-            raw: Optional[bytes] = self.layout.job(ref).job_file.read_bytes()
-        except OSError:
+            raw: Optional[bytes] = read_regular(self.layout.job(ref).job_file)[1]
+        except (OSError, UnsafeFolderError):
             raw = None
         request = parse_request(raw) if raw is not None else None
         return self.job_view(ref, request, raw is not None, state)

@@ -9,13 +9,13 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from pydantic import ValidationError
 
 from .client import CodeQueueClient
 from .errors import QueueError, UsageError
-from .models import Job, JobStatus, QueueConfig
+from .models import UNPRINTABLE, Job, JobStatus, QueueConfig
 from .server import CodeQueueServer
 from .syftbox import Workspace
 
@@ -39,6 +39,13 @@ def _owner(args: argparse.Namespace) -> CodeQueueServer:
     return CodeQueueServer(config=_config(args), workspace=_workspace(args))
 
 
+def _safe(text: object, keep: str = "") -> str:
+    """Text a requester (or a job) wrote, with every control and bidirectional character
+    shown escaped (except those in ``keep``): it cannot retitle the owner's terminal, hide
+    text or forge rows."""
+    return UNPRINTABLE.sub(lambda m: m[0] if m[0] in keep else m[0].encode("unicode_escape").decode(), str(text))
+
+
 def _fmt_time(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else ""
 
@@ -52,8 +59,9 @@ def _print_jobs(jobs: Sequence[Job], as_json: bool) -> None:
         return
     print(f"{'UID':8}  {'STATUS':9}  {'CREATED':19}  {'REQUESTER -> TARGET':40}  NAME")
     for job in jobs:
-        who = f"{job.requester_email} -> {job.target_email}"
-        print(f"{job.short_uid:8}  {job.status.value:9}  {_fmt_time(job.created_at):19}  {who[:40]:40}  {job.name}")
+        who = _safe(f"{job.requester_email} -> {job.target_email}")
+        name = _safe(job.name)
+        print(f"{job.short_uid:8}  {job.status.value:9}  {_fmt_time(job.created_at):19}  {who[:40]:40}  {name}")
 
 
 def _print_job(job: Job, as_json: bool) -> None:
@@ -70,32 +78,47 @@ def _print_job(job: Job, as_json: bool) -> None:
             )
         )
         return
-    print(f"{job.name}  [{job.uid}]")
-    print(f"  status:     {job.status.value}")
-    print(f"  requester:  {job.requester_email}")
-    print(f"  target:     {job.target_email}")
+    lines = [
+        f"{job.name}  [{job.requester_email}/{job.uid}]",
+        f"  status:     {job.status.value}",
+        f"  requester:  {job.requester_email}",
+        f"  target:     {job.target_email}",
+        f"  manifest:   {job.request.manifest_sha256}  (approve --manifest pins it)",
+    ]
+    if job.changed_after_acceptance:
+        lines.append("  warning:    the requester's job.json changed after it was accepted; shown as accepted")
     if job.description:
-        print(f"  description: {job.description}")
+        lines.append(f"  description: {job.description}")
     if job.tags:
-        print(f"  tags:       {', '.join(job.tags)}")
-    print(f"  files:      {', '.join(f.path for f in job.files)}")
+        lines.append(f"  tags:       {', '.join(job.tags)}")
+    lines.append(f"  files:      {', '.join(f.path for f in job.files)}")
     if job.exit_code is not None:
-        print(f"  exit code:  {job.exit_code}")
+        lines.append(f"  exit code:  {job.exit_code}")
     if job.error:
-        print(f"  reason:     {job.error}")
+        lines.append(f"  reason:     {job.error}")
     for t in job.history:
         reason = f": {t.reason}" if t.reason else ""
-        print(f"  {_fmt_time(t.at)}  {t.status.value:9} by {t.by}{reason}")
+        lines.append(f"  {_fmt_time(t.at)}  {t.status.value:9} by {t.by}{reason}")
+    print("\n".join(_safe(line) for line in lines))
 
 
-def _resolve(uid: str, jobs: Callable[[], Sequence[Job]]) -> str:
-    """Accept a unique uid prefix (the short uid the tables show)."""
-    if len(uid) == 32:
-        return uid
-    matches = [j.uid for j in jobs() if j.uid.startswith(uid)]
-    if len(matches) == 1:
-        return matches[0]
-    raise UsageError(f"no job matches {uid!r}" if not matches else f"{uid!r} is ambiguous: {len(matches)} jobs match")
+def _resolve(given: str, side: CodeQueueServer | CodeQueueClient) -> str:
+    """The job ``given`` names: ``REQUESTER/UID`` (owner), a uid or a unique uid prefix (the
+    short uid the tables show). For the owner, a uid that several requesters' jobs use is
+    refused: it must be named as ``REQUESTER/UID``."""
+    if "/" in given:
+        return given
+    matches = [job for job in side.list_jobs() if job.uid.startswith(given)]
+    if not matches:
+        raise UsageError(f"no job matches {given!r}")
+    if len({job.uid for job in matches}) > 1:
+        raise UsageError(f"{given!r} is ambiguous: {len(matches)} jobs match")
+    if isinstance(side, CodeQueueServer):
+        if len(matches) > 1:
+            named = ", ".join(sorted(_safe(f"{job.requester_email}/{job.uid}") for job in matches))
+            raise UsageError(f"uid {matches[0].uid} is used by several requesters; name one of {named}")
+        return f"{matches[0].requester_email}/{matches[0].uid}"
+    return matches[0].uid
 
 
 # --- commands ------------------------------------------------------------------------
@@ -128,43 +151,43 @@ def _side(args: argparse.Namespace) -> CodeQueueServer | CodeQueueClient:
 
 def cmd_show(args: argparse.Namespace) -> None:
     side = _side(args)
-    _print_job(side.get_job(_resolve(args.uid, side.list_jobs)), args.json)
+    _print_job(side.get_job(_resolve(args.uid, side)), args.json)
 
 
 def cmd_logs(args: argparse.Namespace) -> None:
     side = _side(args)
-    logs = side.get_job_logs(_resolve(args.uid, side.list_jobs))
+    logs = side.get_job_logs(_resolve(args.uid, side))
     if logs is None:
         raise UsageError("no logs yet: the job has not finished, or its logs have not synced")
-    sys.stdout.write(logs)
+    sys.stdout.write(_safe(logs, keep="\n\t"))
 
 
 def cmd_output(args: argparse.Namespace) -> None:
     side = _side(args)
-    path = side.get_job_output(_resolve(args.uid, side.list_jobs))
+    path = side.get_job_output(_resolve(args.uid, side))
     if path is None:
         raise UsageError("no outputs yet: the job has not finished, or its outputs have not synced")
     print(path)
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        print(f"  {file.relative_to(path)}  ({file.stat().st_size} bytes)")
+        print(f"  {_safe(file.relative_to(path))}  ({file.stat().st_size} bytes)")
 
 
 def cmd_cancel(args: argparse.Namespace) -> None:
     side = _side(args)
-    uid = _resolve(args.uid, side.list_jobs)
+    uid = _resolve(args.uid, side)
     side.cancel_job(uid, args.reason) if args.reason else side.cancel_job(uid)
     print(f"cancellation requested for {uid}")
 
 
 def cmd_approve(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    job = owner.approve_job(_resolve(args.uid, owner.list_jobs), reason=args.reason or "")
+    job = owner.approve_job(_resolve(args.uid, owner), reason=args.reason or "", manifest_sha256=args.manifest)
     print(f"{job.uid} {job.status.value}")
 
 
 def cmd_reject(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    job = owner.reject_job(_resolve(args.uid, owner.list_jobs), reason=args.reason)
+    job = owner.reject_job(_resolve(args.uid, owner), reason=args.reason)
     print(f"{job.uid} {job.status.value}")
 
 
@@ -246,21 +269,22 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(
             name, parents=[identity, as_json, as_owner] if name == "show" else [identity, as_owner], help=text
         )
-        p.add_argument("uid", help="job uid (or a unique prefix)")
+        p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("cancel", parents=[identity, as_owner], help="cancel a job that has not finished")
-    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
     p.add_argument("--reason", help="why (shown in the job's history)")
     p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("approve", parents=[identity], help="(owner) approve a pending job")
-    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
     p.add_argument("--reason", help="optional note recorded in the history")
+    p.add_argument("--manifest", help="approve only if the code is this manifest (as `scq show --owner` printed)")
     p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("reject", parents=[identity], help="(owner) reject a pending job")
-    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
     p.add_argument("--reason", required=True, help="why; shown to the requester")
     p.set_defaults(func=cmd_reject)
     return parser
@@ -274,8 +298,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     try:
         args.func(args)
-    except (QueueError, FileNotFoundError, NotADirectoryError, ValueError, ValidationError) as exc:
-        print(f"scq: error: {exc}", file=sys.stderr)
+    except (QueueError, OSError, ValueError, ValidationError) as exc:  # OSError: e.g. an unreadable data folder
+        print(f"scq: error: {_safe(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -228,3 +228,42 @@ def test_requester_typed_times_never_break_or_order_the_owners_views(client, ser
     accepted(server, victim.uid)
     assert [job.uid for job in server.list_jobs(limit=1)] == [victim.uid]
     assert server.get_job(forged[0]).created_at.tzinfo is not None
+
+
+# --- 12 and 13: results the requester can always receive ------------------------------------
+
+
+def test_outputs_a_manifest_cannot_name_are_withheld_and_the_logs_still_return(client, server, make_code):
+    """Class: output names a results manifest refuses (a backslash, a control character).
+    ``a\\b.txt`` failed the whole job with a validation error and no logs; without
+    ``_valid_name`` in ``publish_results`` it still does."""
+    job = client.submit_code(
+        OWNER,
+        make_code("""
+            echo visible > "$SYFT_OUTPUT_DIR/ok.txt"
+            echo x > "$SYFT_OUTPUT_DIR/a\\\\b.txt"
+            echo y > "$SYFT_OUTPUT_DIR/$(printf 'c\\033d')"
+            echo done
+        """),
+        "odd names",
+    )
+    server.approve_job(accepted(server, job.uid))
+    done = client.wait_for_job(job.uid, timeout=30)
+    assert done.status == scq.JobStatus.completed, done.error
+    assert [entry.path for entry in done.state.result.outputs] == ["ok.txt"]
+    logs = client.get_job_logs(job.uid)
+    assert logs.startswith("done\n") and "'a\\\\b.txt'" in logs and "outputs not returned" in logs
+
+
+def test_outputs_past_max_output_files_are_withheld_and_state_stays_small(client, server_factory, make_code):
+    """Class: results whose manifest makes ``state.json`` too large to sync (35,000 outputs
+    made 12 MB). Without ``max_output_files`` all 50 are listed in the state."""
+    server = server_factory(max_output_files=5).start()
+    job = client.submit_code(
+        OWNER, make_code('for i in $(seq 50); do echo $i > "$SYFT_OUTPUT_DIR/$i.txt"; done'), "many"
+    )
+    server.approve_job(accepted(server, job.uid))
+    done = client.wait_for_job(job.uid, timeout=30)
+    assert done.status == scq.JobStatus.completed, done.error
+    assert len(done.state.result.outputs) == 5
+    assert "max_output_files" in client.get_job_logs(job.uid)

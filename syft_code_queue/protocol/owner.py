@@ -63,7 +63,7 @@ from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permiss
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
-WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
+WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them, or their names cannot be): {}]\n"
 STATES_KEPT = 1_024  # state versions an owner store remembers writing: the jobs in flight
 
 StateChange = Callable[[JobState], JobState]
@@ -359,28 +359,36 @@ class OwnerStore:
             self._write(new, durable)
             return new
 
-    def publish_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path) -> JobResult:
-        """Move logs and outputs into the requester's review folder, each file atomically.
+    def publish_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path, max_files: int) -> JobResult:
+        """Move logs and outputs into the requester's review folder, each file atomically; the
+        logs first, so a failure while publishing outputs still leaves them.
 
-        Returns the manifest that the state records, so the requester can tell when the
-        results have fully synced."""
+        Outputs SyftBox never syncs, names a manifest refuses, and those past ``max_files`` (a
+        results manifest ``state.json`` must carry under SyftBox's file size cap) are withheld
+        and named in stderr. Returns the manifest that the state records, so the requester
+        can tell when the results have fully synced."""
         paths = self.layout.job(ref)
-        out_entries: list[FileEntry] = []
+        returned: list[str] = []
         withheld: list[str] = []
         for rel in _regular_files(outputs):
-            if never_synced(rel):
-                withheld.append(rel)  # listed, it would keep the results "not yet synced"
-                continue
-            out_entries.append(_publish_file(outputs / rel, paths.outputs_dir / rel, rel))
+            if never_synced(rel) or not _valid_name(rel):
+                withheld.append(repr(rel))  # listed, it would keep the results "not yet synced"
+            elif len(returned) < max_files:
+                returned.append(rel)
+            else:
+                withheld.append(repr(rel))
         if withheld:
+            shown = ", ".join(withheld[:20]) + (f" and {len(withheld) - 20} more" if len(withheld) > 20 else "")
+            limit = f" (at most {max_files} are returned: max_output_files)" if len(returned) == max_files else ""
             with open(stderr, "ab") as fh:
-                fh.write(WITHHELD_NOTE.format(", ".join(withheld)).encode())
+                fh.write(WITHHELD_NOTE.format(shown + limit).encode())
         entries: dict[str, Optional[FileEntry]] = {}
         for source, dest, name in ((stdout, paths.stdout_file, STDOUT_FILE), (stderr, paths.stderr_file, STDERR_FILE)):
             try:
                 entries[name] = _publish_file(source, dest, name)
             except FileNotFoundError:
                 entries[name] = None
+        out_entries = [_publish_file(outputs / rel, paths.outputs_dir / rel, rel) for rel in returned]
         return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=tuple(out_entries))
 
     def remove_bulky(self, ref: JobRef) -> None:
@@ -391,6 +399,16 @@ class OwnerStore:
         remove_tree(paths.review / OUTPUTS_DIR)
         paths.stdout_file.unlink(missing_ok=True)
         paths.stderr_file.unlink(missing_ok=True)
+
+
+def _valid_name(rel: str) -> bool:
+    """Whether a results manifest can name ``rel`` (``a\\b.txt`` or a control character
+    cannot be)."""
+    try:
+        FileEntry(path=rel, size=0, sha256=EMPTY_SHA256)
+    except ValidationError:
+        return False
+    return True
 
 
 def _regular_files(root: Path) -> list[str]:

@@ -183,7 +183,9 @@ class Workers:
             self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
             return
         result = self.runner.run_job(run)
-        published = self.store.publish_results(ref, run.stdout_path, run.stderr_path, run.output_dir)
+        published = self.store.publish_results(
+            ref, run.stdout_path, run.stderr_path, run.output_dir, self.config.max_output_files
+        )
         published = published.model_copy(update={"exit_code": result.exit_code, "truncated": result.truncated})
         if run.cancel_event.is_set():
             with self._lock:

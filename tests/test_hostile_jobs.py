@@ -8,6 +8,7 @@ Attacks that only the sandbox stops (reading the owner's files, the network) run
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import stat
@@ -509,3 +510,63 @@ def test_removing_a_staging_folder_someone_else_removed_leaves_the_shared_parent
     gone = parent / "job-removed-by-another-sweeper"
     remove_tree(gone)
     assert stat.S_IMODE(parent.stat().st_mode) == 0o711
+
+
+# --- what namespaces do not cover: the kernel's keyrings ----------------------------------
+
+KEY_PROBE = """\
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+request_key, keyctl = {"x86_64": (249, 250), "aarch64": (218, 219)}[os.uname().machine]
+for description in sys.argv[1:]:
+    for keyring in (0, -3, -4):  # the default search, then the session and user keyrings by hand
+        if keyring:
+            key = libc.syscall(keyctl, 10, keyring, b"user", description.encode(), 0)  # KEYCTL_SEARCH
+        else:
+            key = libc.syscall(request_key, b"user", description.encode(), None, 0)
+        if key < 0:
+            print(description, keyring, os.strerror(ctypes.get_errno()))
+            continue
+        buffer = ctypes.create_string_buffer(256)
+        size = libc.syscall(keyctl, 11, key, buffer, 256)  # KEYCTL_READ
+        print(description, keyring, "read", buffer.raw[: max(size, 0)].decode())
+"""
+
+
+def _add_key(description: str, secret: bytes, keyring: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    add_key = {"x86_64": 248, "aarch64": 217}.get(os.uname().machine)
+    if add_key is None:
+        pytest.skip(f"no key syscall numbers for {os.uname().machine}")
+    key = libc.syscall(add_key, b"user", description.encode(), secret, len(secret), keyring)
+    if key < 0:
+        pytest.skip(f"this kernel or container refuses keyrings: {os.strerror(ctypes.get_errno())}")
+    return key
+
+
+def test_a_job_cannot_read_the_owners_kernel_keys(sandbox, make_code, tmp_path):
+    """A key in the serving process's session keyring (and one in its uid's user keyring) is
+    out of a job's reach: namespaces do not change keyrings, so the supervisor gives the job
+    a fresh session keyring and a seccomp filter refusing the key system calls. The same
+    probe run by the owner's own process reads both keys: that is what the job would do
+    without ``supervisor.isolate_keys``."""
+    token = uuid.uuid4().hex[:12]
+    secret = f"owner-secret-{token}"
+    names = [f"scq-session-{token}", f"scq-user-{token}"]
+    keys = [_add_key(names[0], secret.encode(), -3), _add_key(names[1], secret.encode(), -4)]
+    try:
+        (tmp_path / "probe.py").write_text(KEY_PROBE)
+        owner_side = subprocess.run(
+            [sys.executable, str(tmp_path / "probe.py"), *names], capture_output=True, text=True, check=True
+        ).stdout
+        assert owner_side.count(f"read {secret}") >= 2, owner_side  # the probe works
+        ran = run_job(
+            safe_runner(sandbox), make_code(f"python3 probe.py {' '.join(names)}", {"probe.py": KEY_PROBE}), tmp_path
+        )
+        assert ran.result.exit_code == 0, ran.logs
+        assert secret not in ran.logs
+        assert ran.stdout.count("Operation not permitted") == 6, ran.stdout
+    finally:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for key in keys:
+            libc.syscall({"x86_64": 250, "aarch64": 219}[os.uname().machine], 3, key)  # KEYCTL_REVOKE

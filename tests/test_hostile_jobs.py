@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -305,6 +306,34 @@ def test_filling_home_and_tmp_stops_the_job(sandbox, make_code, tmp_path):
     )
     ran = run_job(safe_runner(sandbox, max_scratch_size=2 * MiB), code, tmp_path)
     assert "max_scratch_size" in (ran.result.error or "")  # by the watchdog, not the timeout
+
+
+def test_shared_memory_is_scratch_too(sandbox, make_code, tmp_path):
+    """Every writable place is counted or capped: a job filling ``/dev/shm`` (600 MiB past a
+    64 MiB ``max_scratch_size`` before) is held to the cap, and the host's shared memory
+    does not grow. In bubblewrap ``/dev/shm`` is the job's own tmpfs of that size (without
+    ``--size`` it takes what the host has); without it a root server's watchdog counts what
+    the job's own uid owns there (without that, the job runs to its end)."""
+    if sandbox == "none" and os.geteuid() != 0:
+        pytest.skip("without a sandbox or a uid of its own, a job's /dev/shm files are the owner's (see README)")
+    token = uuid.uuid4().hex[:12]
+    code = make_code(
+        f"""
+        head -c 24M /dev/zero > /dev/shm/scq-{token}-a || echo "refused: $?"
+        head -c 24M /dev/zero > /dev/shm/scq-{token}-b || echo "refused: $?"
+        sleep 5
+        """
+    )
+    with Sampler(lambda: shutil.disk_usage("/dev/shm").used) as shm:
+        before = shutil.disk_usage("/dev/shm").used
+        ran = run_job(safe_runner(sandbox, max_scratch_size=16 * MiB), code, tmp_path, timeout=20)
+    if sandbox == "bwrap":
+        assert "refused" in ran.stdout and "No space left on device" in ran.stderr, ran.logs
+        assert shm.peak - before < 8 * MiB  # none of it in the host's shared memory
+    else:
+        assert "max_scratch_size" in (ran.result.error or ""), ran.logs
+        assert ran.elapsed < 5, "stopped by the watchdog"
+    assert not list(Path("/dev/shm").glob(f"scq-{token}-*")), "nothing is left behind"
 
 
 # --- resource limits -------------------------------------------------------------------

@@ -153,7 +153,8 @@ def bwrap_argv(
     as_other_user: bool,
 ) -> list[str]:
     """The bubblewrap command line: system directories read-only, the job's code read-only,
-    its outputs, home and tmp writable, nothing else of the host visible."""
+    its outputs, home and tmp writable, a capped /dev/shm of its own, nothing else of the
+    host visible."""
     args = [
         bwrap,
         *namespace_args(policy),
@@ -187,6 +188,10 @@ def bwrap_argv(
         "/proc",
         "--dev",
         "/dev",
+        "--size",  # a job's shared memory is scratch too: capped, and gone with the sandbox
+        str(policy.max_scratch_size),
+        "--tmpfs",
+        "/dev/shm",
         "--bind",
         str(staging.tmp),
         "/tmp",
@@ -208,6 +213,9 @@ def bwrap_argv(
         args += ["--dir", f"{INSIDE_ROOT}/bin"]
         for name, target in sorted(allowed_bin.items()):
             args += ["--symlink", target, f"{INSIDE_ROOT}/bin/{name}"]
+    # Nothing else is writable: the root and /dev are read-only, so every place a job can
+    # write is counted (outputs, home, tmp) or capped (/dev/shm).
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     return [*args, "--chdir", f"{INSIDE_ROOT}/code", "--", *command]
 
 

@@ -40,6 +40,7 @@ class Staging:
 
     root: Path
     etc: Path
+    job_uid: Optional[int] = None  # the job's own uid, when it has one: what it leaves is found by owner
 
     @property
     def code(self) -> Path:
@@ -71,7 +72,7 @@ class Staging:
         lock = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.rename(unnamed, root / LOCK_FILE)
-        staging = cls(root, _sandbox_etc(parent))
+        staging = cls(root, _sandbox_etc(parent), ids.uid if ids else None)
         try:
             os.chmod(root, 0o711 if ids else 0o700)
             _copy_code(code, staging.code)
@@ -83,6 +84,8 @@ class Staging:
         finally:
             try:
                 remove_tree(root)
+                if ids:
+                    _remove_owned(SHARED_MEMORY, ids.uid)
             finally:  # released even if removal fails: a held lock would outlive the job
                 os.close(lock)
 
@@ -95,6 +98,8 @@ class Staging:
                 "(max_outputs_size); the job was stopped and no outputs were returned"
             )
         scratch = tree_size(self.home) + tree_size(self.tmp)
+        if self.job_uid is not None:  # without a sandbox, the host's /dev/shm is writable too
+            scratch += sum(info.st_size for _, info in _owned(SHARED_MEMORY, self.job_uid))
         if scratch > policy.max_scratch_size:
             return (
                 f"the job's home and temporary files grew past {format_size(policy.max_scratch_size)} "
@@ -184,6 +189,23 @@ def _sweep_one(folder: Path) -> None:
         remove_tree(folder)
     finally:
         os.close(lock)
+
+
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def _owned(folder: Path, uid: int) -> Iterator[tuple[Path, os.stat_result]]:
+    """The files below ``folder`` that belong to ``uid``."""
+    return ((path, info) for path, info in _entries(folder) if info.st_uid == uid)
+
+
+def _remove_owned(folder: Path, uid: int) -> None:
+    """Remove what a job running as ``uid`` left in a folder shared with other users."""
+    for path, _ in list(_owned(folder, uid)):
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            log.warning("could not remove %s, left by a job: %s", path, exc)
 
 
 def tree_size(folder: Path) -> int:

@@ -393,9 +393,14 @@ class OwnerStore:
 
     def remove_bulky(self, ref: JobRef) -> None:
         """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""
-        paths = self.layout.job(ref)
         self.accepted.drop_code(ref)
-        remove_tree(paths.code_dir)
+        remove_tree(self.layout.job(ref).code_dir)
+        self.withdraw_results(ref)
+
+    def withdraw_results(self, ref: JobRef) -> None:
+        """Remove what was published of a job's logs and outputs (after a failed publish, or
+        in a cleanup)."""
+        paths = self.layout.job(ref)
         remove_tree(paths.review / OUTPUTS_DIR)
         paths.stdout_file.unlink(missing_ok=True)
         paths.stderr_file.unlink(missing_ok=True)

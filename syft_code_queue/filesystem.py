@@ -49,6 +49,24 @@ def walk(folder: PathLike) -> Iterator[tuple[str, os.DirEntry[str]]]:
             enter(item.path, relative + "/")
 
 
+def make_folders(folder: PathLike, mode: int = 0o777) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` without recursion, however deep ``folder`` is."""
+    missing: list[str] = []
+    current = os.fspath(folder)
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+
+
 def remove_tree(root: PathLike) -> None:
     """Remove ``root`` and everything below it, however deep, without following links.
     Folders whose permissions a job took away are given them back first; nothing above

@@ -26,6 +26,7 @@ import pytest
 from helpers import ALICE, OWNER, need, wait_for
 
 import syft_code_queue as scq
+from syft_code_queue.filesystem import make_folders, walk
 from syft_code_queue.models import Job, JobRequest, utcnow
 from syft_code_queue.protocol.manifest import build_manifest, copy_verified
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
@@ -334,6 +335,46 @@ def test_shared_memory_is_scratch_too(sandbox, make_code, tmp_path):
         assert "max_scratch_size" in (ran.result.error or ""), ran.logs
         assert ran.elapsed < 5, "stopped by the watchdog"
     assert not list(Path("/dev/shm").glob(f"scq-{token}-*")), "nothing is left behind"
+
+
+def test_folders_nested_thousands_deep_fail_nothing_and_leave_nothing(sandbox, make_code, tmp_path):
+    """Class: trees a job controls walked or removed with recursion (outputs, home, tmp:
+    1,000 levels gave "maximum recursion depth exceeded", a staging folder left behind
+    locked, and every later job failing). Putting back ``shutil.rmtree`` or the recursive
+    walk in ``filesystem.py`` fails the first job; the second shows nothing was left."""
+    code = make_code(
+        """
+        for top in "$SYFT_OUTPUT_DIR" "$HOME" "$TMPDIR"; do
+            cd "$top"; mkdir -p "$(printf 'd/%.0s' $(seq 1200))"; echo deep > "$(printf 'd/%.0s' $(seq 1200))leaf.txt"
+        done
+        echo nested
+        """
+    )
+    runner = safe_runner(sandbox)
+    ran = run_job(runner, code, tmp_path)
+    assert ran.result.exit_code == 0 and ran.result.error is None, ran.logs
+    leaf = [name for name, _ in walk(ran.run.output_dir) if name.endswith("leaf.txt")]
+    assert len(leaf) == 1 and leaf[0].count("/") == 1200
+    again = run_job(runner, make_code("echo again"), tmp_path)
+    assert again.stdout == "again\n", again.logs
+
+
+def test_a_leftover_staging_folder_never_fails_a_new_job(sandbox, make_code, tmp_path):
+    """Class: what a dead server left under the shared staging parent (nested thousands
+    deep, with folders a job took the permissions of). It is swept, or logged when it
+    resists, and the new job runs: before, the sweep raised into every new job."""
+    parent = staging_parent(JobIds(0, 0) if os.geteuid() == 0 else None)  # where the runner stages
+    made = tmp_path / "leftover"  # made aside, then moved in whole: other servers sweep there too
+    deep = made / "outputs"
+    deep.mkdir(parents=True)
+    (made / ".in-use").write_text("")  # a lock file nobody holds: its server is gone
+    make_folders(os.path.join(deep, *["d"] * 1200))
+    os.chmod(deep / "d", 0)
+    leftover = parent / f"job-left-{uuid.uuid4().hex[:8]}"
+    os.rename(made, leftover)
+    ran = run_job(safe_runner(sandbox), make_code("echo fine"), tmp_path)
+    assert ran.stdout == "fine\n", ran.logs
+    assert not leftover.exists()
 
 
 # --- resource limits -------------------------------------------------------------------

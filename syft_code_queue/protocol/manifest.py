@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 from ..cache import BoundedCache
 from ..errors import UnsafeFolderError
-from ..filesystem import hash_regular, open_regular
+from ..filesystem import hash_regular, make_folders, open_regular
 from ..filesystem import walk as folder_entries
 from ..models import FileEntry
 from ..syftbox import FileIdentity, _identity_of, never_synced, sha256_file
@@ -129,7 +129,7 @@ def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry], spares: 
     for entry in files:
         src = source / entry.path
         out = dest / entry.path
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(out.parent)
         if spares:
             os.rename(spares.pop(), out)
         if entry.size == 0 and not src.exists():

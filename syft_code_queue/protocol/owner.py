@@ -32,7 +32,7 @@ from ..errors import (
     UnsafeFolderError,
     describe,
 )
-from ..filesystem import open_regular, read_regular, remove_tree
+from ..filesystem import make_folders, open_regular, read_regular, remove_tree
 from ..models import (
     EMAIL_PATTERN,
     UID_PATTERN,
@@ -432,7 +432,7 @@ def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
     if os.stat(source).st_size == 0:  # an empty log: nothing to read or to publish
         return FileEntry(path=rel, size=0, sha256=EMPTY_SHA256)
     size, digest = sha256_file(source)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(dest.parent)
     if not _move_own_file(source, dest):
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         shutil.copyfile(source, tmp)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from ..filesystem import open_regular, remove_tree, walk
+from ..filesystem import make_folders, open_regular, remove_tree, walk
 from .launcher import JobIds
 from .limits import SandboxPolicy, format_size, own_folder
 
@@ -117,7 +117,7 @@ class Staging:
         for source, info in _entries(self.outputs):
             if stat.S_ISREG(info.st_mode):
                 target = dest / source.relative_to(self.outputs)
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_folders(target.parent)
                 _copy_file(source, target)
         return None
 

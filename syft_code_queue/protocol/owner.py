@@ -63,7 +63,9 @@ from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permiss
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
-WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them, or their names cannot be): {}]\n"
+WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
+UNNAMED_NOTE = "\n[syft-code-queue: outputs not returned (their names cannot be sent): {}]\n"
+OVER_NOTE = "\n[syft-code-queue: {} more outputs not returned (at most {} are: max_output_files)]\n"
 STATES_KEPT = 1_024  # state versions an owner store remembers writing: the jobs in flight
 
 StateChange = Callable[[JobState], JobState]
@@ -369,19 +371,26 @@ class OwnerStore:
         can tell when the results have fully synced."""
         paths = self.layout.job(ref)
         returned: list[str] = []
-        withheld: list[str] = []
+        unsynced: list[str] = []  # listed, they would keep the results "not yet synced"
+        unnamed: list[str] = []  # no results manifest can name them (shown escaped)
+        over = 0
         for rel in _regular_files(outputs):
-            if never_synced(rel) or not _valid_name(rel):
-                withheld.append(repr(rel))  # listed, it would keep the results "not yet synced"
+            if never_synced(rel):
+                unsynced.append(rel)
+            elif not _valid_name(rel):
+                unnamed.append(repr(rel))
             elif len(returned) < max_files:
                 returned.append(rel)
             else:
-                withheld.append(repr(rel))
-        if withheld:
-            shown = ", ".join(withheld[:20]) + (f" and {len(withheld) - 20} more" if len(withheld) > 20 else "")
-            limit = f" (at most {max_files} are returned: max_output_files)" if len(returned) == max_files else ""
+                over += 1
+        notes = [WITHHELD_NOTE.format(_listed(unsynced))] if unsynced else []
+        if unnamed:
+            notes.append(UNNAMED_NOTE.format(_listed(unnamed)))
+        if over:
+            notes.append(OVER_NOTE.format(over, max_files))
+        if notes:
             with open(stderr, "ab") as fh:
-                fh.write(WITHHELD_NOTE.format(shown + limit).encode())
+                fh.write("".join(notes).encode())
         entries: dict[str, Optional[FileEntry]] = {}
         for source, dest, name in ((stdout, paths.stdout_file, STDOUT_FILE), (stderr, paths.stderr_file, STDERR_FILE)):
             try:
@@ -404,6 +413,10 @@ class OwnerStore:
         remove_tree(paths.review / OUTPUTS_DIR)
         paths.stdout_file.unlink(missing_ok=True)
         paths.stderr_file.unlink(missing_ok=True)
+
+
+def _listed(names: list[str], shown: int = 20) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _valid_name(rel: str) -> bool:

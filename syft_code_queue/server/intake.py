@@ -100,6 +100,25 @@ class Intake:
         except ValueError as changed:  # the inbox changed between the check and the copy
             raise StillArriving(str(changed)) from None
 
+    def waiting(self, ref: JobRef) -> bool:
+        """Whether ``ref`` is still arriving and within its ``arrival_timeout``: nothing but an
+        event about it can change that."""
+        first = self._first_seen.get(ref)
+        return first is not None and time.monotonic() - first <= self.config.arrival_timeout
+
+    def fail(self, ref: JobRef, exc: Exception) -> bool:
+        """Handling ``ref`` raised ``exc``: refuse it, with the reason, if it has no state yet
+        (whatever it was, it must not fail every pass). Whether a refusal was written."""
+        log.error("job %s could not be handled", ref, exc_info=exc)
+        try:
+            if self.store.read_state(ref) is not None:
+                return False
+            self.refuse(ref, f"the submission could not be handled ({type(exc).__name__}: {exc})")
+        except Exception:
+            log.exception("job %s could not be refused either", ref)
+            return False
+        return True
+
     def refuse(self, ref: JobRef, reason: str) -> JobState:
         log.info("rejected %s: %s", ref, reason)
         self._first_seen.pop(ref, None)

@@ -155,7 +155,8 @@ class CodeQueueServer:
             try:
                 if ALL_JOBS in scopes or time.monotonic() >= next_pass:
                     next_pass = time.monotonic() + self.config.rescan_interval
-                    self.process_once()
+                    self._process(scopes - {ALL_JOBS})  # what events named is looked at in full
+                    self.process_once(ALL_JOBS in scopes or not self._changes().exact)
                 else:
                     self._process(scopes)
                 self._workers.show_running()
@@ -204,10 +205,13 @@ class CodeQueueServer:
         if threading.current_thread() is not self._thread:  # the serve thread looks next anyway
             self._wake.set()
 
-    def process_once(self) -> None:
-        """Accept new submissions, honour cancel requests, dispatch approved jobs, clean up."""
+    def process_once(self, thorough: bool = True) -> None:
+        """Accept new submissions, honour cancel requests, dispatch approved jobs, clean up.
+        Not ``thorough`` (an exact feed named every change): a submission still arriving is
+        looked at again only when its arrival time is up."""
         for ref in self.store.submissions():
-            self._visit(ref)
+            if thorough or not self._intake.waiting(ref):
+                self._visit(ref)
         self._settled.clean_up(self.store, self.config.cleanup_completed_after, self._changed)
 
     def _process(self, scopes: set[Scope]) -> None:
@@ -230,14 +234,9 @@ class CodeQueueServer:
         try:
             self._handle(ref)
         except Exception as exc:
-            log.exception("job %s could not be handled", ref)
             self._broken.add(ref)  # tried once per process: a poison job must not cost every pass
-            try:
-                if self.store.read_state(ref) is None:
-                    self._intake.refuse(ref, f"the submission could not be handled ({type(exc).__name__}: {exc})")
-                    self._changed(ref)
-            except Exception:
-                log.exception("job %s could not be refused either", ref)
+            if self._intake.fail(ref, exc):
+                self._changed(ref)
 
     def _handle(self, ref: JobRef) -> None:
         state = self.store.read_state(ref)

@@ -250,7 +250,7 @@ def test_a_second_writer_changing_approved_code_never_gets_it_run(tmp_path: Path
     owner_copy = world.queue_dir(OWNER) / "inbox" / ALICE / job.uid / "code" / "a.py"
     world.until("the change to reach the owner", lambda: owner_copy.read_text() == "print('something else')\n")
     reviewed = server.read_submitted_file(job.uid, "a.py")
-    assert reviewed.head == b"print('approved')\n" and reviewed.matches_manifest  # the owner's copy
+    assert reviewed.head == b"print('approved')\n" and reviewed.changed_after_acceptance  # the owner's copy
     server.approve_job(job.uid)
     done = world.until("the outcome", lambda: (j := alice.get_job(job.uid)).is_terminal and j)
     assert done.status == JobStatus.completed  # the accepted bytes ran, never the changed ones

@@ -7,8 +7,10 @@ docstrings say how).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -68,7 +70,8 @@ def test_code_swapped_while_the_owner_reads_it_never_runs(server, root):
     inbox_file = queue_layout(root).job(JobRef(ALICE, uid)).code_dir / "who.txt"
     inbox_file.write_bytes(b"evil!!")  # same size: only the bytes differ
     shown = server.read_submitted_file(uid, "who.txt")
-    assert shown.head == b"benign" and shown.matches_manifest
+    assert shown.head == b"benign" and shown.changed_after_acceptance  # flagged, never shown
+    assert not shown.matches_manifest
     server.approve_job(uid, manifest_sha256=server.get_job(uid).request.manifest_sha256)
     assert _who_ran(server, uid) == f"{ALICE} ran benign"
 
@@ -126,10 +129,15 @@ def test_a_poison_job_json_is_refused_and_the_queue_serves_on(client, server, ro
     ``os.stat`` on every pass, for ever). Reverting the bounds in ``models.FileEntry`` and
     ``protocol/bounds.py`` turns these into passes that raise, and the innocent job after
     them never completes."""
-    if "extra" in overrides:
-        uid = write_submission(root, ALICE, {"run.sh": b"echo"})
-        job_file = queue_layout(root).job(JobRef(ALICE, uid)).job_file
-        job_file.write_text(job_file.read_text()[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}")
+    if "extra" in overrides:  # written whole: json.dumps itself refuses to nest this deep
+        uid = uuid.uuid4().hex
+        paths = queue_layout(root).job(JobRef(ALICE, uid))
+        paths.code_dir.mkdir(parents=True)
+        (paths.code_dir / "run.sh").write_bytes(b"echo")
+        entry = {"path": "run.sh", "size": 4, "sha256": hashlib.sha256(b"echo").hexdigest()}
+        document = {"uid": uid, "name": "deep", "requester_email": ALICE, "target_email": OWNER}
+        document |= {"created_at": "2026-01-01T00:00:00+00:00", "files": [entry]}
+        paths.job_file.write_text(json.dumps(document)[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}")
     else:
         uid = write_submission(root, ALICE, {"run.sh": b"echo"}, **overrides)
     assert expected in _rejected(server, uid)

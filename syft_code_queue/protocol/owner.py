@@ -58,7 +58,7 @@ from .accepted import AcceptedCopies
 from .bounds import check_manifest_length, read_document
 from .documents import parse_request, read_cancel, read_state, submission_folders
 from .layout import OUTPUTS_DIR, STDERR_FILE, STDOUT_FILE, PrivateLayout, QueueLayout
-from .manifest import compare_to_manifest, folder_entries, through_symlink
+from .manifest import compare_to_manifest, files_present, folder_entries, through_symlink
 from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permissions_yaml, queue_permissions_yaml
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -75,12 +75,16 @@ StateChange = Callable[[JobState], JobState]
 class CodeFile:
     """The first bytes of one submitted file, shown to the reviewer.
 
-    ``matches_manifest`` tells whether the bytes on disk are the ones the manifest (and so
-    an approval) pins: a reviewer must not be shown code that is not what would run."""
+    ``matches_manifest`` tells whether the bytes shown are the ones the manifest (and so an
+    approval) pins, and the requester's copy still holds them: a change in the inbox after
+    acceptance is flagged (``changed_after_acceptance``), never shown."""
 
     entry: FileEntry
     head: bytes
     matches_manifest: bool
+    # The requester's inbox copy of the file no longer holds the accepted bytes (what is
+    # shown, and what an approval runs, is still the owner's accepted copy).
+    changed_after_acceptance: bool = False
 
     @property
     def truncated(self) -> bool:
@@ -299,8 +303,9 @@ class OwnerStore:
         readable this way), hashed in full to compare with the manifest. An accepted job's
         file is read from the owner's copy: what is shown is what an approval runs."""
         request, code = self.accepted.request(ref), self.accepted.code_dir(ref)
+        inbox = self.layout.job(ref).code_dir
         if request is None or code is None:
-            request, code = self.read_request(ref, QueueConfig(queue_name=self.queue)), self.layout.job(ref).code_dir
+            request, code = self.read_request(ref, QueueConfig(queue_name=self.queue)), inbox
         entry = next((f for f in request.files if f.path == path), None)
         if entry is None:
             raise FileNotFoundError(f"{path!r} is not part of job {ref.uid}")
@@ -319,7 +324,8 @@ class OwnerStore:
                 if len(head) < max_bytes:
                     head += chunk[: max_bytes - len(head)]
         matches = size == entry.size and digest.hexdigest() == entry.sha256
-        return CodeFile(entry=entry, head=bytes(head), matches_manifest=matches)
+        changed = code != inbox and not files_present(inbox, [entry])
+        return CodeFile(entry, bytes(head), matches and not changed, changed)
 
     # -- writing ----------------------------------------------------------------------
     def _write(self, state: JobState, durable: bool) -> None:

@@ -1,14 +1,17 @@
 // ApprovalPanel front end: one card per job that needs a decision (or may still be
 // stopped), a file browser over its submitted code, bulk decisions with a confirmation
 // step, and the queue's recent activity. Cards are kept by uid, so an update never
-// clears a reason being typed or a ticked checkbox.
-import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice } from "./common.js";
+// clears a reason being typed or a ticked checkbox. Python sends one page of cards for the
+// view (search, requester, tag, page) this front end asks for; ticked jobs stay ticked
+// across pages and views.
+import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice, keepKeys, numberedLines, countBy } from "./common.js";
 
 function render({ model, el }) {
   const api = rpc(model);
   const status = notice();
   const cards = new Map(); // uid -> {el, key, reason, check, note, viewer}
-  const checked = new Set();
+  const checked = new Map(); // uid -> the card's job, as it was when ticked
+  let query = { ...(model.get("query") || {}) };
 
   const counts = h("div", { class: "scq-counts" });
   const updated = h("span", { class: "scq-updated" });
@@ -19,10 +22,41 @@ function render({ model, el }) {
     h("div", { class: "scq-header-right" }, counts, h("span", { class: "scq-live-dot" }), updated),
   );
 
-  const selectAll = h("input", { type: "checkbox", class: "scq-select-all", "aria-label": "Select all pending jobs" });
+  const search = h("input", { type: "search", class: "scq-search scq-panel-search", placeholder: "Search name, uid, requester, tag…", "aria-label": "Search jobs to review", value: query.search || "" });
+  let searchTimer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => changeView({ search: search.value, page: 0 }), 250);
+  });
+  const requesterFilter = h("select", { class: "scq-input scq-filter-requester", "aria-label": "Only jobs from this requester", onchange: () => changeView({ requester: requesterFilter.value, page: 0 }) });
+  const tagFilter = h("select", { class: "scq-input scq-filter-tag", "aria-label": "Only jobs with this tag", onchange: () => changeView({ tag: tagFilter.value, page: 0 }) });
+  const range = h("span", { class: "scq-range", "aria-live": "polite" });
+  const prev = h("button", { type: "button", class: "scq-btn scq-prev", onclick: () => changeView({ page: query.page - 1 }) }, "‹ Prev");
+  const next = h("button", { type: "button", class: "scq-btn scq-next", onclick: () => changeView({ page: query.page + 1 }) }, "Next ›");
+  const filters = h("div", { class: "scq-toolbar scq-panel-filters" }, search, requesterFilter, tagFilter, h("span", { class: "scq-pager" }, range, prev, next));
+
+  function changeView(change) {
+    query = { ...query, ...change, page: Math.max(0, (change.page ?? query.page) || 0) };
+    api.call("view", { search: query.search || "", requester: query.requester || "", tag: query.tag || "", page: query.page }).then((ack) => {
+      if (!ack.ok) status.show(ack.error, "error");
+    });
+  }
+
+  function fillFilter(select, entries, current, allLabel) {
+    const key = JSON.stringify([entries, current]);
+    if (select.dataset.key === key) return;
+    select.dataset.key = key;
+    clear(select).append(h("option", { value: "" }, allLabel));
+    const values = entries.map(([value]) => value);
+    if (current && !values.includes(current)) entries = [[current, 0], ...entries];
+    for (const [value, count] of entries) select.append(h("option", { value }, `${value} (${count})`));
+    select.value = current || "";
+  }
+
+  const selectAll = h("input", { type: "checkbox", class: "scq-select-all", "aria-label": "Select the pending jobs on this page" });
   selectAll.addEventListener("change", () => {
     for (const job of pendingJobs()) {
-      if (selectAll.checked) checked.add(job.uid);
+      if (selectAll.checked) checked.set(job.uid, job);
       else checked.delete(job.uid);
     }
     for (const [uid, card] of cards) card.check.checked = checked.has(uid);
@@ -33,39 +67,39 @@ function render({ model, el }) {
   const bulkApprove = h("button", { type: "button", class: "scq-btn scq-btn-approve scq-bulk-approve", onclick: () => confirmBulk("approve") }, "Approve selected");
   const bulkReject = h("button", { type: "button", class: "scq-btn scq-btn-reject scq-bulk-reject", onclick: () => confirmBulk("reject") }, "Reject selected");
   const confirmBar = h("div", { class: "scq-confirm", hidden: true });
-  const bulk = h("div", { class: "scq-toolbar scq-bulk" }, h("label", { class: "scq-check" }, selectAll, " Select all pending"), bulkCount, bulkReason, bulkApprove, bulkReject);
+  const bulk = h("div", { class: "scq-toolbar scq-bulk" }, h("label", { class: "scq-check" }, selectAll, " Select pending on this page"), bulkCount, bulkReason, bulkApprove, bulkReject);
 
   const list = h("div", { class: "scq-cards" });
-  const more = h("div", { class: "scq-muted scq-more" });
   const empty = h("div", { class: "scq-empty" }, "Nothing to review. New submissions appear here as they arrive.");
   const activity = h("ol", { class: "scq-activity" });
   const root = h(
     "div",
     { class: "scq scq-panel" },
     header,
+    filters,
     bulk,
     confirmBar,
     status.el,
     list,
-    more,
     empty,
     h("div", { class: "scq-section" }, h("div", { class: "scq-section-title" }, "Recent activity"), activity),
   );
-  el.append(root);
+  el.append(keepKeys(root));
 
   const pendingJobs = () => (model.get("jobs") || []).filter((j) => j.allowed.includes("approve"));
 
   function renderBulk() {
-    const pending = new Set(pendingJobs().map((j) => j.uid));
-    for (const uid of [...checked]) if (!pending.has(uid)) checked.delete(uid);
+    // A ticked job this page shows as decided is no longer pending: untick it.
+    for (const job of model.get("jobs") || []) if (checked.has(job.uid) && !job.allowed.includes("approve")) checked.delete(job.uid);
+    const pending = pendingJobs();
     bulkCount.textContent = checked.size ? `${checked.size} selected` : "";
     bulkApprove.disabled = bulkReject.disabled = checked.size === 0;
-    selectAll.disabled = pending.size === 0;
-    selectAll.checked = pending.size > 0 && checked.size === pending.size;
+    selectAll.disabled = pending.length === 0;
+    selectAll.checked = pending.length > 0 && pending.every((j) => checked.has(j.uid));
   }
 
   function confirmBulk(decision) {
-    const jobs = pendingJobs().filter((j) => checked.has(j.uid));
+    const jobs = [...checked.values()];
     if (!jobs.length) return;
     const verb = decision === "approve" ? "Approve" : "Reject";
     clear(confirmBar).hidden = false;
@@ -89,13 +123,14 @@ function render({ model, el }) {
           renderBulk();
         });
     });
+    const perRequester = countBy(jobs, (j) => j.requester);
     append(confirmBar, [
-      `${verb} ${jobs.length} job${jobs.length === 1 ? "" : "s"}: `,
-      h("span", { class: "scq-confirm-names" }, jobs.map((j) => j.name).join(", ")),
-      "?",
+      h("span", {}, `${verb} ${jobs.length} job${jobs.length === 1 ? "" : "s"} from ${perRequester.length} requester${perRequester.length === 1 ? "" : "s"}?`),
+      h("ul", { class: "scq-confirm-list" }, perRequester.map(([who, n]) => h("li", {}, h("strong", {}, who), `: ${n} job${n === 1 ? "" : "s"}`))),
       yes,
       no,
     ]);
+    yes.focus();
   }
 
   function act(job, card, kind, button) {
@@ -146,7 +181,11 @@ function render({ model, el }) {
       h("div", { class: "scq-viewer-head" }, h("span", { class: "scq-mono scq-viewer-path" }, f.path), h("span", { class: "scq-muted" }, " " + fmtSize(f.size) + " · "), check),
       f.binary
         ? h("div", { class: "scq-muted scq-binary" }, `Binary file (${fmtSize(f.size)}); contents not shown.`)
-        : h("pre", { class: "scq-code" }, f.text),
+        : h(
+            "pre",
+            { class: "scq-code", tabindex: "0", "aria-label": `Contents of ${f.path}` },
+            numberedLines(f.text).map((line) => h("span", { class: "scq-line", dataset: { line: line.number } }, h("span", { class: "scq-line-text" }, line.text))),
+          ),
       f.truncated && !f.binary ? h("div", { class: "scq-muted" }, `Showing the first ${fmtSize(f.shown_bytes)} of ${fmtSize(f.size)}.`) : null,
     ]);
   }
@@ -155,12 +194,12 @@ function render({ model, el }) {
     const open = model.get("selected") === job.uid;
     const reason = old ? old.reason : h("input", { type: "text", class: "scq-input scq-reason", placeholder: "Reason (required to reject)", "aria-label": `Reason for ${job.name}` });
     const check = old ? old.check : h("input", { type: "checkbox", class: "scq-card-check", "aria-label": `Select ${job.name}` });
-    if (!old) check.addEventListener("change", () => { if (check.checked) checked.add(job.uid); else checked.delete(job.uid); renderBulk(); });
+    if (!old) check.addEventListener("change", () => { if (check.checked) checked.set(job.uid, card.job); else checked.delete(job.uid); renderBulk(); });
     check.checked = checked.has(job.uid);
     check.disabled = !job.allowed.includes("approve");
     const note = h("div", { class: "scq-card-note" });
     const viewer = h("div", { class: "scq-viewer", hidden: true });
-    const card = { reason, check, note, viewer, buttons: [], noteState: old ? old.noteState : null };
+    const card = { job, reason, check, note, viewer, buttons: [], noteState: old ? old.noteState : null };
     const button = (kind, label) => {
       const b = h("button", { type: "button", class: `scq-btn scq-btn-${kind} scq-${kind}`, dataset: { action: kind }, disabled: !job.allowed.includes(kind) }, label);
       b.addEventListener("click", () => act(job, card, kind, b));
@@ -259,8 +298,15 @@ function render({ model, el }) {
         cards.delete(uid);
       }
     }
-    const hidden = model.get("hidden");
-    more.textContent = hidden ? `…and ${hidden} more; decide on these first.` : "";
+    const total = model.get("total") || 0;
+    const size = model.get("page_size");
+    const page = query.page || 0;
+    const first = page * size + 1;
+    range.textContent = total ? `${first}–${first + jobs.length - 1} of ${total}` : "0 of 0";
+    prev.disabled = page <= 0;
+    next.disabled = (page + 1) * size >= total;
+    const filtered = query.search || query.requester || query.tag;
+    empty.textContent = filtered ? "No open job matches this search." : "Nothing to review. New submissions appear here as they arrive.";
     empty.hidden = jobs.length > 0;
   }
 
@@ -288,9 +334,14 @@ function render({ model, el }) {
   }
 
   function onVersion() {
+    const incoming = model.get("query") || {};
+    query = { ...incoming, search: document.activeElement === search ? search.value : incoming.search };
+    if (document.activeElement !== search) search.value = incoming.search || "";
+    fillFilter(requesterFilter, model.get("requesters") || [], query.requester, "All requesters");
+    fillFilter(tagFilter, model.get("tags") || [], query.tag, "All tags");
     const c = model.get("counts") || {};
     clear(counts);
-    append(counts, ["pending", "approved", "running"].map((s) => h("span", { class: `scq-count-pill scq-s-${s}` }, `${s} ${c[s] || 0}`)));
+    append(counts, ["pending", "approved", "running"].map((s) => h("span", { class: `scq-count-pill scq-s-${s}` + (c[s] ? "" : " scq-zero") }, `${s} ${c[s] || 0}`)));
     updated.textContent = "updated " + fmtTime(model.get("updated_at"));
     renderCards();
     renderBulk();
@@ -306,6 +357,7 @@ function render({ model, el }) {
   onVersion();
 
   return () => {
+    clearTimeout(searchTimer);
     model.off("change:version", onVersion);
     model.off("change:selected", renderCards);
     model.off("change:file_view", onFileView);

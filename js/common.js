@@ -32,6 +32,56 @@ export function clear(el) {
   return el;
 }
 
+// JupyterLab's keyboard shortcuts listen on the document as keys bubble up: a key typed
+// into a widget's field must not reach them (Enter would be taken, Shift+Enter would re-run
+// the cell and wipe the form). ipywidgets stops them the same way. Enter and Space on the
+// widget's buttons and rows stay there too; other keys elsewhere in the widget pass.
+const TYPING = new Set(["INPUT", "TEXTAREA", "SELECT"]);
+export function keepKeys(root) {
+  const stop = (event) => {
+    const typing = TYPING.has(event.target.tagName) || event.target.isContentEditable;
+    if (typing || event.key === "Enter" || event.key === " ") event.stopPropagation();
+  };
+  root.addEventListener("keydown", stop);
+  root.addEventListener("keypress", stop);
+  root.addEventListener("keyup", stop);
+  return root;
+}
+
+// A field's error is announced with the field: aria-invalid, and aria-describedby naming
+// the element that holds the message (kept in the page, empty when there is no error).
+export function markInvalid(input, errorEl, text) {
+  errorEl.textContent = text || "";
+  input.classList.toggle("scq-invalid", !!text);
+  if (text) {
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", errorEl.id);
+  } else {
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
+  }
+}
+
+// The first `max` tags, and how many more there are: a row stays one line high.
+export function visibleTags(tags, max = 2) {
+  const list = Array.isArray(tags) ? tags : [];
+  return { shown: list.slice(0, max), more: Math.max(0, list.length - max) };
+}
+
+// A text as numbered lines; a final newline does not make an extra empty line.
+export function numberedLines(text) {
+  const lines = String(text ?? "").split("\n");
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+  return lines.map((line, i) => ({ number: i + 1, text: line }));
+}
+
+// [[key, count]] of items by key(item), most first, then by key: "alice: 12, bob: 3".
+export function countBy(items, key) {
+  const counts = new Map();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) || 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0])));
+}
+
 export function badge(status) {
   return h("span", { class: "scq-badge scq-s-" + String(status).replace(/[^a-z]/g, "") }, status);
 }
@@ -66,14 +116,27 @@ export function rpc(model) {
 
 const pad = (n) => String(n).padStart(2, "0");
 
-export function fmtTime(iso) {
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+// Full local time, for history and tooltips.
+export function fmtTime(iso, now = new Date()) {
   if (!iso) return "";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
   const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  const today = new Date();
-  if (d.toDateString() === today.toDateString()) return time;
+  if (d.toDateString() === now.toDateString()) return time;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+}
+
+// A table cell's time: as short as still unambiguous, so a row fits a notebook's width.
+export function fmtShortTime(iso, now = new Date()) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  if (d.toDateString() === now.toDateString()) return fmtTime(iso, now);
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.getFullYear() === now.getFullYear()) return `${MONTHS[d.getMonth()]} ${d.getDate()} ${hm}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
 export function fmtDuration(seconds) {

@@ -5,7 +5,7 @@
 // instead: `row_order` (the page's uids) and `changed_rows` (only rows whose content changed).
 // mergeDelta folds a delta into the model's `rows` (locally, never saved back), once per
 // model in initialize and again, idempotently, before a view renders.
-import { STATUSES, h, append, clear, badge, rpc, fmtTime, fmtDuration, fmtSize, notice } from "./common.js";
+import { STATUSES, h, append, clear, badge, rpc, fmtTime, fmtShortTime, fmtDuration, fmtSize, notice, keepKeys, visibleTags } from "./common.js";
 
 const COLUMNS = [
   { key: "name", label: "Name" },
@@ -72,7 +72,7 @@ function render({ model, el }) {
 
   const headRow = h("tr");
   const tbody = h("tbody");
-  const table = h("table", { class: "scq-grid" }, h("thead", {}, headRow), tbody);
+  const table = h("table", { class: "scq-grid", "aria-label": model.get("title") }, h("thead", {}, headRow), tbody);
   const scroller = h("div", { class: "scq-scroll" }, table);
   const empty = h("div", { class: "scq-empty" });
 
@@ -83,7 +83,15 @@ function render({ model, el }) {
 
   const detail = h("div", { class: "scq-detail", hidden: true });
   const root = h("div", { class: "scq scq-jobtable" }, header, toolbar, scroller, empty, footer, status.el, detail);
-  el.append(root);
+  el.append(keepKeys(root));
+  root.addEventListener("keydown", (event) => {
+    const open = (model.get("detail") || {}).uid;
+    if (event.key !== "Escape" || !open) return;
+    event.stopPropagation();
+    select(open);
+    const row = rowsByUid.get(open);
+    if (row && detail.contains(document.activeElement)) row.tr.focus();
+  });
 
   function changeView(change) {
     query = { ...query, ...change };
@@ -108,68 +116,77 @@ function render({ model, el }) {
     api.call("select", { uid: next }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
   }
 
+  // Headers and chips are built once and updated in place: an update that changes
+  // nothing touches nothing, so focus, hover and a slow click survive the live updates.
+  const heads = COLUMNS.map((col) => {
+    const arrow = h("span", { class: "scq-arrow", "aria-hidden": "true" });
+    const label = h("span", {});
+    const button = h("button", { type: "button", class: "scq-sort", onclick: () => sortBy(col.key) }, label, arrow);
+    const th = h("th", { class: `scq-sortable scq-col-${col.key}`, dataset: { key: col.key }, scope: "col" }, button);
+    headRow.append(th);
+    return { col, th, button, label, arrow };
+  });
+
+  function sortBy(key) {
+    const active = query.sort === key;
+    changeView(active ? { descending: !query.descending, page: 0 } : { sort: key, descending: DESCENDING_FIRST.has(key), page: 0 });
+  }
+
+  function setAttr(el, name, value) {
+    if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+  }
+
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+  }
+
   function renderHead() {
-    clear(headRow);
-    for (const col of COLUMNS) {
-      const label = col.key === "party" ? model.get("party_label") : col.label;
+    for (const { col, th, button, label, arrow } of heads) {
+      const name = col.key === "party" ? model.get("party_label") : col.label;
       const active = query.sort === col.key;
-      const arrow = active ? (query.descending ? " ▼" : " ▲") : "";
-      headRow.append(
-        h(
-          "th",
-          {
-            class: "scq-sortable" + (active ? " scq-sorted" : ""),
-            dataset: { key: col.key },
-            title: `Sort by ${label}`,
-            "aria-sort": active ? (query.descending ? "descending" : "ascending") : "none",
-            onclick: () =>
-              changeView(
-                active
-                  ? { descending: !query.descending, page: 0 }
-                  : { sort: col.key, descending: DESCENDING_FIRST.has(col.key), page: 0 },
-              ),
-          },
-          label,
-          h("span", { class: "scq-arrow" }, arrow),
-        ),
-      );
+      setText(label, name);
+      setText(arrow, active ? (query.descending ? " ▼" : " ▲") : "");
+      setAttr(button, "title", `Sort by ${name}`);
+      setAttr(th, "aria-sort", active ? (query.descending ? "descending" : "ascending") : "none");
+      th.classList.toggle("scq-sorted", active);
     }
   }
+
+  const allChip = h("button", { type: "button", class: "scq-chip", dataset: { status: "all" }, onclick: () => changeView({ statuses: [], page: 0 }) }, "All ", h("span", { class: "scq-count" }));
+  const statusChips = STATUSES.map((s) => {
+    const chip = h(
+      "button",
+      {
+        type: "button",
+        class: `scq-chip scq-chip-${s}`,
+        dataset: { status: s },
+        onclick: () => {
+          const statuses = new Set(query.statuses || []);
+          if (statuses.has(s)) statuses.delete(s);
+          else statuses.add(s);
+          changeView({ statuses: STATUSES.filter((x) => statuses.has(x)), page: 0 });
+        },
+      },
+      s + " ",
+      h("span", { class: "scq-count" }),
+    );
+    return { status: s, chip };
+  });
+  chips.append(allChip, ...statusChips.map((c) => c.chip));
 
   function renderChips() {
     const counts = model.get("counts") || {};
     const all = STATUSES.reduce((n, s) => n + (counts[s] || 0), 0);
     const selected = new Set(query.statuses || []);
-    clear(chips);
-    chips.append(
-      h(
-        "button",
-        { type: "button", class: "scq-chip" + (selected.size ? "" : " scq-chip-on"), dataset: { status: "all" }, onclick: () => changeView({ statuses: [], page: 0 }) },
-        "All ",
-        h("span", { class: "scq-count" }, all),
-      ),
-    );
-    for (const s of STATUSES) {
+    setText(allChip.lastChild, String(all));
+    allChip.classList.toggle("scq-chip-on", !selected.size);
+    setAttr(allChip, "aria-pressed", selected.size ? "false" : "true");
+    for (const { status: s, chip } of statusChips) {
       const on = selected.has(s);
-      chips.append(
-        h(
-          "button",
-          {
-            type: "button",
-            class: `scq-chip scq-chip-${s}` + (on ? " scq-chip-on" : "") + (counts[s] ? "" : " scq-chip-zero"),
-            dataset: { status: s },
-            "aria-pressed": on ? "true" : "false",
-            onclick: () => {
-              const statuses = new Set(query.statuses || []);
-              if (statuses.has(s)) statuses.delete(s);
-              else statuses.add(s);
-              changeView({ statuses: STATUSES.filter((x) => statuses.has(x)), page: 0 });
-            },
-          },
-          s + " ",
-          h("span", { class: "scq-count" }, counts[s] || 0),
-        ),
-      );
+      setText(chip.lastChild, String(counts[s] || 0));
+      chip.classList.toggle("scq-chip-on", on);
+      chip.classList.toggle("scq-chip-zero", !counts[s]);
+      setAttr(chip, "aria-pressed", on ? "true" : "false");
     }
   }
 
@@ -202,11 +219,17 @@ function render({ model, el }) {
       c.uid.title = row.uid;
       c.party.textContent = row.party;
       clear(c.status).append(badge(row.status));
-      c.created.textContent = fmtTime(row.created);
-      c.started.textContent = fmtTime(row.started);
-      c.finished.textContent = fmtTime(row.finished);
+      c.created.textContent = fmtShortTime(row.created);
+      c.created.title = fmtTime(row.created);
+      c.started.textContent = fmtShortTime(row.started);
+      c.started.title = fmtTime(row.started);
+      c.finished.textContent = fmtShortTime(row.finished);
+      c.finished.title = fmtTime(row.finished);
+      const tags = visibleTags(row.tags);
       clear(c.tags);
-      append(c.tags, (row.tags || []).map((t) => h("span", { class: "scq-tag" }, t)));
+      append(c.tags, tags.shown.map((t) => h("span", { class: "scq-tag" }, t)));
+      if (tags.more) c.tags.append(h("span", { class: "scq-tag scq-tag-more" }, `+${tags.more}`));
+      c.tags.title = (row.tags || []).join(", ");
     }
     entry.cells.duration.textContent = fmtDuration(liveDuration(row));
     return entry.tr;
@@ -234,10 +257,10 @@ function render({ model, el }) {
     const size = model.get("page_size");
     const page = query.page;
     const first = total ? page * size + 1 : 0;
-    range.textContent = total ? `${first}–${first + rows.length - 1} of ${total.toLocaleString()}` : "";
+    setText(range, total ? `${first}–${first + rows.length - 1} of ${total.toLocaleString()}` : "");
     prev.disabled = page <= 0;
     next.disabled = (page + 1) * size >= total;
-    empty.textContent = total ? "" : (query.search || (query.statuses || []).length ? "No jobs match." : "No jobs yet.");
+    setText(empty, total ? "" : (query.search || (query.statuses || []).length ? "No jobs match." : "No jobs yet."));
     empty.hidden = total > 0;
   }
 
@@ -248,11 +271,11 @@ function render({ model, el }) {
 
   function renderStatusLine() {
     const paused = model.get("paused");
-    pauseButton.textContent = paused ? "▶ Resume" : "❚❚ Pause";
-    pauseButton.setAttribute("aria-pressed", paused ? "true" : "false");
-    liveDot.className = "scq-live-dot" + (paused ? " scq-paused" : "");
+    setText(pauseButton, paused ? "▶ Resume" : "❚❚ Pause");
+    setAttr(pauseButton, "aria-pressed", paused ? "true" : "false");
+    liveDot.classList.toggle("scq-paused", paused);
     const when = fmtTime(model.get("updated_at"));
-    updated.textContent = (paused ? "Paused · last updated " : "Live · updated ") + when;
+    setText(updated, (paused ? "Paused · last updated " : "Live · updated ") + when);
   }
 
   function section(title, ...children) {

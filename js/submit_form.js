@@ -1,6 +1,6 @@
 // SubmitForm front end: the fields of client.submit_code. Python validates them with the
 // API's own model and answers with per-field errors or the new job's uid.
-import { h, append, clear, rpc, notice } from "./common.js";
+import { h, append, clear, rpc, notice, keepKeys, markInvalid } from "./common.js";
 
 const FIELDS = [
   { key: "target_email", label: "Data owner (datasite email)", type: "email", placeholder: "owner@example.com" },
@@ -25,11 +25,11 @@ function render({ model, el }) {
         : h("input", { id, class: "scq-input", type: f.type, placeholder: f.placeholder, name: f.key, value: defaults[f.key] || "" });
     input.addEventListener("input", () => setError(f.key, ""));
     inputs[f.key] = input;
-    errors[f.key] = h("div", { class: "scq-field-error", role: "alert" });
+    errors[f.key] = h("div", { class: "scq-field-error", id: `${id}-error`, role: "alert" });
     return h("div", { class: "scq-field", dataset: { field: f.key } }, h("label", { for: id }, f.label), input, errors[f.key]);
   });
   const auto = h("input", { type: "checkbox", name: "auto_approval" });
-  errors.auto_approval = h("div", { class: "scq-field-error" });
+  errors.auto_approval = h("div", { class: "scq-field-error", id: `scq-auto-${Math.random().toString(36).slice(2, 8)}-error` });
   const submit = h("button", { type: "submit", class: "scq-btn scq-btn-primary scq-submit" }, "Submit job");
   const result = h("div", { class: "scq-submitted" });
   const form = h(
@@ -46,13 +46,20 @@ function render({ model, el }) {
     form,
     result,
   );
-  el.append(root);
+  el.append(keepKeys(root));
 
   function setError(key, text) {
-    const target = errors[key] || status.el;
-    target.textContent = text;
-    if (inputs[key]) inputs[key].classList.toggle("scq-invalid", !!text);
+    const input = inputs[key] || (key === "auto_approval" ? auto : null);
+    if (input && errors[key]) markInvalid(input, errors[key], text);
+    else if (text) status.show(text, "error");
   }
+
+  // Enter in a field submits, as in any web form; Shift/Ctrl+Enter is a notebook habit
+  // ("run this cell") and must not send a job by accident.
+  form.addEventListener("keydown", (event) => {
+    const modified = event.shiftKey || event.ctrlKey || event.metaKey || event.altKey;
+    if (event.key === "Enter" && modified && event.target.tagName === "INPUT") event.preventDefault();
+  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

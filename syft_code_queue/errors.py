@@ -7,12 +7,21 @@ QueueError
 ├── ServerAlreadyRunning (RuntimeError)  another live process serves this queue
 ├── JobNotFoundError (LookupError)       no job with that uid is visible to this identity
 │   └── AmbiguousJobError                a bare uid that several requesters' jobs use
+├── TrustRuleNotFound (LookupError)      no trust rule has that id
 ├── InvalidTransitionError (ValueError)  the job's status does not allow the action
 ├── SubmissionError (ValueError)         a submission that can never be accepted
 ├── UnsafeFolderError (ValueError)       a code folder holding links or special files
 ├── UsageError (ValueError)              a command-line argument that cannot be used
+├── ReleaseError (ValueError)            held results that cannot be released as asked
+├── DatasetError (ValueError)            a dataset that cannot be added, changed or used as asked
+│   └── MockNotSynced                    a mock run before the dataset's mock has synced
+├── DatasetNotFoundError (LookupError)   no dataset of that name at that owner
 ├── StillArriving                        a submission whose files have not all synced yet
-└── SupervisorError (OSError)            the job supervisor could not be started or reached
+├── SupervisorError (OSError)            the job supervisor could not be started or reached
+├── RuntimeNotFound (LookupError)        no runtime of that name is declared
+├── RequirementsRefused (ValueError)     a submission's runtime or requirements cannot be accepted
+├── EnvironmentBuildError (RuntimeError) a runtime's environment could not be built
+└── ToolMissing (RuntimeError)           a program the queue needs (uv) is not installed
 ```
 
 Each class keeps the builtin base it had before this hierarchy existed, so ``except
@@ -46,6 +55,10 @@ class AmbiguousJobError(JobNotFoundError):
     """A bare uid that several requesters' jobs use: name the job as ``REQUESTER/UID``."""
 
 
+class TrustRuleNotFound(QueueError, LookupError):
+    """No trust rule of this queue has that id (it was revoked, or never existed)."""
+
+
 class InvalidTransitionError(QueueError, ValueError):
     """The job's current status does not allow the requested action."""
 
@@ -63,12 +76,45 @@ class UsageError(QueueError, ValueError):
     traceback, exit code 2."""
 
 
+class ReleaseError(QueueError, ValueError):
+    """Held results that cannot be released as asked: a file not held, one that changed after
+    it was checked, or nothing selected."""
+
+
+class DatasetError(QueueError, ValueError):
+    """A dataset that cannot be added, changed or used as asked (the message says why)."""
+
+
+class MockNotSynced(DatasetError):
+    """A mock run asked for before every file of the dataset's mock has synced here."""
+
+
+class DatasetNotFoundError(QueueError, LookupError):
+    """No dataset of that name is published by that owner (or visible to this identity)."""
+
+
 class StillArriving(QueueError):
     """A submission whose files have not all synced yet: wait, don't reject."""
 
 
 class SupervisorError(QueueError, OSError):
     """The job supervisor server could not be started, or did not answer."""
+
+
+class RuntimeNotFound(QueueError, LookupError):
+    """No runtime of that name is declared on this queue."""
+
+
+class RequirementsRefused(QueueError, ValueError):
+    """A submission's runtime or requirements that cannot be accepted (recorded as a rejection)."""
+
+
+class EnvironmentBuildError(QueueError, RuntimeError):
+    """A runtime's pinned environment could not be built (the job fails with the reason)."""
+
+
+class ToolMissing(QueueError, RuntimeError):
+    """A program the queue needs for what was asked (uv, for runtimes) is not installed."""
 
 
 def describe(exc: ValidationError, *, subject: str = "", drop_first: Optional[Any] = None, limit: int = 3) -> str:

@@ -13,17 +13,24 @@ from datetime import datetime
 from typing import Optional
 
 from .errors import InvalidTransitionError
-from .models import JobRef, JobResult, JobState, JobStatus, Transition, utcnow
+from .models import DatasetPin, JobRef, JobResult, JobState, JobStatus, Release, ResolvedRuntime, Transition, utcnow
 
 # Which transitions the owner's state machine allows; everything else is a clear error.
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.pending: frozenset({JobStatus.approved, JobStatus.rejected, JobStatus.cancelled, JobStatus.failed}),
+    JobStatus.pending: frozenset(
+        {JobStatus.approved, JobStatus.rejected, JobStatus.changes_requested, JobStatus.cancelled, JobStatus.failed}
+    ),
     JobStatus.approved: frozenset({JobStatus.running, JobStatus.cancelled, JobStatus.failed}),
-    JobStatus.running: frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled}),
+    JobStatus.running: frozenset(
+        {JobStatus.completed, JobStatus.failed, JobStatus.cancelled, JobStatus.awaiting_release}
+    ),
+    JobStatus.awaiting_release: frozenset({JobStatus.completed, JobStatus.failed, JobStatus.withheld}),
     JobStatus.completed: frozenset(),
     JobStatus.failed: frozenset(),
     JobStatus.rejected: frozenset(),
     JobStatus.cancelled: frozenset(),
+    JobStatus.withheld: frozenset(),
+    JobStatus.changes_requested: frozenset(),
 }
 
 STARTED = "started"  # the reason recorded with every running step
@@ -47,13 +54,27 @@ def _first(ref: JobRef, history: list[Transition], **fields: object) -> JobState
 
 
 # -- first states ------------------------------------------------------------------------
-def accept(ref: JobRef, *, by: str, manifest: str, approved_by: Optional[str] = None) -> JobState:
+def accept(
+    ref: JobRef,
+    *,
+    by: str,
+    manifest: str,
+    approved_by: Optional[str] = None,
+    approval_reason: str = AUTO_APPROVED,
+    supersedes: Optional[str] = None,
+    runtime: Optional[ResolvedRuntime] = None,
+    datasets: tuple[DatasetPin, ...] = (),
+) -> JobState:
     """A submission whose files all arrived and passed the checks: ``pending``, or already
-    ``approved`` when ``approved_by`` (an auto-approval rule) approves it in the same write."""
-    history = [Transition(status=JobStatus.pending, at=utcnow(), by=by, reason=RECEIVED)]
+    ``approved`` when ``approved_by`` (an auto-approval or trust rule) approves it in the same
+    write. A resubmission names the job it ``supersedes`` in its first entry. ``runtime``: the
+    pins it was accepted with, and ``datasets``: what it may read, pinned; the approval then
+    covers exactly these."""
+    received = RECEIVED if supersedes is None else f"{RECEIVED} (resubmission of job {supersedes})"
+    history = [Transition(status=JobStatus.pending, at=utcnow(), by=by, reason=received)]
     if approved_by is not None:
-        history.append(Transition(status=JobStatus.approved, at=utcnow(), by=approved_by, reason=AUTO_APPROVED))
-    return _first(ref, history, manifest_sha256=manifest)
+        history.append(Transition(status=JobStatus.approved, at=utcnow(), by=approved_by, reason=approval_reason))
+    return _first(ref, history, manifest_sha256=manifest, runtime=runtime, datasets=datasets)
 
 
 def refuse(ref: JobRef, *, by: str, reason: str) -> JobState:
@@ -77,6 +98,18 @@ def reject(state: JobState, *, by: str, reason: str) -> JobState:
     if state.status != JobStatus.pending:
         raise InvalidTransitionError(f"job {state.uid} is {state.status.value}; only pending jobs can be rejected")
     return _step(state, JobStatus.rejected, by, reason.strip(), error=reason.strip())
+
+
+def request_changes(state: JobState, *, by: str, comments: str) -> JobState:
+    """Send a pending job back: the comments go into its history, and the requester answers
+    with ``client.resubmit`` (a new job that supersedes this one)."""
+    if not comments.strip():
+        raise InvalidTransitionError("comments are required to request changes: say what should change")
+    if state.status != JobStatus.pending:
+        raise InvalidTransitionError(
+            f"job {state.uid} is {state.status.value}; only pending jobs can be sent back for changes"
+        )
+    return _step(state, JobStatus.changes_requested, by, comments.strip())
 
 
 def cancel(state: JobState, *, by: str, reason: str) -> JobState:
@@ -111,6 +144,8 @@ def finish(
     that step before this one. A failure's reason is also its error."""
     if status not in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled):
         raise InvalidTransitionError(f"a run cannot end as {status.value}")
+    if state.status == JobStatus.awaiting_release:
+        raise InvalidTransitionError(f"job {state.uid} has run; its results wait for the owner's release")
     if started_at is not None and state.status == JobStatus.approved:
         state = start(state, by=by, at=started_at)
     error = reason if status in (JobStatus.failed, JobStatus.cancelled) else state.error
@@ -118,6 +153,37 @@ def finish(
     if result is not None:
         changes["result"] = result
     return _step(state, status, by, reason, **changes)
+
+
+# -- output release ----------------------------------------------------------------------
+def hold(state: JobState, *, by: str, result: JobResult, started_at: Optional[datetime] = None) -> JobState:
+    """The end of a run whose results the owner holds: ``awaiting_release``. ``result``
+    carries the exit code only; how the run ended is told with the release."""
+    if started_at is not None and state.status == JobStatus.approved:
+        state = start(state, by=by, at=started_at)
+    return _step(state, JobStatus.awaiting_release, by, "ran; the results wait for the owner's release", result=result)
+
+
+def release(
+    state: JobState, status: JobStatus, *, by: str, reason: str, result: JobResult, decision: Release
+) -> JobState:
+    """Held results released (all or some files): ``completed`` or ``failed``, as the run
+    ended; ``reason`` is how it ended, ``decision`` what was released and why."""
+    if state.status != JobStatus.awaiting_release:
+        raise InvalidTransitionError(f"job {state.uid} is {state.status.value}; only held results can be released")
+    if status not in (JobStatus.completed, JobStatus.failed):
+        raise InvalidTransitionError(f"a release cannot end a job as {status.value}")
+    error = reason if status == JobStatus.failed else None
+    return _step(state, status, by, reason, result=result, release=decision, error=error)
+
+
+def withhold(state: JobState, *, by: str, reason: str, decision: Release) -> JobState:
+    """Held results of which the owner releases nothing: ``withheld``, with the reason."""
+    if not reason.strip():
+        raise InvalidTransitionError("a reason is required to withhold a job's results")
+    if state.status != JobStatus.awaiting_release:
+        raise InvalidTransitionError(f"job {state.uid} is {state.status.value}; only held results can be withheld")
+    return _step(state, JobStatus.withheld, by, reason.strip(), release=decision, error=reason.strip())
 
 
 def fail_recovered(

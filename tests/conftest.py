@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Callable, Iterator
@@ -58,3 +61,13 @@ def server_factory(root: Path) -> Iterator[Callable[..., scq.CodeQueueServer]]:
 @pytest.fixture
 def server(server_factory: Callable[..., scq.CodeQueueServer]) -> scq.CodeQueueServer:
     return server_factory().start()
+
+
+@pytest.fixture
+def owner_data() -> Iterator[Path]:
+    """Where the owner keeps private data: outside the SyftBox root, and readable by a job
+    running as a uid of its own (a server running as root runs each job so)."""
+    folder = Path(tempfile.mkdtemp(prefix="scq-owner-data-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

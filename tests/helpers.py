@@ -10,7 +10,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar, Union
 
 import pytest
 
@@ -25,12 +25,44 @@ ALICE = "alice@example.com"
 EVE = "eve@example.com"
 
 
+CENSUS_CSV = "name,age\nada,36\nalan,41\ngrace,45\nlinus,28\n"
+MOCK_CSV = "name,age\np1,30\np2,40\np3,50\np4,60\n"
+
+
+def data_folder(folder: Path, files: dict[str, Union[str, bytes]]) -> Path:
+    """A folder of data files, readable by every user (as a job running as its own uid reads it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o755)
+    for rel, content in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o755)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        os.chmod(path, 0o644)
+    return folder
+
+
+def publish_census(server: "scq.CodeQueueServer", owner_data: Path, **details: object) -> "scq.Dataset":
+    """The owner publishes ``census``: a private CSV and its mock, both outside the SyftBox root."""
+    details.setdefault("summary", "Census extract, one row per person")
+    details.setdefault("mock_note", "4 synthetic rows, same columns")
+    return server.add_dataset(
+        "census",
+        private_path=data_folder(owner_data / "census", {"census.csv": CENSUS_CSV}),
+        mock_path=data_folder(owner_data / "census-mock", {"census.csv": MOCK_CSV}),
+        **details,  # type: ignore[arg-type]
+    )
+
+
 def need(tool: str) -> str:
     """A system tool the test needs: skipped on a developer machine without it, but a
     failure in CI, where .ci/run installs it."""
     path = shutil.which(tool)
     if path is None:
-        message = f"{tool} is not installed (CI installs it: see .ci/)"
+        message = (
+            f"{tool} is not installed, so this test cannot run; install it with the README's"
+            " apt-get line (CI installs it through .ci/ and fails instead of skipping)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -92,7 +92,20 @@ def test_help_reads_well():
         text=True,
         cwd=Path(__file__).parents[1],
     ).stdout
-    for command in ("demo", "serve", "submit", "list", "show", "approve", "reject", "cancel", "logs", "output"):
+    for command in (
+        "demo",
+        "serve",
+        "submit",
+        "list",
+        "show",
+        "approve",
+        "reject",
+        "cancel",
+        "logs",
+        "output",
+        "run-local",
+        "dataset",
+    ):
         assert command in out
 
 
@@ -106,9 +119,73 @@ def test_demo_runs_the_whole_round_trip(tmp_path):
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr
+    assert "census: Census extract, one row per person [census] mock: 4 synthetic rows" in done.stdout
+    assert "mock run: completed; results.txt: n=4 mean_age=45.0 median_age=45.0" in done.stdout
+    assert "datasets: census" in done.stdout
+    assert "requester sees: ran, waiting for the owner's release" in done.stdout
+    assert "results.txt: pass" in done.stdout  # what the owner checked before releasing it
     assert "requester sees: completed" in done.stdout
-    assert "results.txt: n=4 mean_age=37.5 median_age=38.5" in done.stdout
+    assert "results.txt: n=4 mean_age=37.5 median_age=38.5" in done.stdout  # the private rows
     assert "outsider@example.com lists 0 jobs" in done.stdout
+    private = "ada,36"
+    synced = (tmp_path / "demo" / "syftbox" / "datasites").rglob("*")
+    assert not any(p.is_file() and private in p.read_text(errors="replace") for p in synced)
+
+
+def test_list_prints_every_email_whole(capsys, root, make_code):
+    requester = "data-scientist@university-hospital.example.com"
+    me = ["--email", requester, "--data-dir", str(root)]
+    scq(capsys, "submit", str(make_code("echo")), "--to", OWNER, "--name", "long names", *me)
+    rc, out, _ = scq(capsys, "list", *me)
+    assert rc == 0 and f"{requester} -> {OWNER}  " in out
+
+
+def test_the_dataset_story_from_a_terminal(capsys, root, make_code, server_factory, owner_data):
+    from helpers import CENSUS_CSV, MOCK_CSV, data_folder, eventually, wait_for
+
+    me = ["--email", ALICE, "--data-dir", str(root)]
+    owner = ["--email", OWNER, "--data-dir", str(root)]
+    private = data_folder(owner_data / "census", {"census.csv": CENSUS_CSV})
+    mock = data_folder(owner_data / "census-mock", {"census.csv": MOCK_CSV})
+    rc, out, err = scq(
+        capsys, "dataset", "add", "census", "--private", str(private), "--mock", str(mock), "--summary", "People",
+        "--user", ALICE, *owner,
+    )  # fmt: skip
+    assert rc == 0, err
+    assert out == f"published {OWNER}/census (1 mock files)\n"
+    rc, out, _ = scq(capsys, "dataset", "list", *owner)
+    assert "census" in out and "People" in out
+    rc, out, _ = scq(capsys, "dataset", "list", "--owner", OWNER, *me)
+    assert "census" in out
+    rc, out, _ = scq(capsys, "dataset", "show", f"{OWNER}/census", *me)
+    assert "summary:    People" in out and "census.csv  (" in out and "private:" not in out
+    rc, out, _ = scq(capsys, "dataset", "show", "census", *owner)
+    assert f"private:    {private.resolve()}" in out and f"users:      {ALICE}" in out
+
+    code = make_code('wc -l < "$SYFT_DATASET_DIR/census.csv" > "$SYFT_OUTPUT_DIR/rows.txt"; echo "$SYFT_DATA_KIND"')
+    rc, out, _ = scq(capsys, "run-local", str(code), "--to", OWNER, "--dataset", "census", *me)
+    assert rc == 0 and out.startswith("mock\ncompleted (exit code 0)\n") and "rows.txt" in out
+    rc, out, _ = scq(capsys, "submit", str(code), "--to", OWNER, "--name", "rows", "--dataset", "census", *me)
+    uid = out.strip()
+    server = server_factory().start()
+    from helpers import accepted
+
+    server.approve_job(accepted(server, uid))
+    eventually(lambda: server.get_job(uid).status.value == "awaiting_release", 60, "the run ending, held")
+    rc, out, _ = scq(capsys, "held", *owner)
+    assert rc == 0 and uid[:8] in out
+    rc, out, err = scq(capsys, "release", uid, "--reason", "a row count", *owner)
+    assert rc == 0, err
+    assert wait_for(server, uid).status.value == "completed"
+    rc, out, _ = scq(capsys, "logs", uid, *me)
+    assert out == "private\n"
+
+    rc, out, _ = scq(capsys, "dataset", "remove", "census", *owner)
+    assert rc == 0 and out == "removed census (its private folder is left as it is)\n"
+    rc, _, err = scq(capsys, "dataset", "show", "census", *owner)
+    assert rc == 2 and "publishes no dataset 'census'" in err
+    rc, _, err = scq(capsys, "run-local", str(code), "--to", OWNER, "--dataset", "census", *me)
+    assert rc == 2 and "publishes no dataset 'census' that has synced here" in err
 
 
 def test_a_uid_two_requesters_use_must_be_named_in_full(capsys, root, server_factory):

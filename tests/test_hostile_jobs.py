@@ -26,7 +26,7 @@ import pytest
 from helpers import ALICE, OWNER, need, wait_for
 
 import syft_code_queue as scq
-from syft_code_queue.filesystem import make_folders, walk
+from syft_code_queue.filesystem import make_folders, remove_tree, walk
 from syft_code_queue.models import Job, JobRequest, utcnow
 from syft_code_queue.protocol.manifest import build_manifest, copy_verified
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
@@ -352,11 +352,14 @@ def test_folders_nested_thousands_deep_fail_nothing_and_leave_nothing(sandbox, m
     )
     runner = safe_runner(sandbox)
     ran = run_job(runner, code, tmp_path)
-    assert ran.result.exit_code == 0 and ran.result.error is None, ran.logs
-    leaf = [name for name, _ in walk(ran.run.output_dir) if name.endswith("leaf.txt")]
-    assert len(leaf) == 1 and leaf[0].count("/") == 1200
-    again = run_job(runner, make_code("echo again"), tmp_path)
-    assert again.stdout == "again\n", again.logs
+    try:
+        assert ran.result.exit_code == 0 and ran.result.error is None, ran.logs
+        leaf = [name for name, _ in walk(ran.run.output_dir) if name.endswith("leaf.txt")]
+        assert len(leaf) == 1 and leaf[0].count("/") == 1200
+        again = run_job(runner, make_code("echo again"), tmp_path)
+        assert again.stdout == "again\n", again.logs
+    finally:  # removed here, without recursion: the temporary folders' own cleanup recurses
+        remove_tree(ran.run.output_dir.parent)
 
 
 def test_a_leftover_staging_folder_never_fails_a_new_job(sandbox, make_code, tmp_path):
@@ -368,13 +371,17 @@ def test_a_leftover_staging_folder_never_fails_a_new_job(sandbox, make_code, tmp
     deep = made / "outputs"
     deep.mkdir(parents=True)
     (made / ".in-use").write_text("")  # a lock file nobody holds: its server is gone
-    make_folders(os.path.join(deep, *["d"] * 1200))
-    os.chmod(deep / "d", 0)
     leftover = parent / f"job-left-{uuid.uuid4().hex[:8]}"
-    os.rename(made, leftover)
-    ran = run_job(safe_runner(sandbox), make_code("echo fine"), tmp_path)
-    assert ran.stdout == "fine\n", ran.logs
-    assert not leftover.exists()
+    try:
+        make_folders(os.path.join(deep, *["d"] * 1200))
+        os.chmod(deep / "d", 0)
+        os.rename(made, leftover)
+        ran = run_job(safe_runner(sandbox), make_code("echo fine"), tmp_path)
+        assert ran.stdout == "fine\n", ran.logs
+        assert not leftover.exists()
+    finally:  # whatever the sweep left, removed without recursion (see above)
+        remove_tree(made)
+        remove_tree(leftover)
 
 
 # --- resource limits -------------------------------------------------------------------
@@ -451,7 +458,10 @@ def test_the_job_sees_none_of_the_owners_environment(sandbox, make_code, tmp_pat
         "TMPDIR",
         "LANG",
     }
-    assert env["SYFT_REQUESTER"] == ALICE and env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    # the job's own bin folder (its `python`, on a root server whose interpreter is private), then the system's
+    job_bin, _, system_path = env["PATH"].partition(":")
+    assert env["SYFT_REQUESTER"] == ALICE and system_path == "/usr/local/bin:/usr/bin:/bin"
+    assert job_bin == "/job/bin" if sandbox == "bwrap" else job_bin.endswith("/bin")
     assert secret not in ran.logs
 
 

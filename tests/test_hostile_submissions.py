@@ -275,3 +275,29 @@ def test_outputs_past_max_output_files_are_withheld_and_state_stays_small(client
     assert done.status == scq.JobStatus.completed, done.error
     assert len(done.state.result.outputs) == 5
     assert "max_output_files" in client.get_job_logs(job.uid)
+
+
+def test_held_results_keep_the_same_output_limits(client, server_factory, make_code):
+    """Classes 12 and 13 when the owner releases the results: what is held is what could be
+    released, so the same names and the same ``max_output_files`` are withheld, and named in
+    the held logs. Without ``_returned`` in ``hold_results`` all 8 outputs are held, and the
+    release fails on the name no manifest can carry."""
+    server = server_factory(max_output_files=5, release_policy="manual").start()
+    job = client.submit_code(
+        OWNER,
+        make_code("""
+            for i in $(seq 7); do echo $i > "$SYFT_OUTPUT_DIR/$i.txt"; done
+            echo x > "$SYFT_OUTPUT_DIR/a\\\\b.txt"
+            echo done
+        """),
+        "held limits",
+    )
+    server.approve_job(accepted(server, job.uid))
+    eventually(lambda: client.get_job(job.uid).status == scq.JobStatus.awaiting_release, 30, "the run, held")
+    held = server.get_held_outputs(job.uid)
+    assert len(held.files) == 5 and all(f.path.endswith(".txt") and "\\" not in f.path for f in held.files)
+    assert "'a\\\\b.txt'" in held.logs and "max_output_files" in held.logs
+    server.release_job(job.uid, reason="counts only")
+    done = client.wait_for_job(job.uid, timeout=30)
+    assert done.status == scq.JobStatus.completed, done.error
+    assert len(done.release.files) == 5

@@ -7,10 +7,12 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 import syft_code_queue
 from syft_code_queue import errors
 from syft_code_queue.models import JobRef
-from syft_code_queue.protocol.layout import ALL_JOBS, PrivateLayout, QueueLayout, Scope
+from syft_code_queue.protocol.layout import ALL_JOBS, DatasetLayout, PrivateLayout, QueueLayout, Scope
 
 REF = JobRef("alice@example.com", "b" * 32)
 
@@ -42,6 +44,21 @@ def test_owner_private_files_live_outside_the_synced_tree(tmp_path: Path) -> Non
     private = PrivateLayout(tmp_path / ".syft_code_queue" / "owner@example.com", "code-queue")
     for path in (private.serve_lock, private.state_lock(3), private.start_journal, private.scratch):
         assert "datasites" not in path.parts
+
+
+def test_a_datasets_public_part_is_published_and_its_pointer_is_not(tmp_path: Path) -> None:
+    layout = DatasetLayout(
+        tmp_path / "datasites", "owner@example.com", tmp_path / ".syft_code_queue" / "owner@example.com"
+    )
+    public = tmp_path / "datasites" / "owner@example.com" / "public" / "syft_datasets" / "v1" / "census"
+    assert layout.metadata("census") == public / "dataset.yaml"
+    assert layout.permission_files("census") == (public / "syft.pub.yaml", public / "syftperm.yaml")
+    assert layout.url("census") == "syft://owner@example.com/public/syft_datasets/v1/census"
+    for path in (layout.record("census"), layout.mock_run("b" * 32).outputs):
+        assert "datasites" not in path.parts
+    for name in ("../census", "a/b", ""):
+        with pytest.raises(ValueError, match="a dataset name is 1-64 letters"):
+            layout.folder(name)
 
 
 def test_only_the_layout_joins_owner_private_paths() -> None:

@@ -9,7 +9,7 @@ import pytest
 from syft_code_queue import lifecycle
 from syft_code_queue.errors import InvalidTransitionError, QueueError
 from syft_code_queue.lifecycle import ALLOWED_TRANSITIONS
-from syft_code_queue.models import JobRef, JobResult, JobState, JobStatus, Transition, utcnow
+from syft_code_queue.models import JobRef, JobResult, JobState, JobStatus, Release, Transition, utcnow
 
 REF = JobRef("alice@example.com", "a" * 32)
 OWNER = "owner@example.com"
@@ -25,12 +25,31 @@ def in_status(status: JobStatus) -> JobState:
     )
 
 
+def decision(reason: str = "") -> Release:
+    return Release(
+        uid=REF.uid,
+        requester_email=REF.requester,
+        decided_by=OWNER,
+        decided_at=utcnow(),
+        reason=reason,
+        logs_released=False,
+    )
+
+
 def step_to(state: JobState, target: JobStatus) -> JobState:
     """The one lifecycle function that moves a job to ``target`` from ``state``."""
+    if target == JobStatus.awaiting_release:
+        return lifecycle.hold(state, by=OWNER, result=JobResult(exit_code=0))
+    if target == JobStatus.withheld:
+        return lifecycle.withhold(state, by=OWNER, reason="counts too small", decision=decision("counts too small"))
+    if target in (JobStatus.completed, JobStatus.failed) and state.status == JobStatus.awaiting_release:
+        return lifecycle.release(state, target, by=OWNER, reason="ended", result=JobResult(), decision=decision())
     if target == JobStatus.approved:
         return lifecycle.approve(state, by=OWNER)
     if target == JobStatus.rejected:
         return lifecycle.reject(state, by=OWNER, reason="no")
+    if target == JobStatus.changes_requested:
+        return lifecycle.request_changes(state, by=OWNER, comments="use the mock first")
     if target == JobStatus.running:
         return lifecycle.start(state, by=OWNER, at=utcnow())
     if target == JobStatus.cancelled and state.status != JobStatus.running:
@@ -76,6 +95,19 @@ def test_a_refusal_and_a_failure_carry_their_reason_as_the_error() -> None:
     assert done.error is None and done.result == JobResult(exit_code=0)
 
 
+def test_a_request_for_changes_keeps_the_comments_and_needs_them() -> None:
+    sent_back = lifecycle.request_changes(in_status(JobStatus.pending), by=OWNER, comments="  drop the raw rows ")
+    assert sent_back.status.is_terminal
+    assert (sent_back.history[-1].by, sent_back.history[-1].reason) == (OWNER, "drop the raw rows")
+    with pytest.raises(InvalidTransitionError, match="comments are required"):
+        lifecycle.request_changes(in_status(JobStatus.pending), by=OWNER, comments=" ")
+
+
+def test_a_resubmission_names_the_job_it_supersedes_when_received() -> None:
+    first = lifecycle.accept(REF, by=OWNER, manifest="m", supersedes="b" * 32)
+    assert first.history[0].reason == f"{lifecycle.RECEIVED} (resubmission of job {'b' * 32})"
+
+
 def test_an_approval_pins_the_reviewed_manifest() -> None:
     with pytest.raises(InvalidTransitionError, match="not the code that was reviewed"):
         lifecycle.approve(in_status(JobStatus.pending), by=OWNER, manifest_sha256="other")
@@ -109,3 +141,23 @@ def test_refusals_are_queue_errors_and_value_errors() -> None:
         lifecycle.reject(in_status(JobStatus.completed), by=OWNER, reason="late")
     with pytest.raises(ValueError, match="already completed"):
         lifecycle.cancel(in_status(JobStatus.completed), by=OWNER, reason="late")
+
+
+def test_a_held_run_is_released_as_it_ended_or_withheld_with_a_reason() -> None:
+    began = utcnow()
+    held = lifecycle.hold(in_status(JobStatus.approved), by=OWNER, result=JobResult(exit_code=3), started_at=began)
+    assert [t.status for t in held.history][-2:] == [JobStatus.running, JobStatus.awaiting_release]
+    assert held.error is None and held.result == JobResult(exit_code=3) and not held.status.is_terminal
+    with pytest.raises(InvalidTransitionError, match="wait for the owner's release"):
+        lifecycle.finish(held, JobStatus.failed, by=OWNER, reason="late")
+    with pytest.raises(InvalidTransitionError, match="cannot end a job as cancelled"):
+        lifecycle.release(held, JobStatus.cancelled, by=OWNER, reason="x", result=JobResult(), decision=decision())
+    released = decision("logs only")
+    failed = lifecycle.release(
+        held, JobStatus.failed, by=OWNER, reason="run.sh exited with code 3", result=JobResult(), decision=released
+    )
+    assert (failed.status, failed.error, failed.release) == (JobStatus.failed, "run.sh exited with code 3", released)
+    with pytest.raises(InvalidTransitionError, match="reason is required"):
+        lifecycle.withhold(held, by=OWNER, reason=" ", decision=decision())
+    withheld = lifecycle.withhold(held, by=OWNER, reason="small cells", decision=decision("small cells"))
+    assert (withheld.status, withheld.error) == (JobStatus.withheld, "small cells") and withheld.status.is_terminal

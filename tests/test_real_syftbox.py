@@ -21,7 +21,7 @@ import pytest
 from realprocs import REPO, stop
 
 from syft_code_queue import CodeQueueClient, CodeQueueServer, CodeRunner, JobStatus, QueueConfig, Workspace
-from syft_code_queue.protocol.permissions import legacy_permissions_yaml
+from syft_code_queue.protocol.permissions import legacy_dataset_permissions_yaml, legacy_permissions_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +198,9 @@ def test_round_trip_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Pa
         marker.write_text(job.uid)
         eve_view = workspaces[EVE].datasite(OWNER)
         poll("eve's client to sync past the results", lambda: (eve_view / "public" / "after-results.txt").exists())
-        assert not (eve_view / "app_data").exists()
+        eve_got = sorted(str(p.relative_to(eve_view)) for p in (eve_view / "app_data").rglob("*") if p.is_file())
+        # the server's sign of life and the runtimes it offers, both public; nothing else
+        assert set(eve_got) <= {"app_data/code-queue/heartbeat.json", "app_data/code-queue/runtimes.json"}, eve_got
         eve_listing = syftbox.listed_to(configs[EVE])
         assert not [p for p in eve_listing if "/review/" in p]  # results are not even listed to others
 
@@ -260,3 +262,120 @@ def test_the_legacy_acl_means_what_the_queue_needs_to_the_real_syftbox_code() ->
         check=True,
     )
     assert dict(zip(expect, json.loads(result.stdout), strict=True)) == expect
+
+
+DATASET_CHECK = """
+import json, sys
+from pathlib import Path
+from syftbox.lib.permissions import ComputedPermission, PermissionType, SyftPermission
+public, ours, folder, cases = sys.stdin.read().split("\\0")
+owner = folder.split("/")[0]
+rules = SyftPermission.from_string(public, owner + "/public/syftperm.yaml").rules
+rules += SyftPermission.from_string(ours, folder + "/syftperm.yaml").rules
+out = []
+for user, rel, kind in json.loads(cases):
+    computed = ComputedPermission.from_user_rules_and_path(rules=rules, user=user, path=Path(folder, rel))
+    out.append(computed.has_permission(PermissionType[kind]))
+print(json.dumps(out))
+"""
+
+# What a SyftBox 0.4 client writes in a datasite's public/ folder: everyone reads.
+PUBLIC_ACL = f"""\
+- path: '**'
+  user: '{OWNER}'
+  permissions: [admin]
+  type: allow
+- path: '**'
+  user: '*'
+  permissions: [read]
+  type: allow
+"""
+
+
+def test_a_datasets_legacy_acl_lets_its_users_read_and_nobody_else_or_write() -> None:
+    """The real SyftBox 0.4 code, with the datasite's public/ rules above the dataset's."""
+    venv = syftbox_venv()
+    folder = f"{OWNER}/public/syft_datasets/v1/census"
+    for users, expect in (
+        (
+            [ALICE],
+            {
+                (ALICE, "census.csv", "READ"): True,
+                (ALICE, "dataset.yaml", "READ"): True,
+                (EVE, "census.csv", "READ"): False,
+                (EVE, "dataset.yaml", "READ"): False,
+                (ALICE, "census.csv", "WRITE"): False,
+                (ALICE, "other.csv", "CREATE"): False,
+                (OWNER, "census.csv", "WRITE"): True,
+            },
+        ),
+        (["*"], {(EVE, "census.csv", "READ"): True, (EVE, "census.csv", "WRITE"): False}),
+    ):
+        cases = [list(key) for key in expect]
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", DATASET_CHECK],
+            input="\0".join([PUBLIC_ACL, legacy_dataset_permissions_yaml(users), folder, json.dumps(cases)]),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert dict(zip(expect, json.loads(result.stdout), strict=True)) == expect
+
+
+def test_a_dataset_through_a_real_syftbox_server(syftbox: SyftBox, tmp_path: Path, owner_data: Path) -> None:
+    """The mock reaches its user through the real server, not another user; the job reads
+    the private data, which no client receives."""
+    from helpers import CENSUS_CSV, MOCK_CSV, data_folder
+
+    syftbox.start_server()
+    configs = {email: syftbox.start_client(email) for email in (OWNER, ALICE, EVE)}
+    workspaces = {
+        email: poll(
+            f"{email}'s client to register",
+            lambda c=config, e=email: (
+                c.exists() and (w := Workspace.discover(config_path=c)).datasite(e).is_dir() and w
+            ),
+        )
+        for email, config in configs.items()
+    }
+    config = QueueConfig(rescan_interval=0.5)
+    server = CodeQueueServer(config=config, runner=CodeRunner(), workspace=workspaces[OWNER]).start()
+    try:
+        private = data_folder(owner_data / "census", {"census.csv": CENSUS_CSV})
+        mock = data_folder(owner_data / "census-mock", {"census.csv": MOCK_CSV})
+        server.add_dataset("census", private_path=private, mock_path=mock, summary="Census", users=[ALICE])
+        alice = CodeQueueClient(config=config, workspace=workspaces[ALICE])
+        dataset = poll(
+            "the mock reaching alice",
+            lambda: (d := next(iter(alice.list_datasets(OWNER)), None)) and (d.mock_path / "census.csv").exists() and d,
+        )
+        assert dataset.summary == "Census" and (dataset.mock_path / "census.csv").read_text() == MOCK_CSV
+
+        code = tmp_path / "analysis"
+        code.mkdir()
+        (code / "run.sh").write_text(
+            "python3 -c \"import csv, os; print(sum(int(r['age']) for r in csv.DictReader("
+            "open(os.environ['SYFT_DATASET_DIR'] + '/census.csv'))))\"\n"
+        )
+        assert alice.run_local(code, OWNER, ["census"], runner=CodeRunner()).logs == "180\n"  # the mock's ages
+        job = alice.submit_code(OWNER, code, name="sum of ages", datasets=["census"])
+        poll("the owner to receive and accept it", lambda: _accepted(server, job.uid))
+        server.approve_job(job.uid)
+        poll("the run to end, held for release", lambda: server.get_job(job.uid).status == JobStatus.awaiting_release)
+        assert server.get_held_outputs(job.uid).logs.startswith("150")
+        server.release_job(job.uid, reason="a sum of ages")
+        done = alice.wait_for_job(job.uid, timeout=120)
+        assert done.status == JobStatus.completed, done.error
+        assert alice.get_job_logs(job.uid) == "150\n"  # the private ages
+
+        marker = workspaces[OWNER].datasite() / "public" / "after-dataset.txt"
+        marker.write_text(job.uid)
+        eve_view = workspaces[EVE].datasite(OWNER)
+        poll("eve's client to sync past the dataset", lambda: (eve_view / "public" / "after-dataset.txt").exists())
+        assert not list(eve_view.rglob("census*"))
+        assert not [p for p in syftbox.listed_to(configs[EVE]) if "syft_datasets" in p and "census.csv" in p]
+        for workspace in workspaces.values():
+            files = [p for p in workspace.datasites.rglob("*") if p.is_file()]
+            assert not [p for p in files if b"ada,36" in p.read_bytes()]
+    finally:
+        server.stop()

@@ -122,9 +122,13 @@ def test_permission_files_give_each_requester_only_their_folders(client, server,
     assert "terminal: true" in pub
     assert "pattern: 'inbox/{{.UserEmail}}/**'" in pub
     assert "pattern: 'review/{{.UserEmail}}/**'" in pub
-    review_rule = pub.split("review/{{.UserEmail}}/**")[1]
+    review_rule = pub.split("review/{{.UserEmail}}/**")[1].split("- pattern:")[0]
     assert "read: ['USER']" in review_rule and "write" not in review_rule
-    assert "'*'" not in pub  # nothing is granted to everyone
+    # all that everyone may read is the server's heartbeat and the runtimes it offers, and
+    # nothing may be written
+    everyone = [rule for rule in pub.split("- pattern:")[1:] if "'*'" in rule]
+    assert [rule.split("\n")[0].strip() for rule in everyone] == ["'heartbeat.json'", "'runtimes.json'"]
+    assert not [rule for rule in everyone if "write" in rule]
 
 
 def test_auto_approval_needs_owner_opt_in_job_request_and_callback(client, server_factory, make_code, caplog):

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import need
 from test_hostile_jobs import Ran, _until, prepare_run, processes_with, run_job, safe_runner
 
 from syft_code_queue.runner import CodeRunner, RunResult
@@ -27,6 +28,9 @@ RUNNERS = ["plain", "bwrap", "none"]
 
 
 def make_runner(kind: str, **options: object) -> CodeRunner:
+    """The runner a parametrised story uses; without bubblewrap the ``bwrap`` case is skipped."""
+    if kind == "bwrap":
+        need("bwrap")
     return CodeRunner(**options) if kind == "plain" else safe_runner(kind, **options)  # type: ignore[arg-type]
 
 

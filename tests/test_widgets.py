@@ -14,19 +14,17 @@ from typing import Any, Callable, Iterator
 
 import comm
 import pytest
+from helpers import ALICE, EVE, OWNER
+from widget_helpers import RecordingComm, act, state_updates, update_bytes, wait_for
 
 import syft_code_queue as scq
-from syft_code_queue.models import JobRef
-from syft_code_queue.models import FileEntry, Job, JobRequest, JobState, JobStatus, Transition, utcnow
 from syft_code_queue.errors import JobNotFoundError
 from syft_code_queue.listing.table import jobs_to_html
+from syft_code_queue.models import FileEntry, Job, JobRef, JobRequest, JobState, JobStatus, Transition, utcnow
 from syft_code_queue.widgets import ApprovalPanel, JobTable, SubmitForm
 from syft_code_queue.widgets.assets import asset_dir, esm
 from syft_code_queue.widgets.pump import UpdatePump
 from syft_code_queue.widgets.sources import JobSource
-
-from helpers import ALICE, EVE, OWNER
-from widget_helpers import RecordingComm, act, state_updates, update_bytes, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 XSS_NAME = '<img src=x onerror="window.__pwned=1">'
@@ -52,7 +50,7 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def submit(client: scq.CodeQueueClient, make_code: Callable[..., Path], name: str = "job", **kw: Any) -> Job:
-    folder = make_code("echo hello from $SYFT_JOB_NAME\necho result > \"$SYFT_OUTPUT_DIR/out.txt\"\n")
+    folder = make_code('echo hello from $SYFT_JOB_NAME\necho result > "$SYFT_OUTPUT_DIR/out.txt"\n')
     return client.submit_code(OWNER, folder, name, **kw)
 
 
@@ -78,7 +76,7 @@ def test_pump_coalesces_bursts_and_limits_the_rate() -> None:
     for _ in range(3):
         pump.request(target)
         pump.flush()
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
     assert all(gap >= 0.19 for gap in gaps), gaps
 
 
@@ -112,8 +110,16 @@ def test_submit_approve_run_and_table_shows_completed(
     table = JobTable(server)
     mine = JobTable(client)
 
-    ack = act(form, "submit", target_email=OWNER, code_folder=str(folder), name="Answer", tags="a, b",
-              description="", auto_approval=False)
+    ack = act(
+        form,
+        "submit",
+        target_email=OWNER,
+        code_folder=str(folder),
+        name="Answer",
+        tags="a, b",
+        description="",
+        auto_approval=False,
+    )
     assert ack["ok"], ack
     uid = ack["job"]["uid"]
     assert form.submitted[0]["uid"] == uid and form.job is not None and form.job.uid == uid
@@ -193,7 +199,9 @@ def test_bulk_decisions_pin_each_manifest_and_report_failures(
 ) -> None:
     jobs = [submit(client, make_code, name=f"bulk {i}") for i in range(3)]
     panel = ApprovalPanel(server)
-    cards = wait_for(lambda: [c for c in panel.jobs if c["accepted"]] if len([c for c in panel.jobs if c["accepted"]]) == 3 else None)
+    cards = wait_for(
+        lambda: [c for c in panel.jobs if c["accepted"]] if len([c for c in panel.jobs if c["accepted"]]) == 3 else None
+    )
     by_uid = {c["uid"]: c for c in cards}
 
     refused = act(panel, "bulk", decision="reject", items=[{"uid": jobs[0].uid}], reason="")
@@ -253,10 +261,10 @@ def test_form_validates_with_the_api_model_and_reports_per_field(
     ack = act(form, "submit", target_email="not-an-email", code_folder="", name="  ", tags="ok", description="")
     assert not ack["ok"]
     assert set(ack["errors"]) == {"target_email", "code_folder", "name"}
-    assert "not a valid email" in ack["errors"]["target_email"]
+    assert "not a valid email" in ack["errors"]["target_email"].lower()
 
     ack = act(form, "submit", target_email=OWNER, code_folder=str(tmp_path / "nope"), name="x")
-    assert ack["errors"] == {"code_folder": f"code folder not found: {tmp_path / 'nope'}"}
+    assert ack["errors"] == {"code_folder": f"Code folder not found: {tmp_path / 'nope'}; please check the path."}
     no_run = tmp_path / "empty"
     no_run.mkdir()
     ack = act(form, "submit", target_email=OWNER, code_folder=str(no_run), name="x")
@@ -264,11 +272,35 @@ def test_form_validates_with_the_api_model_and_reports_per_field(
     assert act(form, "submit", target_email=OWNER, code_folder="x", name="x", extra="field")["ok"] is False
     assert form.submitted == [] and client.list_jobs() == []
 
-    ack = act(form, "submit", target_email=OWNER, code_folder=str(make_code("echo hi\n")), name="ok",
-              tags="one, two,", auto_approval=True)
+    ack = act(
+        form,
+        "submit",
+        target_email=OWNER,
+        code_folder=str(make_code("echo hi\n")),
+        name="ok",
+        tags="one, two,",
+        auto_approval=True,
+    )
     assert ack["ok"]
     job = client.get_job(ack["job"]["uid"])
     assert job.tags == ["one", "two"] and job.auto_approval and job.requester_email == ALICE
+
+
+def test_form_errors_are_sentences_under_their_field_and_tags_are_checked(
+    client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    form = SubmitForm(client)
+    code = str(make_code("echo hi\n"))
+    ack = act(form, "submit", target_email=OWNER, code_folder=code, name="x", tags="ok, " + "t" * 80)
+    assert set(ack["errors"]) == {"tags"}, "a long tag is reported under Tags, not under the button"
+    assert "longer than 64 characters" in ack["errors"]["tags"] and "pydantic" not in ack["errors"]["tags"]
+    ack = act(form, "submit", target_email=OWNER, code_folder=code, name="x", tags="a, b, a")
+    assert ack["errors"] == {"tags": "Tag 'a' is listed twice; please list each tag once."}
+    ack = act(form, "submit", target_email="bad", code_folder="", name="", tags="")
+    sentences = list(ack["errors"].values())
+    assert len(sentences) == 3 and all(t[0].isupper() and t.endswith(".") for t in sentences), sentences
+    assert ack["errors"]["name"] == "This is required; please fill it in."
+    assert client.list_jobs() == []
 
 
 # -- job table --------------------------------------------------------------------------
@@ -286,16 +318,24 @@ class FakeApi:
         self.jobs: dict[str, Job] = {}
         for i in range(count):
             created = start + timedelta(seconds=i)
-            status = statuses[i % len(statuses)]
+            status = statuses[(i // 2) % len(statuses)]  # both tags in every status, whatever their count
             history = [Transition(status=JobStatus.pending, at=created, by=OWNER)]
             if status != JobStatus.pending:
                 history.append(Transition(status=status, at=created + timedelta(seconds=5), by=OWNER))
             uid = f"{i:032x}"
             request = JobRequest(
-                uid=uid, name=f"job {i:05d}", tags=["even" if i % 2 == 0 else "odd"], requester_email=f"r{i % 10}@example.com",
-                target_email=OWNER, created_at=created, files=[entry],
+                uid=uid,
+                name=f"job {i:05d}",
+                tags=["even" if i % 2 == 0 else "odd"],
+                requester_email=f"r{i % 10}@example.com",
+                target_email=OWNER,
+                created_at=created,
+                files=[entry],
             )
-            self.jobs[uid] = Job(request=request, state=JobState(uid=uid, requester_email=request.requester_email, status=status, history=history))
+            self.jobs[uid] = Job(
+                request=request,
+                state=JobState(uid=uid, requester_email=request.requester_email, status=status, history=history),
+            )
 
     def list_jobs(self) -> list[Job]:
         return list(self.jobs.values())
@@ -311,7 +351,9 @@ class FakeApi:
     def touch(self, uid: str, status: JobStatus) -> None:
         job = self.jobs[uid]
         history = (*job.state.history, Transition(status=status, at=utcnow(), by=OWNER))
-        self.jobs[uid] = Job(request=job.request, state=job.state.model_copy(update={"status": status, "history": history}))
+        self.jobs[uid] = Job(
+            request=job.request, state=job.state.model_copy(update={"status": status, "history": history})
+        )
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +473,23 @@ def test_pause_freezes_the_rows_and_resume_catches_up() -> None:
     assert not table.paused and table.rows[0]["status"] == "cancelled"
 
 
+def test_an_empty_html_list_says_so() -> None:
+    assert "No jobs" in jobs_to_html([])
+
+
+def test_a_tables_dataframe_is_current_even_before_its_next_live_update(
+    server: scq.CodeQueueServer, client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    job = client.submit_code(OWNER, make_code("echo hi\n"), "decided")
+    wait_for(lambda: server.get_job(job.uid).state is not None)
+    table = JobTable(JobSource(server, poll_interval=3600, listen=False))
+    assert [r["status"] for r in table.rows] == ["pending"]
+    server.reject_job(job.uid, reason="not now")
+    assert list(table.df["status"]) == ["rejected"], "what the previous cell did, not the last update"
+    act(table, "pause", paused=True)
+    assert list(table.df["status"]) == ["pending"], "a paused table keeps what it froze"
+
+
 def test_selection_survives_updates_and_detail_has_the_log_tail() -> None:
     source = JobSource(FakeApi(200), poll_interval=3600, listen=False)
     table = JobTable(source)
@@ -489,7 +548,18 @@ def test_front_end_modules_are_self_contained() -> None:
 @pytest.mark.slow
 def test_wheel_ships_the_front_end(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         check=True,
     )
     wheel = next(tmp_path.glob("*.whl"))
@@ -498,9 +568,16 @@ def test_wheel_ships_the_front_end(tmp_path: Path) -> None:
     names = {p.name for p in (tmp_path / "site" / "syft_code_queue" / "widgets" / "js").iterdir()}
     assert {"common.js", "job_table.js", "approval_panel.js", "submit_form.js", "widgets.css"} <= names
     out = subprocess.run(
-        [sys.executable, "-c", "from syft_code_queue.widgets.assets import asset_dir, esm; esm('job_table.js'); print(asset_dir())"],
-        cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "from syft_code_queue.widgets.assets import asset_dir, esm; esm('job_table.js'); print(asset_dir())",
+        ],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert Path(out.stdout.strip()) == tmp_path / "site" / "syft_code_queue" / "widgets" / "js"
 

@@ -17,7 +17,9 @@ class RecordingComm(BaseComm):
 
     log: list[dict[str, Any]] = []
 
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any) -> None:
+    def publish_msg(
+        self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+    ) -> None:
         RecordingComm.log.append({"msg_type": msg_type, "comm_id": self.comm_id, "data": data})
 
 
@@ -38,10 +40,7 @@ def act(widget: Any, kind: str, **payload: Any) -> dict[str, Any]:
     """Send one front-end action and return its acknowledgement."""
     msg_id = f"test-{time.monotonic_ns()}"
     widget._receive(widget, {"kind": kind, "id": msg_id, **payload}, [])
-    acks = [
-        d["content"] for d in sent_to(widget)
-        if d.get("method") == "custom" and d["content"].get("id") == msg_id
-    ]
+    acks = [d["content"] for d in sent_to(widget) if d.get("method") == "custom" and d["content"].get("id") == msg_id]
     assert len(acks) == 1, f"expected exactly one acknowledgement, got {acks}"
     return acks[0]
 

@@ -51,12 +51,14 @@ def jobs_to_html(jobs: Iterable[Job]) -> str:
         row = job.summary()
         row["uid"] = job.short_uid
         cells = "".join(
-            f'<td class="scq-status-{_cell(row[c])}">{_cell(row[c])}</td>'
+            f'<td class="scq-status-{_cell(row[c])}">{_cell(job.status.label)}</td>'
             if c == "status"
             else f"<td>{_cell(row[c])}</td>"
             for c in shown
         )
         rows.append(f"<tr>{cells}</tr>")
+    if not rows:
+        rows.append(f'<tr><td colspan="{len(shown)}" class="scq-jobs-empty">No jobs</td></tr>')
     return f'<table class="scq-jobs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 

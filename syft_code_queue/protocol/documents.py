@@ -91,7 +91,10 @@ def _folders(path: Path) -> list[str]:
 
 
 def format_logs(folder: Path, result: JobResult, verified: Optional[VerifiedFiles] = None) -> Optional[str]:
-    """stdout, then stderr under a heading; None while either has not fully synced."""
+    """stdout, then stderr under a heading; None while either has not fully synced, and
+    when neither was published (a release without the logs)."""
+    if result.stdout is None and result.stderr is None:
+        return None
     parts: list[str] = []
     for entry, heading in ((result.stdout, None), (result.stderr, "--- stderr ---")):
         if entry is None:

@@ -4,13 +4,18 @@
 Every state change goes through ``update(ref, change)`` under the job's lock, which
 serialises it between this process's threads and other owner processes (a server thread
 and an ``scq approve`` may act on the same job); ``change`` is one of ``lifecycle``'s pure
-steps. ``create`` writes a job's first state.
+steps. ``create`` writes a job's first state. Results go to the requester's review folder
+at once (``publish_results``), or into the owner's private held folder (``hold_results``)
+until the owner releases them (``publish_release``). Each step a write
+adds to a history goes into the owner's audit log and to the store's observers (the
+server's notifications).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -27,6 +32,7 @@ from ..errors import (
     AmbiguousJobError,
     InvalidTransitionError,
     JobNotFoundError,
+    ReleaseError,
     StillArriving,
     SubmissionError,
     UnsafeFolderError,
@@ -55,11 +61,14 @@ from ..syftbox import (
     write_if_changed,
 )
 from .accepted import AcceptedCopies
+from .audit import AuditLog
 from .bounds import check_manifest_length, read_document
 from .documents import parse_request, read_cancel, read_state, submission_folders
 from .layout import OUTPUTS_DIR, STDERR_FILE, STDOUT_FILE, PrivateLayout, QueueLayout
 from .manifest import compare_to_manifest, files_present, folder_entries, through_symlink
 from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permissions_yaml, queue_permissions_yaml
+
+log = logging.getLogger(__name__)
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
@@ -69,6 +78,8 @@ OVER_NOTE = "\n[syft-code-queue: {} more outputs not returned (at most {} are: m
 STATES_KEPT = 1_024  # state versions an owner store remembers writing: the jobs in flight
 
 StateChange = Callable[[JobState], JobState]
+# Told of every state this store writes: (the version before, or None for a first state; the new one).
+Observer = Callable[[Optional[JobState], JobState], None]
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,8 @@ class OwnerStore:
         # state file -> the version this store wrote last, and its state (recent jobs only:
         # forgetting one costs reading and parsing it again, nothing more)
         self._written: BoundedCache[str, tuple[FileIdentity, JobState]] = BoundedCache(STATES_KEPT)
+        self.audit = AuditLog(self.private.audit_log)
+        self._observers: list[Observer] = []
 
     # -- setup ------------------------------------------------------------------------
     def ensure_queue(self) -> None:
@@ -328,11 +341,22 @@ class OwnerStore:
         return CodeFile(entry, bytes(head), matches and not changed, changed)
 
     # -- writing ----------------------------------------------------------------------
-    def _write(self, state: JobState, durable: bool) -> None:
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(before, after)`` after every state write (under the job's lock:
+        it must return at once)."""
+        self._observers.append(observer)
+
+    def _write(self, state: JobState, durable: bool, before: Optional[JobState] = None) -> None:
         self.note_requester(state.requester_email)
         path = self.layout.job(JobRef(state.requester_email, state.uid)).state_file
-        written = atomic_write_json(path, state.model_dump_json(indent=2), durable)
+        written = atomic_write_json(path, state.document(), durable)
         self._written.put(str(path), (written, state))
+        self.audit.transitions(state, state.history[len(before.history) if before else 0 :])
+        for observer in self._observers:
+            try:
+                observer(before, state)
+            except Exception:
+                log.exception("state observer failed for job %s", state.uid)
 
     def wrote_last(self, path: str) -> bool:
         """Whether the state file at ``path`` is still the version this store wrote: a change
@@ -364,7 +388,7 @@ class OwnerStore:
             if state is None:
                 raise InvalidTransitionError(f"job {ref.uid} has not been accepted yet (still arriving)")
             new = change(state)
-            self._write(new, durable)
+            self._write(new, durable, state)
             return new
 
     def publish_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path, max_files: int) -> JobResult:
@@ -376,27 +400,7 @@ class OwnerStore:
         and named in stderr. Returns the manifest that the state records, so the requester
         can tell when the results have fully synced."""
         paths = self.layout.job(ref)
-        returned: list[str] = []
-        unsynced: list[str] = []  # listed, they would keep the results "not yet synced"
-        unnamed: list[str] = []  # no results manifest can name them (shown escaped)
-        over = 0
-        for rel in _regular_files(outputs):
-            if never_synced(rel):
-                unsynced.append(rel)
-            elif not _valid_name(rel):
-                unnamed.append(repr(rel))
-            elif len(returned) < max_files:
-                returned.append(rel)
-            else:
-                over += 1
-        notes = [WITHHELD_NOTE.format(_listed(unsynced))] if unsynced else []
-        if unnamed:
-            notes.append(UNNAMED_NOTE.format(_listed(unnamed)))
-        if over:
-            notes.append(OVER_NOTE.format(over, max_files))
-        if notes:
-            with open(stderr, "ab") as fh:
-                fh.write("".join(notes).encode())
+        returned = _returned(outputs, stderr, max_files)
         entries: dict[str, Optional[FileEntry]] = {}
         for source, dest, name in ((stdout, paths.stdout_file, STDOUT_FILE), (stderr, paths.stderr_file, STDERR_FILE)):
             try:
@@ -406,9 +410,44 @@ class OwnerStore:
         out_entries = [_publish_file(outputs / rel, paths.outputs_dir / rel, rel) for rel in returned]
         return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=tuple(out_entries))
 
+    def hold_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path, max_files: int) -> JobResult:
+        """Move logs and outputs into the owner's private held folder, which never syncs: the
+        results of a run whose release the owner decides. The same outputs are withheld as
+        ``publish_results`` withholds (they could never be released). Returns what was held."""
+        held = self.private.held(ref)
+        held.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # readable by the owner only
+        returned = _returned(outputs, stderr, max_files)
+        entries: dict[str, Optional[FileEntry]] = {}
+        for source, dest, name in ((stdout, held.stdout_file, STDOUT_FILE), (stderr, held.stderr_file, STDERR_FILE)):
+            try:
+                entries[name] = _publish_file(source, dest, name)
+            except FileNotFoundError:
+                entries[name] = None
+        out_entries = tuple(_publish_file(outputs / rel, held.outputs_dir / rel, rel) for rel in returned)
+        return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=out_entries)
+
+    def publish_release(self, ref: JobRef, outputs: list[FileEntry], logs: list[FileEntry], record: str) -> None:
+        """Copy released files from the held folder into the requester's review folder, each
+        atomically and only with the bytes that were checked, then ``release.json``. Raises
+        ``ReleaseError`` naming a held file that changed; what was copied stays until
+        ``unpublish_release``. Running it again after a crash copies the same bytes again."""
+        held, paths = self.private.held(ref), self.layout.job(ref)
+        for entry in outputs:
+            _copy_checked(held.outputs_dir / entry.path, paths.outputs_dir / entry.path, entry)
+        for entry in logs:
+            _copy_checked(held.folder / entry.path, paths.review / entry.path, entry)
+        atomic_write_json(paths.release_file, record)
+
+    def unpublish_release(self, ref: JobRef) -> None:
+        """Undo a release that cannot be completed: no log, output or ``release.json`` stays."""
+        self.withdraw_results(ref)
+        self.layout.job(ref).release_file.unlink(missing_ok=True)
+
     def remove_bulky(self, ref: JobRef) -> None:
-        """Drop code, logs and outputs of a finished job; job.json and state.json stay as the audit."""
+        """Drop code, logs, outputs and held results of a finished job; job.json and
+        state.json stay as the audit."""
         self.accepted.drop_code(ref)
+        remove_tree(self.private.held(ref).folder)
         remove_tree(self.layout.job(ref).code_dir)
         self.withdraw_results(ref)
 
@@ -435,6 +474,33 @@ def _valid_name(rel: str) -> bool:
     return True
 
 
+def _returned(outputs: Path, stderr: Path, max_files: int) -> list[str]:
+    """The outputs a run may return: not those SyftBox never syncs, those no manifest can
+    name, nor those past ``max_files``; each withheld kind is named in ``stderr``."""
+    returned: list[str] = []
+    unsynced: list[str] = []  # listed, they would keep the results "not yet synced"
+    unnamed: list[str] = []  # no results manifest can name them (shown escaped)
+    over = 0
+    for rel in _regular_files(outputs):
+        if never_synced(rel):
+            unsynced.append(rel)
+        elif not _valid_name(rel):
+            unnamed.append(repr(rel))
+        elif len(returned) < max_files:
+            returned.append(rel)
+        else:
+            over += 1
+    notes = [WITHHELD_NOTE.format(_listed(unsynced))] if unsynced else []
+    if unnamed:
+        notes.append(UNNAMED_NOTE.format(_listed(unnamed)))
+    if over:
+        notes.append(OVER_NOTE.format(over, max_files))
+    if notes:
+        with open(stderr, "ab") as fh:
+            fh.write("".join(notes).encode())
+    return returned
+
+
 def _regular_files(root: Path) -> list[str]:
     """Relative paths of the regular files below ``root``; links are never followed."""
     try:
@@ -457,6 +523,35 @@ def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
         shutil.copyfile(source, tmp)
         os.replace(tmp, dest)
     return FileEntry(path=rel, size=size, sha256=digest)
+
+
+def _copy_checked(source: Path, dest: Path, entry: FileEntry) -> None:
+    """Put exactly ``entry``'s bytes at ``dest`` atomically, hashing ``source`` as it is
+    copied; an empty file is listed, never written (it would not sync)."""
+    if entry.size == 0:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(source, "rb") as fin, open(tmp, "wb") as fout:
+            for chunk in iter(lambda: fin.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        if size != entry.size or digest.hexdigest() != entry.sha256:
+            raise ReleaseError(
+                f"held file {entry.path} changed after it was checked (its sha256 differs); "
+                "it is refused: withhold the job, or run it again"
+            )
+        os.chmod(tmp, PUBLISHED_MODE)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _move_own_file(source: Path, dest: Path) -> bool:

@@ -16,7 +16,19 @@ from pydantic import ValidationError
 
 from ..cache import BoundedCache
 from ..errors import InvalidTransitionError, JobNotFoundError, SubmissionError
-from ..models import UID_PATTERN, CancelRequest, Job, JobRef, JobRequest, JobState, JobStatus, Transition, utcnow
+from ..models import (
+    UID_PATTERN,
+    CancelRequest,
+    Heartbeat,
+    Job,
+    JobRef,
+    JobRequest,
+    JobState,
+    JobStatus,
+    QueueStatus,
+    Transition,
+    utcnow,
+)
 from ..syftbox import (
     FileIdentity,
     Workspace,
@@ -34,6 +46,8 @@ from .manifest import VerifiedFiles, files_present
 # The one whose document changed longest ago goes first, so jobs in flight stay. Forgetting
 # one costs parsing it again (and a state.json of it caught mid-sync then shows no state).
 JOBS_KEPT = 4_096
+OFFLINE_AFTER = 2.5  # heartbeat intervals without a beat before a queue reads as offline
+SYNC_SLACK = 10.0  # seconds a beat may take to sync
 VERIFIED_KEPT = 16_384  # result files whose bytes were checked, while they stay unchanged
 
 
@@ -73,13 +87,23 @@ class RequesterStore:
         code_dir = paths.code_dir
         for entry in request.files:
             src = code_folder / entry.path
-            data = src.read_bytes()
+            data = src.read_bytes() if entry.size or src.exists() else b""  # empty files never sync
             if len(data) != entry.size:
                 raise SubmissionError(f"{entry.path} changed while it was being submitted")
             atomic_write(code_dir / entry.path, data, durable=False)
-        written = atomic_write_json(paths.job_file, request.model_dump_json(indent=2))
+        written = atomic_write_json(paths.job_file, request.document())
         self._owner_of[request.uid] = request.target_email
         self._requests.put(request.uid, (written, request))
+
+    def submitted_code(self, layout: QueueLayout, job: Job) -> Path:
+        """The code folder of a job we submitted, once checked to hold exactly its manifest's bytes."""
+        code_dir = layout.job(self.ref(job.uid)).code_dir
+        if not files_present(code_dir, job.files):
+            raise SubmissionError(
+                f"the code of job {job.uid} is no longer here as it was submitted (the owner's cleanup removes it);"
+                " pass code_folder= to resubmit"
+            )
+        return code_dir
 
     def _owners(self, target_email: Optional[str]) -> list[str]:
         if target_email:
@@ -88,6 +112,21 @@ class RequesterStore:
             return sorted(p.name for p in self.workspace.datasites.iterdir() if p.is_dir())
         except FileNotFoundError:
             return []
+
+    def queue_status(self, owner: str) -> QueueStatus:
+        """Whether ``owner``'s queue server is there, from the heartbeat it publishes: online
+        while its last beat is under ``OFFLINE_AFTER`` intervals old (sync takes seconds)."""
+        layout = self.layout(owner)
+        try:
+            beat = Heartbeat.model_validate_json(layout.heartbeat.read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            state = "offline" if layout.root.is_dir() else "no_queue"
+            return QueueStatus(owner=owner, state=state)
+        except ValidationError:  # mid-sync: the next call sees the whole file
+            return QueueStatus(owner=owner, state="offline")
+        age = (utcnow() - beat.last_seen).total_seconds()
+        online = beat.stopped_at is None and age <= OFFLINE_AFTER * beat.interval + SYNC_SLACK
+        return QueueStatus(owner=owner, state="online" if online else "offline", last_seen=beat.last_seen)
 
     def owners(self, target_email: Optional[str] = None) -> list[str]:
         """Owners whose queue holds an inbox folder of ours (that we submitted to)."""
@@ -196,8 +235,8 @@ class RequesterStore:
 
     def request_cancel(self, uid: str, reason: str) -> Job:
         layout, job = self.find(uid)
-        if job.is_terminal:
-            raise InvalidTransitionError(f"job {uid} is already {job.status.value}; it cannot be cancelled")
+        if job.is_terminal or job.status == JobStatus.awaiting_release:
+            raise InvalidTransitionError(f"job {uid} is already {job.status.label}; it cannot be cancelled")
         path = layout.job(self.ref(uid)).cancel_file
         if not path.exists():
             cancel = CancelRequest(uid=uid, requested_at=utcnow(), reason=reason)
@@ -218,7 +257,7 @@ class RequesterStore:
     def outputs_of(self, layout: QueueLayout, job: Job) -> Optional[Path]:
         uid = job.uid
         result = job.state.result if job.state else None
-        if not job.is_terminal or result is None or job.state.cleaned_up:  # type: ignore[union-attr]
+        if not job.is_terminal or result is None or not job.state.published:  # type: ignore[union-attr]
             return None
         outputs = layout.job(self.ref(uid)).outputs_dir
         if not files_present(outputs, result.outputs, self._verified):
@@ -230,7 +269,7 @@ class RequesterStore:
 
     def logs_of(self, layout: QueueLayout, job: Job) -> Optional[str]:
         result = job.state.result if job.state else None
-        if result is None or job.state.cleaned_up:  # type: ignore[union-attr]
+        if result is None or not job.state.published:  # type: ignore[union-attr]
             return None
         return format_logs(layout.job(self.ref(job.uid)).review, result, self._verified)
 

@@ -12,22 +12,27 @@ import logging
 import os
 import select
 import stat
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Optional
+from typing import IO, Callable, Iterator, Literal, Mapping, Optional
 
 from ..models import Job
 from ..protocol.manifest import folder_entries
-from .bubblewrap import job_path
 from .launcher import Launch, SupervisedJob
+from .python import JobPython, serving_python
 
 log = logging.getLogger(__name__)
 
 TRUNCATION_MARKER = b"\n[syft-code-queue: output truncated at %d bytes]\n"
 WATCHDOG_PERIOD = 0.5  # seconds between checks of what a running job has written
 Watchdog = Callable[[], Optional[str]]
+
+
+DataKind = Literal["private", "mock"]
 
 
 @dataclass
@@ -42,6 +47,12 @@ class JobRun:
     home_dir: Path
     timeout: float
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # The runtime's Python (built and held by the server for the run); None: the default.
+    python: Optional[JobPython] = None
+    # The datasets the job reads: name -> the folder on the host (the private part, or the
+    # mock in a mock run), each shown read-only at /job/data/<name>.
+    data: Mapping[str, Path] = field(default_factory=dict)
+    data_kind: DataKind = "private"
 
     @property
     def uid(self) -> str:
@@ -63,25 +74,62 @@ class JobRun:
     def requester_email(self) -> str:
         return self.job.requester_email
 
-    def environment(self) -> dict[str, str]:
+    def runtime_python(self, as_other_user: bool) -> JobPython:
+        return self.python or serving_python(as_other_user)
+
+    def environment(self, data_dir: Optional[Path] = None) -> dict[str, str]:
         """The job's whole environment: nothing of the owner's leaks in."""
-        return job_environment(self.job, self.output_dir, self.home_dir, self.home_dir)
+        path = self.runtime_python(as_other_user=False).path(None)
+        return job_environment(self, self.output_dir, self.home_dir, self.home_dir, path, data_dir=data_dir)
 
 
 def job_environment(
-    job: Job, output_dir: Path | str, home: Path | str, tmp: Path | str, path: Optional[str] = None
+    run: JobRun,
+    output_dir: Path | str,
+    home: Path | str,
+    tmp: Path | str,
+    path: str,
+    data_dir: Optional[Path | str] = None,
 ) -> dict[str, str]:
-    """The job's whole environment; ``path`` defaults to what a job run as the owner gets."""
-    return {
+    """The job's whole environment. ``data_dir``: where its datasets are, one folder each,
+    when it asked for any; only then does it get the data variables, and the unprefixed
+    names code written for syft-rds reads."""
+    job = run.job
+    env = {
         "SYFT_JOB_ID": job.uid,
         "SYFT_JOB_NAME": job.name,
         "SYFT_OUTPUT_DIR": str(output_dir),
         "SYFT_REQUESTER": job.requester_email,
-        "PATH": path or job_path(as_other_user=False),
+        "PATH": path,
         "HOME": str(home),
         "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",
     }
+    if run.data and data_dir is not None:
+        env |= {"SYFT_DATA_DIR": str(data_dir), "SYFT_DATA_KIND": run.data_kind}
+        env |= {"DATA_DIR": str(data_dir), "OUTPUT_DIR": str(output_dir)}
+        if len(run.data) == 1:
+            env["SYFT_DATASET_DIR"] = f"{data_dir}/{next(iter(run.data))}"
+    return env
+
+
+@contextmanager
+def data_folder(data: Mapping[str, Path], reader_uid: Optional[int] = None) -> Iterator[Optional[Path]]:
+    """Without a sandbox, a job reaches its datasets through a folder of its own holding one
+    link per dataset (nothing is copied). Owned by the server and read-only, so a job running
+    as another uid (``reader_uid``) can neither add nor change a link; None without datasets."""
+    if not data:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="scq-data-") as made:
+        folder = Path(made)
+        for name, target in data.items():
+            os.symlink(target, folder / name)
+        os.chmod(folder, 0o555 if reader_uid is not None else 0o500)
+        try:
+            yield folder
+        finally:
+            os.chmod(folder, 0o700)
 
 
 @dataclass
@@ -129,8 +177,9 @@ class CodeRunner:
     def run_job(self, job: JobRun) -> RunResult:
         job.output_dir.mkdir(parents=True, exist_ok=True)
         job.home_dir.mkdir(parents=True, exist_ok=True)
-        launch = Launch(argv=self.command(job), cwd=job.code_dir, env=job.environment())
-        return self.supervise(launch, job, self.effective_timeout(job))
+        with data_folder(job.data) as data_dir:
+            launch = Launch(argv=self.command(job), cwd=job.code_dir, env=job.environment(data_dir))
+            return self.supervise(launch, job, self.effective_timeout(job))
 
     def effective_timeout(self, run: JobRun) -> Optional[float]:
         limits = [t for t in (self.timeout, run.timeout) if t]

@@ -2,58 +2,41 @@
 job's sandbox: user, pid and net namespaces, a read-only system, only the job's own staging
 folder visible and writable, a private tmp.
 
-Also what the job's ``PATH`` holds, with or without the sandbox.
+The job's ``bin`` folder (``/job/bin``) holds links: ``python`` where the runtime has none
+(``runner/python.py``), and, with an allow-list, the allowed programs, which are then the
+whole ``PATH``.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shlex
 import shutil
 import stat
 import subprocess
-import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
+from ..protocol.layout import INSIDE_DATA
 from .launcher import JobIds
 from .limits import SandboxPolicy
+from .python import MINIMAL_PATH, JobPython
 from .staging import INSIDE_ROOT, INSIDE_UID, Staging
 
 log = logging.getLogger(__name__)
 
-MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-
-@functools.lru_cache(maxsize=None)
-def python_dirs(as_other_user: bool) -> tuple[str, ...]:
-    """The serving interpreter's installation(s) outside /usr (a venv needs its base too),
-    if the job's user can reach them: a job run under a leased uid needs world access.
-    Decided once per process: every job would otherwise resolve and stat the same paths."""
-    dirs = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)})
-    outside = [d for d in dirs if not d.startswith("/usr/")]
-    if as_other_user and not all(_world_readable(d) for d in outside):
-        return ()
-    return tuple(outside)
-
-
-def _world_readable(directory: str) -> bool:
-    path = Path(directory)
-    for ancestor in [path, *path.parents]:
+def unreadable_by_others(folder: Path) -> Optional[str]:
+    """Why a job running as a uid of its own cannot read ``folder`` (a folder on the way
+    that others cannot pass, or the folder itself not readable by others), or None."""
+    for ancestor in [folder, *folder.parents]:
         if not os.stat(ancestor).st_mode & stat.S_IXOTH:
-            return False
-    return bool(os.stat(path).st_mode & stat.S_IROTH)
-
-
-def job_path(as_other_user: bool) -> str:
-    """The interpreter serving the queue comes first when the job can use it, so ``python``
-    and the owner's installed packages are what a job gets, as the README's examples expect."""
-    if python_dirs(as_other_user) or sys.prefix.startswith("/usr"):
-        return f"{Path(sys.executable).parent}:{MINIMAL_PATH}"
-    return MINIMAL_PATH
+            return f"{ancestor} cannot be passed by other users"
+    if not os.stat(folder).st_mode & stat.S_IROTH:
+        return f"{folder} cannot be read by other users"
+    return None
 
 
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -73,6 +56,7 @@ ETC_ENTRIES = (
     "pip.conf",
 )
 NETWORK_ETC_ENTRIES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
+JOB_BIN = f"{INSIDE_ROOT}/bin"  # the job's own bin folder inside the sandbox
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
@@ -149,12 +133,14 @@ def bwrap_argv(
     staging: "Staging",
     command: list[str],
     hidden: list[str],
-    allowed_bin: dict[str, str],
-    as_other_user: bool,
+    programs: dict[str, str],
+    python: JobPython,
+    data: Mapping[str, Path],
 ) -> list[str]:
-    """The bubblewrap command line: system directories read-only, the job's code read-only,
-    its outputs, home and tmp writable, a capped /dev/shm of its own, nothing else of the
-    host visible."""
+    """The bubblewrap command line: system directories read-only, the job's code and its
+    Python read-only, its outputs, home and tmp writable, a capped /dev/shm of its own, each
+    of its datasets bound read-only (zero-copy) at ``/job/data/<name>``, nothing else of the
+    host visible; ``programs``: the links of the job's ``bin`` folder (name -> target)."""
     args = [
         bwrap,
         *namespace_args(policy),
@@ -205,14 +191,15 @@ def bwrap_argv(
         str(staging.home),
         f"{INSIDE_ROOT}/home",
     ]
-    for directory in python_dirs(as_other_user):
+    for directory in python.mounts:
         args += ["--ro-bind", directory, directory]
+    for name, folder in sorted(data.items()):
+        args += ["--ro-bind", str(folder), f"{INSIDE_DATA}/{name}"]
     for path in hidden:
         args += ["--ro-bind", "/dev/null", path]
-    if allowed_bin:
-        args += ["--dir", f"{INSIDE_ROOT}/bin"]
-        for name, target in sorted(allowed_bin.items()):
-            args += ["--symlink", target, f"{INSIDE_ROOT}/bin/{name}"]
+    args += ["--dir", JOB_BIN]
+    for name, target in sorted(programs.items()):
+        args += ["--symlink", target, f"{JOB_BIN}/{name}"]
     # Nothing else is writable: the root and /dev are read-only, so every place a job can
     # write is counted (outputs, home, tmp) or capped (/dev/shm).
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]
@@ -233,12 +220,16 @@ def hidden_binaries(blocked: frozenset[str], keep: str) -> list[str]:
     return sorted(found)
 
 
-def allowed_binaries(allowed: frozenset[str], as_other_user: bool) -> dict[str, str]:
-    """name -> host path of each allowed program on the minimal PATH (the sandbox's PATH then
-    holds only these)."""
-    out = {}
-    for name in allowed:
-        path = shutil.which(name, path=job_path(as_other_user))
+def job_programs(python: JobPython, allowed: Optional[frozenset[str]]) -> dict[str, str]:
+    """name -> target of each link in the job's ``bin`` folder: ``python`` where the runtime
+    lacks one; with an allow-list, only allowed names, each allowed program found on the
+    job's ``PATH`` (which is then this folder alone)."""
+    links = python.links()
+    if allowed is None:
+        return links
+    out = {name: target for name, target in links.items() if name in allowed}
+    for name in allowed - out.keys():
+        path = shutil.which(name, path=python.path(None))
         if path is not None:
             out[name] = path
     return out

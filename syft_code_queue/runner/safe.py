@@ -7,6 +7,7 @@ these does and does not do.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -17,21 +18,24 @@ from typing import Any, Iterable, Optional
 from pydantic import ValidationError
 
 from ..models import Job
-from .base import CodeRunner, JobRun, RunResult, job_environment
+from ..protocol.layout import INSIDE_DATA
+from .base import CodeRunner, JobRun, RunResult, data_folder, job_environment
 from .bubblewrap import (
-    INSIDE_ROOT,
-    MINIMAL_PATH,
+    JOB_BIN,
     Bubblewrap,
-    allowed_binaries,
     bwrap_argv,
     hidden_binaries,
-    job_path,
+    job_programs,
     shell_command,
+    unreadable_by_others,
 )
 from .launcher import JobIds, Launch
 from .limits import SandboxPolicy, format_size, lease_job_ids, limits_prologue, tasks_of
 from .policy import normalise_names, policy_violations
-from .staging import Staging
+from .python import MINIMAL_PATH
+from .staging import INSIDE_ROOT, Staging
+
+log = logging.getLogger(__name__)
 
 LIMIT_EXIT_CODES = {
     128 + signal.SIGXCPU: "a process used up its CPU time limit ({max_cpu_time} s, max_cpu_time)",
@@ -136,10 +140,16 @@ class SafeCodeRunner(CodeRunner):
             message = f"not run: the sandbox is required (require_sandbox=True) but unavailable: {problem}"
             job.stderr_path.write_text(message + "\n")
             return RunResult(exit_code=None, error=message)
+        if os.geteuid() == 0:
+            unreadable = _unreadable_data(job)
+            if unreadable is not None:
+                job.stderr_path.write_text(unreadable + "\n")
+                return RunResult(exit_code=None, error=unreadable)
         with ExitStack() as stack:
             ids = stack.enter_context(lease_job_ids(self.policy.job_uid_base)) if os.geteuid() == 0 else None
             staging = stack.enter_context(Staging.create(job.code_dir, ids))
-            launch = self._launch(job, staging, ids, bwrap)
+            data_dir = None if bwrap else stack.enter_context(data_folder(job.data, ids.uid if ids else None))
+            launch = self._launch(job, staging, ids, bwrap, data_dir)
             result = self.supervise(
                 launch, job, self.effective_timeout(job), watchdog=lambda: staging.over_limit(self.policy)
             )
@@ -150,23 +160,40 @@ class SafeCodeRunner(CodeRunner):
             error = f"run.sh exited with code {result.exit_code}: {why}"
         return RunResult(exit_code=result.exit_code, error=error, truncated=result.truncated)
 
-    def _launch(self, job: JobRun, staging: Staging, ids: Optional[JobIds], bwrap: Optional[str]) -> Launch:
+    def _launch(
+        self, job: JobRun, staging: Staging, ids: Optional[JobIds], bwrap: Optional[str], data_dir: Optional[Path]
+    ) -> Launch:
         bash = shutil.which("bash", path=MINIMAL_PATH) or "/bin/bash"
-        other_user = ids is not None
+        python = job.runtime_python(as_other_user=ids is not None)
+        programs = job_programs(python, self.allowed_commands)
         if bwrap is None:
             # Without a user namespace RLIMIT_NPROC counts every process of the uid.
             nproc = self.policy.max_processes + (0 if ids else tasks_of(os.getuid()))
-            env = job_environment(job.job, staging.outputs, staging.home, staging.tmp, job_path(other_user))
+            staging.link_programs(programs)
+            path = str(staging.bin) if self.allowed_commands is not None else python.path(str(staging.bin))
+            env = job_environment(job, staging.outputs, staging.home, staging.tmp, path, data_dir=data_dir)
             command = shell_command(bash, limits_prologue(self.policy, nproc))
             return Launch(argv=command, cwd=staging.code, env=env, ids=ids)
-        allowed = allowed_binaries(self.allowed_commands, other_user) if self.allowed_commands is not None else {}
-        path = f"{INSIDE_ROOT}/bin" if self.allowed_commands is not None else job_path(other_user)
-        env = job_environment(job.job, f"{INSIDE_ROOT}/outputs", f"{INSIDE_ROOT}/home", "/tmp", path)
+        path = JOB_BIN if self.allowed_commands is not None else python.path(JOB_BIN)
+        env = job_environment(job, f"{INSIDE_ROOT}/outputs", f"{INSIDE_ROOT}/home", "/tmp", path, INSIDE_DATA)
         command = shell_command(bash, limits_prologue(self.policy, self.policy.max_processes))
-        argv = bwrap_argv(
-            bwrap, self.policy, staging, command, hidden_binaries(self.blocked_commands, bash), allowed, other_user
-        )
+        hidden = hidden_binaries(self.blocked_commands, bash)
+        argv = bwrap_argv(bwrap, self.policy, staging, command, hidden, programs, python, job.data)
         return Launch(argv=argv, cwd=staging.code, env=env, ids=ids)
+
+
+def _unreadable_data(job: JobRun) -> Optional[str]:
+    """A server running as root runs each job as a uid of its own, which reads the datasets
+    with the permissions of any other user: why it could not, or None."""
+    for name, folder in job.data.items():
+        why = unreadable_by_others(folder)
+        if why is not None:  # the path is the owner's to see, never the requester's
+            log.warning("dataset %r: %s", name, why)
+            return (
+                f"dataset {name!r} cannot be read by the job's own user (the data owner's log says "
+                "why): make its folder readable by other users, or run the server as the data's owner"
+            )
+    return None
 
 
 def _explain(exc: ValidationError) -> str:

@@ -34,9 +34,10 @@ LOCK_FILE = ".in-use"  # held (flock) by the runner while a staging folder is in
 @dataclass(frozen=True)
 class Staging:
     """The only part of the file system a job can write: ``code`` (a copy of the approved
-    code), ``outputs``, ``home``, ``tmp``. It lives outside the owner's tree, so a job running
-    as its own uid can reach it. ``etc`` holds the sandbox's passwd and group, the same for
-    every job: shared by all staging folders, mounted read-only."""
+    code), ``outputs``, ``home``, ``tmp``; without the sandbox also its read-only ``bin``. It
+    lives outside the owner's tree, so a job running as its own uid can reach it. ``etc``
+    holds the sandbox's passwd and group, the same for every job: shared by all staging
+    folders, mounted read-only."""
 
     root: Path
     etc: Path
@@ -57,6 +58,18 @@ class Staging:
     @property
     def tmp(self) -> Path:
         return self.root / "tmp"
+
+    @property
+    def bin(self) -> Path:
+        """The job's own programs (links) without the sandbox; inside it, bubblewrap makes them."""
+        return self.root / "bin"
+
+    def link_programs(self, programs: dict[str, str]) -> None:
+        """Make ``bin`` with a link per program (name -> target), readable by the job's uid."""
+        self.bin.mkdir(mode=0o755)
+        os.chmod(self.bin, 0o755)
+        for name, target in programs.items():
+            os.symlink(target, self.bin / name)
 
     @classmethod
     @contextmanager

@@ -1,10 +1,12 @@
 """Intake: what arrives in the inbox becomes a job's first state.
 
-A submission is accepted (``pending``, or ``approved`` at once when the owner's
-auto-approval rule says so) once every file matches its manifest and the runner's checks
-pass; refused (``rejected``, with the reason) when it never can be; and left alone while it
-is still arriving, up to ``arrival_timeout``. Only the serve thread calls in, so its one
-per-job dict (when each still-arriving submission was first seen) needs no lock.
+A submission is accepted (``pending``, or ``approved`` at once when one of the owner's
+trust rules or the auto-approval rule says so) once every file matches its manifest, the
+runner's checks pass and its runtime and requirements resolve (``runtimes/``); refused
+(``rejected``, with the reason) when it never can be (a ``supersedes`` naming none of the
+requester's jobs included); and left alone while it is still arriving, up to
+``arrival_timeout``. Only the serve thread calls in, so its one per-job dict (when each
+still-arriving submission was first seen) needs no lock.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import StillArriving, SubmissionError
+from ..datasets import DatasetRegistry
+from ..errors import DatasetError, RequirementsRefused, StillArriving, SubmissionError
+from ..governance.trust import TRUST_APPROVER, TrustStore, approval_reason
 from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
 from ..protocol.bounds import check_request
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
+from ..runtimes.owner import Runtimes
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +39,17 @@ class Intake:
         config: QueueConfig,
         runner: CodeRunner,
         auto_approval_callback: Optional[ApprovalCallback],
+        runtimes: Runtimes,
+        datasets: DatasetRegistry,
+        trust: Optional[TrustStore] = None,
     ) -> None:
         self.store = store
+        self.runtimes = runtimes
+        self.datasets = datasets
         self.config = config
         self.runner = runner
         self.auto_approval_callback = auto_approval_callback
+        self.trust = trust
         self._first_seen: dict[JobRef, float] = {}  # still arriving: when first seen (monotonic)
 
     @property
@@ -64,14 +75,41 @@ class Intake:
             return self.refuse(ref, f"submission incomplete after {self.config.arrival_timeout:g} s: {waiting}"), None
         except SubmissionError as invalid:
             return self.refuse(ref, str(invalid)), None
+        if request.supersedes is not None and self.store.load_job(JobRef(ref.requester, request.supersedes)) is None:
+            reason = (
+                f"job.json supersedes job {request.supersedes}, which is not one of yours in this queue;"
+                " resubmit one of your own jobs, or submit it as a new job"
+            )
+            return self.refuse(ref, reason), None
         job = Job(request=request)
         problems = self.runner.check_code(code, job)
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
-        approver = AUTO_APPROVER if self._auto_approves(job) else None
-        state = self.store.create(
-            lifecycle.accept(ref, by=self.owner, manifest=request.manifest_sha256, approved_by=approver)
+        try:
+            pins = self.datasets.pins(ref.requester, request.datasets)
+        except DatasetError as refused:
+            return self.refuse(ref, str(refused)), None
+        try:  # the one step of acceptance that may ask the owner's package index
+            runtime = self.runtimes.resolve(request, code)  # the accepted copy: what the run uses
+        except RequirementsRefused as refused:
+            return self.refuse(ref, str(refused)), None
+        approver, why = None, lifecycle.AUTO_APPROVED
+        rule = self.trust.match(request) if self.trust is not None else None
+        if rule is not None:  # the owner's own rule: no auto-approval setting needed
+            approver, why = TRUST_APPROVER, approval_reason(rule)
+        elif self._auto_approves(job):
+            approver = AUTO_APPROVER
+        accepted = lifecycle.accept(
+            ref,
+            by=self.owner,
+            manifest=request.manifest_sha256,
+            approved_by=approver,
+            approval_reason=why,
+            supersedes=request.supersedes,
+            runtime=runtime,
+            datasets=pins,
         )
+        state = self.store.create(accepted)
         self._first_seen.pop(ref, None)
         return state, request
 

@@ -86,8 +86,8 @@ def recover(store: OwnerStore, journal: StartJournal, slots: ScratchSlots, by: s
 
 def _settle(store: OwnerStore, ref: JobRef, started_at: Optional[datetime], by: str) -> None:
     state = store.read_state(ref)
-    if state is not None and state.status.is_terminal:
-        return
+    if state is not None and (state.status.is_terminal or state.status == JobStatus.awaiting_release):
+        return  # settled, or it ran to its end and its results are held
     if started_at is None and (state is None or state.status != JobStatus.running):
         return
     stopped = stop_job_processes(ref.uid)

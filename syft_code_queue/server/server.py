@@ -2,10 +2,12 @@
 
 ``start()`` serves in a daemon thread and returns at once. The serve thread handles the
 jobs that file-system events name (a full pass every ``rescan_interval`` is the safety net):
-``Intake`` gives what arrived a first state, ``Workers`` run what is approved, ``Settled``
-cleans up what finished, ``recover`` settles what a dead server had started. Approve,
-reject and cancel are safe from any thread (they go through the store's job lock, and
-``lifecycle`` decides what is allowed) and wake the serve thread.
+``Intake`` gives what arrived a first state, ``Workers`` run what is approved, the
+``ReleaseDesk`` holds and releases results, ``Settled`` cleans up what finished, ``recover``
+settles what a dead server had started. Approve, reject, request changes, cancel, release
+and withhold are safe from any thread (they go through the store's job lock, and
+``lifecycle`` decides what is allowed) and wake the serve thread. Diffs, trust rules, the
+audit log and notifications live in ``Oversight``; the server delegates.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import lifecycle
+from ..datasets import DatasetRegistry
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving
+from ..governance.notify import Listener
+from ..governance.trust import Trust
 from ..listing.index import JobIndex
 from ..listing.snapshot import Snapshot
 from ..listing.table import JobList
@@ -28,23 +33,31 @@ from ..models import Job, JobRef, JobRequest, JobState, JobStatus, QueueConfig
 from ..protocol.documents import format_logs
 from ..protocol.layout import ALL_JOBS, Scope
 from ..protocol.owner import CodeFile, OwnerStore
+from ..release import OutputPolicy, ReleaseCallback, ReleaseDesk
 from ..runner import CodeRunner, SafeCodeRunner
+from ..runtimes.owner import Runtimes
 from ..syftbox import Workspace
 from ..watch import ChangeFeed, Changes, open_feed
+from .actions import ReleaseActions, ReviewActions
 from .cleanup import Settled
+from .datasets import DatasetActions
+from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
+from .oversight import Oversight
+from .quarantine import Quarantine
 from .recovery import recover
+from .runtime_actions import RuntimeActions
 from .serve_lock import ServeLock
 from .wakeup import Waker
 from .workers import Workers
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str], None]
 
-
-class CodeQueueServer:
-    """One queue on the owner's datasite. See the README's "Running a queue server"."""
+class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActions):
+    """One queue on the owner's datasite. See the README's "Running a queue server"; the
+    owner's actions beyond the core ones are the mixins' (server/actions.py, datasets.py,
+    runtime_actions.py)."""
 
     def __init__(
         self,
@@ -55,14 +68,41 @@ class CodeQueueServer:
         workspace: Optional[Workspace] = None,
         email: Optional[str] = None,
         data_dir: Optional[os.PathLike[str] | str] = None,
+        output_policy: Optional[OutputPolicy] = None,
+        auto_release_callback: Optional[ReleaseCallback] = None,
     ) -> None:
         self.config = config or QueueConfig()
         self.workspace = workspace or Workspace.discover(email=email, data_dir=data_dir)
         self.runner = runner or SafeCodeRunner(timeout=self.config.job_timeout)
         self.store = OwnerStore(self.workspace, self.config.queue_name)
+        self.datasets = DatasetRegistry(self.workspace, self.config.max_mock_size)
         self._settled = Settled()
-        self._intake = Intake(self.store, self.config, self.runner, auto_approval_callback)
-        self._workers = Workers(self.store, self.config, self.runner, self._settled, self._changed, self._due)
+        self._oversight = Oversight(self.store, self.queue_name)
+        self._changed = self._oversight.notifier.changed  # tells the listeners a job changed
+        self.runtimes = Runtimes(self.store, self.config)
+        self._intake = Intake(
+            self.store,
+            self.config,
+            self.runner,
+            auto_approval_callback,
+            self.runtimes,
+            self.datasets,
+            self._oversight.trust,
+        )
+        self._desk = desk = ReleaseDesk(self.store, self.config, self._settled, output_policy, auto_release_callback)
+        self._workers = Workers(
+            self.store,
+            self.config,
+            self.runner,
+            self._settled,
+            self._changed,
+            self._due,
+            desk,
+            self.runtimes,
+            self.datasets,
+        )
+        self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
+        self._quarantine = Quarantine(self._intake, self._changed)  # jobs whose handling raised
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
         self._stopping = threading.Event()
@@ -74,8 +114,6 @@ class CodeQueueServer:
         self._lock = threading.RLock()  # the fields above and below, across threads
         self._dirty: set[Scope] = set()  # jobs that file-system events say changed
         self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
-        self._listeners: list[Listener] = []
-        self._broken: set[JobRef] = set()  # jobs whose handling raised (serve thread only)
 
     @property
     def email(self) -> str:
@@ -104,6 +142,7 @@ class CodeQueueServer:
             return self
         self.store.ensure_queue()
         self._serve_lock.acquire()
+        self.runtimes.publish()
         self._stopping.clear()
         self._workers.open()
         feed = self._changes()
@@ -115,6 +154,7 @@ class CodeQueueServer:
         if self._events_fd is None:  # no descriptor to wait on: the feed pushes from its thread
             self._serving.enter_context(feed.running())
         recover(self.store, self._workers.journal, self._workers.slots, by=self.email)
+        self._pulse.start()
         self._thread = threading.Thread(target=self._serve, name=f"scq-server-{self.queue_name}", daemon=True)
         self._thread.start()
         log.info("serving queue %r of %s with %s", self.queue_name, self.email, self.runner.describe())
@@ -129,6 +169,7 @@ class CodeQueueServer:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+            self._pulse.stop()
         self._workers.close()
         self._serving.close()
         with self._lock:  # release the watches; a later listing or start opens new ones
@@ -160,11 +201,13 @@ class CodeQueueServer:
                 else:
                     self._process(scopes)
                 self._workers.show_running()
+                self._pulse.beat_if_due()
             except Exception:  # the queue must outlive any one bad pass
                 log.exception("queue pass failed; retrying at the next event")
-            due = self._workers.next_due()
+            started = self._workers.next_due()
+            due = min(next_pass if started is None else started, self._pulse.due())
             with self._lock:  # a start due sooner wakes this thread (see _due)
-                self._sleep_until = min(next_pass, due) if due is not None else next_pass
+                self._sleep_until = min(next_pass, due)
             if self._wake.wait(max(0.0, self._sleep_until - time.monotonic()), self._events_fd):
                 self._changes().sync()  # read here: no hand-off to another thread per event
 
@@ -229,14 +272,8 @@ class CodeQueueServer:
 
     def _visit(self, ref: JobRef) -> None:
         """One job's turn; whatever goes wrong fails that job only, never the pass."""
-        if ref in self._settled or ref in self._broken:
-            return
-        try:
-            self._handle(ref)
-        except Exception as exc:
-            self._broken.add(ref)  # tried once per process: a poison job must not cost every pass
-            if self._intake.fail(ref, exc):
-                self._changed(ref)
+        if ref not in self._settled:
+            self._quarantine.handle(ref, self._handle)
 
     def _handle(self, ref: JobRef) -> None:
         state = self.store.read_state(ref)
@@ -250,9 +287,12 @@ class CodeQueueServer:
         self._advance(ref, state, request)
 
     def _advance(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
+        self._oversight.seen(state)  # another owner process may have changed it
         if state.status.is_terminal:
             self._settled.add(ref, state)
             return
+        if state.status == JobStatus.awaiting_release:
+            return self._desk.resume(ref)  # a release whose process died is completed or undone
         cancel = self.store.read_cancel(ref)
         if cancel is not None:
             try:
@@ -265,50 +305,33 @@ class CodeQueueServer:
     # -- listeners (the widgets' update pump subscribes here) ---------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(uid)`` whenever a job of this queue changes; returns an unsubscribe."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _changed(self, ref: JobRef) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(ref.uid)
-            except Exception:
-                log.exception("job listener failed")
+        return self._oversight.notifier.subscribe(listener)
 
     # -- owner actions (any thread) -----------------------------------------------------
     def _ref(self, key: str) -> JobRef:
         """``REQUESTER/UID``, or a bare uid (see ``OwnerStore.find``)."""
         return self.store.find(key)
 
-    def approve_job(self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None) -> Job:
-        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at."""
+    def approve_job(
+        self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None, trust: Trust = False
+    ) -> Job:
+        """Approve a pending job. ``manifest_sha256`` pins what the reviewer looked at; ``trust`` (True,
+        or a ``TrustRule`` of terms) stores a rule by which later submissions of this code approve themselves."""
         ref = self._ref(uid)
-        self.store.update(
-            ref, partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
-        )
+        approve = partial(lifecycle.approve, by=self.email, reason=reason, manifest_sha256=manifest_sha256)
+        self._oversight.approve(ref, approve, trust)
         return self._after_action(ref)
 
     def reject_job(self, uid: str, reason: str) -> Job:
         """Reject a pending job; the reason is shown to the requester."""
         if not reason or not reason.strip():
             raise ValueError("a reason is required to reject a job")
-        ref = self._ref(uid)
-        state = self.store.update(ref, partial(lifecycle.reject, by=self.email, reason=reason))
+        state = self.store.update(ref := self._ref(uid), partial(lifecycle.reject, by=self.email, reason=reason))
         self._settled.add(ref, state)
         return self._after_action(ref)
 
     def cancel_job(self, uid: str, reason: str = "cancelled by the data owner") -> Job:
-        ref = self._ref(uid)
-        self._cancel(ref, reason, by=self.email)
+        self._cancel(ref := self._ref(uid), reason, by=self.email)
         return self._after_action(ref)
 
     def _cancel(self, ref: JobRef, reason: str, by: str) -> None:
@@ -360,35 +383,25 @@ class CodeQueueServer:
         return JobList(jobs[:limit] if limit is not None else jobs)
 
     def get_job_logs(self, uid: str) -> Optional[str]:
-        """Published logs, or the live tail of a running job's stdout and stderr."""
+        """Published logs, or the live tail of a running job's (held ones: ``get_held_outputs``)."""
         ref = self._ref(uid)
         live = self._workers.live_logs(ref)
         if live is not None:
             return live
-        job = self._load(ref)
-        if job.state is None or job.state.result is None or job.state.cleaned_up:
-            return None
-        return format_logs(self.store.layout.job(ref).review, job.state.result)
+        state = self._load(ref).state
+        return format_logs(self.store.layout.job(ref).review, state.result) if state and state.published else None
 
     def read_submitted_file(self, uid: str, path: str, max_bytes: int = 64 * 1024) -> CodeFile:
-        """The start of one submitted file, for review (e.g. the approval panel's browser)."""
-        return self.store.read_code_file(self._ref(uid), path, max_bytes)
+        """The start of one submitted file, for review (e.g. the approval panel's browser); audited."""
+        return self._oversight.read_file(self._ref(uid), path, max_bytes)
 
     def get_job_output(self, uid: str) -> Optional[Path]:
-        ref = self._ref(uid)
-        job = self._load(ref)
-        if job.state is None or job.state.result is None or job.state.cleaned_up:
-            return None
-        return self.store.layout.job(ref).outputs_dir
+        state = self._load(ref := self._ref(uid)).state
+        return self.store.layout.job(ref).outputs_dir if state and state.published else None
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Block until nothing is running or queued (handy in scripts and tests)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._workers.busy:
-                return
-            time.sleep(0.01)
-        raise TimeoutError(f"jobs still running after {timeout:g} s")
+        self._workers.wait_idle(timeout)
 
 
 def create_server(
@@ -401,10 +414,13 @@ def create_server(
     runner: Optional[CodeRunner] = None,
     email: Optional[str] = None,
     data_dir: Optional[os.PathLike[str] | str] = None,
+    output_policy: Optional[OutputPolicy] = None,
+    auto_release_callback: Optional[ReleaseCallback] = None,
     **config: Any,
 ) -> CodeQueueServer:
     """Build a server for the configured identity. Auto-approval is on when a callback is
-    given (unless ``auto_approval_enabled=False``), and off by default without one."""
+    given (unless ``auto_approval_enabled=False``), and off by default without one. Other
+    ``QueueConfig`` fields (``release_policy``, ...) pass through as keywords."""
     enabled = auto_approval_callback is not None if auto_approval_enabled is None else auto_approval_enabled
     queue_config = QueueConfig(
         queue_name=queue_name,
@@ -419,4 +435,6 @@ def create_server(
         auto_approval_callback=auto_approval_callback,
         email=email,
         data_dir=data_dir,
+        output_policy=output_policy,
+        auto_release_callback=auto_release_callback,
     )

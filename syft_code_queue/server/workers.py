@@ -2,7 +2,10 @@
 
 A dispatched job waits for a worker; the worker takes a scratch slot, claims the job under
 its lock (its start forced to the start journal first, so it is never run twice), copies
-exactly the approved bytes, runs it, publishes the results and records the end. A job is
+exactly the approved bytes, finds the approved datasets (still the registrations approved,
+or the job fails saying which is not), runs it, publishes the results and records the end;
+or, when the owner releases them (``release/``), holds them privately and records
+``awaiting_release``. A job is
 shown ``running`` only if it lasts ``running_shown_after`` (the serve thread publishes that
 step through ``show_running``); a short one goes from ``approved`` straight to its end, its
 history still recording when it started.
@@ -23,17 +26,21 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Callable, Optional
 
 from .. import lifecycle
-from ..errors import InvalidTransitionError
-from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, utcnow
+from ..datasets import DatasetRegistry
+from ..errors import DatasetError, EnvironmentBuildError, InvalidTransitionError, ToolMissing
+from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, RuntimeRecord, utcnow
 from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
-from ..runner import CodeRunner, JobRun
+from ..release import ReleaseDesk
+from ..runner import CodeRunner, JobRun, RunResult
+from ..runtimes.owner import Runtimes
 from .cleanup import Settled
 from .journal import StartJournal
 from .scratch import ScratchSlots, Slot
@@ -64,10 +71,19 @@ class Workers:
         settled: Settled,
         changed: Callable[[JobRef], None],
         due: Callable[[float], None],
+        releases: ReleaseDesk,
+        runtimes: Runtimes,
+        datasets: DatasetRegistry,
     ) -> None:
         """``changed``: tell listeners a job changed; ``due``: a job is due to be shown
-        running at that monotonic time (the serve thread must wake by then)."""
+        running at that monotonic time (the serve thread must wake by then); ``releases``:
+        where a run's results wait when the owner releases them; ``runtimes`` builds and
+        holds each job's environment; ``datasets``: where the approved datasets' private
+        folders are."""
         self.store = store
+        self.releases = releases
+        self.runtimes = runtimes
+        self.datasets = datasets
         self.config = config
         self.runner = runner
         self.settled = settled
@@ -116,6 +132,14 @@ class Workers:
     def busy(self) -> bool:
         with self._lock:
             return bool(self._active)
+
+    def wait_idle(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.busy:
+                return
+            time.sleep(0.01)
+        raise TimeoutError(f"jobs still running after {timeout:g} s")
 
     # -- dispatch ---------------------------------------------------------------------
     def dispatch(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
@@ -185,42 +209,75 @@ class Workers:
         return state
 
     def _run(self, ref: JobRef, run: JobRun, slot: Slot) -> Optional[Outcome]:
-        """Run a claimed job; its outcome, or None when it was not claimed."""
+        """Run a claimed job; its outcome, or None when it was not claimed or its results
+        were held (recorded then)."""
         state = self._claim(ref, slot)
         if state is None:
             return None
         request = run.job.request
         if request.manifest_sha256 != state.manifest_sha256:
             return JobStatus.failed, "the submission changed after it was approved", None
+        if [pin.name for pin in state.datasets] != request.datasets:
+            return JobStatus.failed, "the datasets the job names are not the ones approved", None
+        try:  # exactly the datasets approved, still the registrations approved
+            run.data = self.datasets.resolve(state.datasets)
+        except DatasetError as gone:
+            return JobStatus.failed, str(gone), None
         code = self.store.accepted.code_dir(ref) or self.store.layout.job(ref).code_dir  # (accepted before copies)
         try:
             copy_verified(code, run.code_dir, request.files, slot.take_spares(len(request.files)))
         except (ValueError, OSError) as exc:
             return JobStatus.failed, f"the approved code could not be read: {exc}", None
-        result = self.runner.run_job(run)
-        try:
-            published = self.store.publish_results(
-                ref, run.stdout_path, run.stderr_path, run.output_dir, self.config.max_output_files
-            )
-        except OSError as exc:  # a full disk, say: nothing half-published stays
-            self.store.withdraw_results(ref)
-            return (
-                JobStatus.failed,
-                f"the results could not be published ({exc.strerror or exc}); none were returned",
-                None,
-            )
-        published = published.model_copy(update={"exit_code": result.exit_code, "truncated": result.truncated})
+        with ExitStack() as environment:
+            try:  # built outside the sandbox (the only step with network), held while it runs
+                run.python = environment.enter_context(self.runtimes.environment(state.runtime))
+            except (EnvironmentBuildError, ToolMissing) as exc:
+                return JobStatus.failed, str(exc), None
+            result = self.runner.run_job(run)
+        runtime = self.runtimes.record(state.runtime)
+        held = self.releases.needed(run.job)
+        if held and not run.cancel_event.is_set():
+            self._hold(ref, run, result, runtime)
+            return None
+        published = JobResult()  # stopped before its end, a held job releases nothing it left
+        if not held:
+            try:
+                published = self.store.publish_results(
+                    ref, run.stdout_path, run.stderr_path, run.output_dir, self.config.max_output_files
+                )
+            except OSError as exc:  # a full disk, say: nothing half-published stays
+                self.store.withdraw_results(ref)
+                reason = f"the results could not be published ({exc.strerror or exc}); none were returned"
+                return JobStatus.failed, reason, None
+        published = published.model_copy(
+            update={"exit_code": result.exit_code, "truncated": result.truncated, "runtime": runtime}
+        )
+        return (*self._ending(ref, run, result), published)
+
+    def _ending(self, ref: JobRef, run: JobRun, result: RunResult) -> tuple[JobStatus, str]:
+        """How a run ended: its status, and why."""
         if run.cancel_event.is_set():
             with self._lock:
                 cancel_reason = self._cancel_reasons.pop(ref, None)
-            status = JobStatus.cancelled if cancel_reason else JobStatus.failed
-            reason = cancel_reason or STOPPED_REASON
-        elif result.succeeded:
-            status, reason = JobStatus.completed, "exit code 0"
-        else:
-            status = JobStatus.failed
-            reason = result.error or f"run.sh exited with code {result.exit_code}"
-        return status, reason, published
+            return (JobStatus.cancelled if cancel_reason else JobStatus.failed), cancel_reason or STOPPED_REASON
+        if result.succeeded:
+            return JobStatus.completed, "exit code 0"
+        return JobStatus.failed, result.error or f"run.sh exited with code {result.exit_code}"
+
+    def _hold(self, ref: JobRef, run: JobRun, result: RunResult, runtime: Optional[RuntimeRecord]) -> None:
+        """End a run whose results wait for the owner's release (``release/``), then let the
+        owner's rules release them at once if they say so."""
+        ending = self._ending(ref, run, result)
+        shown = JobResult(exit_code=result.exit_code, truncated=result.truncated, runtime=runtime)
+        with self.store.locked(ref):
+            with self._lock:
+                start = self._started.get(ref)
+            logs_and_outputs = (run.stdout_path, run.stderr_path, run.output_dir)
+            self.releases.hold(ref, logs_and_outputs, ending, shown, start.at if start else None)
+            with self._lock:
+                self._started.pop(ref, None)
+                self._claimed.discard(ref)
+        self.releases.decide(ref)
 
     def _record(self, ref: JobRef, outcome: Outcome) -> None:
         """Record a run's end, retrying with backoff until it is on disk (a full disk may

@@ -4,6 +4,10 @@ Each job that still needs a decision (pending) or may still be stopped (approved
 running) is listed with its files (``run.sh`` first), the manifest hash an approval pins,
 and only the buttons its status allows. Approving sends that hash along, so the server
 refuses the approval if the code is not what the reviewer was shown.
+
+However many jobs wait, every one is reachable: the panel shows one page of cards at a
+time, narrowed by a search (name, uid, requester, tag) and by requester and tag filters.
+The view (``query``) is a synced trait; the front end changes it with a ``view`` action.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
 from .sources import JobSource, source_for
 
-MAX_CARDS = 100  # jobs listed at once; the rest are counted
+PAGE_SIZE = 20  # cards drawn at once; the pager reaches the rest
+MAX_BULK = 1000  # jobs one bulk decision may carry
 ACTIVITY_ENTRIES = 15
 FILE_PREVIEW_BYTES = 64 * 1024
 OPEN_STATUSES = (JobStatus.pending, JobStatus.approved, JobStatus.running)
@@ -66,7 +71,7 @@ class BulkAction(Action):
 
     kind: Literal["bulk"]
     decision: Literal["approve", "reject"]
-    items: list[BulkItem] = Field(min_length=1, max_length=MAX_CARDS)
+    items: list[BulkItem] = Field(min_length=1, max_length=MAX_BULK)
     reason: str = Field(default="", max_length=2000)
 
 
@@ -81,8 +86,18 @@ class SelectAction(Action):
     uid: Optional[Uid] = None
 
 
+class ViewAction(Action):
+    """Which open jobs the panel lists: a search, a requester, a tag, a page."""
+
+    kind: Literal["view"]
+    search: str = Field(default="", max_length=200)
+    requester: str = Field(default="", max_length=320)
+    tag: str = Field(default="", max_length=200)
+    page: int = Field(default=0, ge=0)
+
+
 PanelAction = Annotated[
-    Union[ApproveAction, RejectAction, CancelAction, BulkAction, OpenFileAction, SelectAction],
+    Union[ApproveAction, RejectAction, CancelAction, BulkAction, OpenFileAction, SelectAction, ViewAction],
     Field(discriminator="kind"),
 ]
 
@@ -114,9 +129,7 @@ def _card(job: Job) -> dict[str, Any]:
         "manifest_sha256": job.state.manifest_sha256 if job.state else None,
         "files": [{"path": f.path, "size": f.size} for f in files],
         "total_size": sum(f.size for f in files),
-        "history": [
-            {"status": t.status.value, "at": iso(t.at), "by": t.by, "reason": t.reason} for t in job.history
-        ],
+        "history": [{"status": t.status.value, "at": iso(t.at), "by": t.by, "reason": t.reason} for t in job.history],
         "allowed": allowed_actions(job),
     }
 
@@ -130,19 +143,26 @@ class ApprovalPanel(QueueWidget):
     title = traitlets.Unicode("").tag(sync=True)
     jobs = traitlets.List().tag(sync=True)
     counts = traitlets.Dict().tag(sync=True)
-    hidden = traitlets.Int(0).tag(sync=True)  # open jobs beyond MAX_CARDS
+    query = traitlets.Dict().tag(sync=True)  # the view: search, requester, tag, page
+    page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)  # open jobs matching the view, on every page
+    requesters = traitlets.List().tag(sync=True)  # [[email, open jobs]], for the filter
+    tags = traitlets.List().tag(sync=True)  # [[tag, open jobs]], for the filter
     activity = traitlets.List().tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     file_view = traitlets.Dict().tag(sync=True)
     version = traitlets.Int(0).tag(sync=True)
     updated_at = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, server: Union[CodeQueueServer, JobSource], **kwargs: Any) -> None:
+    def __init__(self, server: Union[CodeQueueServer, JobSource], page_size: int = PAGE_SIZE, **kwargs: Any) -> None:
         source = source_for(server)
         if not isinstance(source.api, CodeQueueServer):
             raise TypeError("ApprovalPanel needs the owner's CodeQueueServer (a client cannot approve)")
-        super().__init__(title=f"Review queue {source.api.queue_name!r} of {source.api.email}", **kwargs)
+        super().__init__(
+            title=f"Review queue {source.api.queue_name!r} of {source.api.email}", page_size=page_size, **kwargs
+        )
         self.source = source
+        self._view = ViewAction(kind="view", id="init")
         self.server: CodeQueueServer = source.api
         source.attach(self)
         self._render()
@@ -166,6 +186,11 @@ class ApprovalPanel(QueueWidget):
             return self._bulk(action)
         if isinstance(action, OpenFileAction):
             return self._open_file(action)
+        if isinstance(action, ViewAction):
+            with self._lock:
+                self._view = action
+                self._render()
+            return {}
         with self._lock:
             self.selected = action.uid or ""
             self.file_view = {}
@@ -189,7 +214,12 @@ class ApprovalPanel(QueueWidget):
         verb = "Approved" if action.decision == "approve" else "Rejected"
         message = f"{verb} {done} of {len(action.items)} jobs"
         if failures:
-            return {"ok": False, "message": message, "error": f"{message}; {len(failures)} failed", "failures": failures}
+            return {
+                "ok": False,
+                "message": message,
+                "error": f"{message}; {len(failures)} failed",
+                "failures": failures,
+            }
         return {"message": message}
 
     def _open_file(self, action: OpenFileAction) -> dict[str, Any]:
@@ -233,17 +263,53 @@ class ApprovalPanel(QueueWidget):
             ((t, job) for job in jobs for t in job.history),
             key=lambda tj: tj[0].at,
         )
+        view = self._view
+        shown = _matching(open_jobs, view)
+        last_page = max(0, (len(shown) - 1) // self.page_size)
+        page = min(view.page, last_page)
         synced = self.source.synced_at
         with self._lock, self.hold_sync():
-            self.jobs = [_card(j) for j in open_jobs[:MAX_CARDS]]
-            self.hidden = max(0, len(open_jobs) - MAX_CARDS)
+            self.jobs = [_card(j) for j in shown[page * self.page_size : (page + 1) * self.page_size]]
+            self.total = len(shown)
+            self.query = {**view.model_dump(exclude={"id", "kind"}), "page": page}
+            self.requesters = _tally(j.requester_email for j in open_jobs)
+            self.tags = _tally(t for j in open_jobs for t in j.tags)
             self.counts = counts
             self.activity = [
                 {
-                    "at": iso(t.at), "uid": job.uid, "short_uid": job.short_uid, "name": job.name,
-                    "requester": job.requester_email, "status": t.status.value, "by": t.by, "reason": t.reason,
+                    "at": iso(t.at),
+                    "uid": job.uid,
+                    "short_uid": job.short_uid,
+                    "name": job.name,
+                    "requester": job.requester_email,
+                    "status": t.status.value,
+                    "by": t.by,
+                    "reason": t.reason,
                 }
                 for t, job in recent
             ]
             self.updated_at = iso(synced) or ""
             self.version += 1
+
+
+def _matching(jobs: list[Job], view: ViewAction) -> list[Job]:
+    """The jobs a view lists: the search found in the name, uid, requester or a tag."""
+    needle = view.search.strip().lower()
+    picked = []
+    for job in jobs:
+        if view.requester and job.requester_email != view.requester:
+            continue
+        if view.tag and view.tag not in job.tags:
+            continue
+        if needle and needle not in "\n".join([job.name, job.uid, job.requester_email, *job.tags]).lower():
+            continue
+        picked.append(job)
+    return picked
+
+
+def _tally(values: Any) -> list[list[Any]]:
+    """``[[value, count]]``, most frequent first, then by value."""
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return [[v, n] for v, n in sorted(counts.items(), key=lambda vn: (-vn[1], vn[0]))]

@@ -17,16 +17,20 @@ from typing import Annotated, Any, Optional
 import anywidget
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError, describe
 from ..models import validate_uid
-
-from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError
 from .assets import css_path
 
 log = logging.getLogger(__name__)
 
 # Errors an action may raise on bad input or a refused transition: shown as they are.
 EXPECTED_ERRORS = (
-    InvalidTransitionError, JobNotFoundError, SubmissionError, StillArriving, ValueError, OSError,
+    InvalidTransitionError,
+    JobNotFoundError,
+    SubmissionError,
+    StillArriving,
+    ValueError,
+    OSError,
 )
 
 
@@ -39,17 +43,6 @@ class Action(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(max_length=64)
-
-
-def validation_message(exc: ValidationError, kind: Any = None) -> str:
-    """The first problem, named by its field (without the union's ``kind`` tag)."""
-    err = exc.errors()[0]
-    loc = err["loc"]
-    if len(loc) > 1 and loc[0] == kind:
-        loc = loc[1:]
-    where = ".".join(str(p) for p in loc)
-    message = str(err["msg"]).replace("Value error, ", "")
-    return f"{where}: {message}" if where else message
 
 
 def iso(value: Optional[datetime]) -> Optional[str]:
@@ -85,7 +78,7 @@ class QueueWidget(anywidget.AnyWidget):
             action = self._actions.validate_python(content)
         except ValidationError as exc:
             kind = content.get("kind") if isinstance(content, dict) else None
-            self.send({**reply, "ok": False, "error": validation_message(exc, kind)})
+            self.send({**reply, "ok": False, "error": describe(exc, drop_first=kind, limit=1)})
             return
         try:
             result = self.handle(action)

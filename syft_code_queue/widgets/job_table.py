@@ -20,9 +20,9 @@ from typing import Annotated, Any, Callable, Literal, Optional, Union
 import traitlets
 from pydantic import Field, TypeAdapter
 
+from ..listing.table import jobs_to_dataframe
 from ..models import Job, JobStatus, utcnow
 from ..server import CodeQueueServer
-from ..listing.table import jobs_to_dataframe
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
 from .sources import Api, JobSource, source_for
@@ -157,7 +157,6 @@ class JobTable(QueueWidget):
         self._query = ViewAction(kind="view", id="init")
         self._cache: dict[str, _Row] = {}
         self._frozen: Optional[list[Job]] = None
-        self._view: list[_Row] = []
         self._quiet_rows = False
         source.attach(self)
         self._render()
@@ -165,9 +164,13 @@ class JobTable(QueueWidget):
     # -- Python API ---------------------------------------------------------------------
     @property
     def df(self) -> Any:
-        """The jobs of the current view (filter, search and sort; all pages) as a DataFrame."""
+        """The jobs of the current view (filter, search and sort; all pages) as a DataFrame,
+        read afresh: a job that finished a moment ago shows as finished even before the
+        table's next live update (a paused table keeps what it froze)."""
         with self._lock:
-            return jobs_to_dataframe(row.job for row in self._view)
+            jobs = self._frozen if self._frozen is not None else list(self.source.api.list_jobs())
+            rows, _counts = self._select([_Row.of(job, self._party) for job in jobs], time.time())
+            return jobs_to_dataframe(row.job for row in rows)
 
     # -- updates --------------------------------------------------------------------------
     def source_changed(self, changed: set[str]) -> None:
@@ -212,12 +215,9 @@ class JobTable(QueueWidget):
             return False  # a delta carries the change; the front end merges it into ``rows``
         return super()._should_send_property(key, value)
 
-    def _render(self, delta: bool = False) -> None:
-        """Apply the current query to the current jobs and push one versioned snapshot:
-        the whole page, or with ``delta`` only the page's order and the rows that changed."""
+    def _select(self, rows: list[_Row], now: float) -> tuple[list[_Row], dict[str, int]]:
+        """The rows the query shows, sorted, and the search's count per status (for the chips)."""
         query = self._query
-        now = time.time()
-        rows = self._rows()
         needle = query.search.strip().lower()
         if needle:
             rows = [r for r in rows if needle in r.haystack]
@@ -228,11 +228,17 @@ class JobTable(QueueWidget):
             wanted = set(query.statuses)
             rows = [r for r in rows if r.job.status in wanted]
         value = SORT_VALUE[query.sort]
-        rows = _sorted(rows, lambda r: value(r, self._party, now), query.descending)
+        return _sorted(rows, lambda r: value(r, self._party, now), query.descending), counts
+
+    def _render(self, delta: bool = False) -> None:
+        """Apply the current query to the current jobs and push one versioned snapshot:
+        the whole page, or with ``delta`` only the page's order and the rows that changed."""
+        query = self._query
+        now = time.time()
+        rows, counts = self._select(self._rows(), now)
         last_page = max(0, (len(rows) - 1) // self.page_size)
         page = min(query.page, last_page)
         shown = rows[page * self.page_size : (page + 1) * self.page_size]
-        self._view = rows
         synced = self.source.synced_at
         page_rows = [r.public(self._party, now) for r in shown]
         changed: list[dict[str, Any]] = []
@@ -297,5 +303,3 @@ def _title(api: Any, owner_side: bool) -> str:
     if owner_side:
         return f"Queue {api.queue_name!r} of {api.email}"
     return f"Jobs submitted by {api.email}"
-
-

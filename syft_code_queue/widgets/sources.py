@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any, Callable, Optional, Protocol, Union
 
 from ..client import CodeQueueClient
+from ..errors import JobNotFoundError
 from ..models import Job, utcnow
 from ..server import CodeQueueServer
-from ..errors import JobNotFoundError
 from .pump import UpdatePump, get_pump
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import os
 from typing import Any, Literal, Optional
 
 import traitlets
-from pydantic import Field, ValidationError, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
 from ..client import CodeQueueClient
 from ..models import Job, SubmitRequest
@@ -31,13 +31,48 @@ class SubmitAction(Action):
     auto_approval: bool = False
 
 
+MAX_TAG = 64  # what a job's request accepts (models.JobRequest)
+FORM_FIELDS = ("target_email", "code_folder", "name", "description", "tags", "auto_approval")
+
+
+def _sentence(err: Any) -> str:
+    """One pydantic error as a sentence that says what to do, worded alike for every field."""
+    kind, ctx = err.get("type"), err.get("ctx") or {}
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "This is required; please fill it in."
+    if kind == "string_too_long":
+        return f"This is longer than {ctx.get('max_length')} characters; please shorten it."
+    if kind == "too_long":
+        return f"At most {ctx.get('max_length')} are allowed; please remove some."
+    return sentence(str(err["msg"]).removeprefix("Value error, "))
+
+
+def sentence(text: str, remedy: str = "") -> str:
+    """``text`` capitalised and ended with a full stop, the ``remedy`` after a semicolon."""
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + (f"; {remedy}" if remedy else "") + "."
+
+
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    """``{field: message}`` for inline display, first message per field."""
+    """``{field: sentence}`` for inline display, the first problem per field; a problem with
+    no field of the form is keyed ``form``."""
     errors: dict[str, str] = {}
     for err in exc.errors():
-        field = str(err["loc"][0]) if err["loc"] else "form"
-        errors.setdefault(field, str(err["msg"]).replace("Value error, ", ""))
+        field = next((str(part) for part in err["loc"] if str(part) in FORM_FIELDS), "form")
+        errors.setdefault(field, _sentence(err))
     return errors
+
+
+def tag_error(tags: list[str]) -> Optional[str]:
+    """Why a list of tags cannot be sent, if it cannot."""
+    seen: set[str] = set()
+    for tag in tags:
+        if len(tag) > MAX_TAG:
+            return f"Tag {tag[:20]!r}… is longer than {MAX_TAG} characters; please shorten it."
+        if tag in seen:
+            return f"Tag {tag!r} is listed twice; please list each tag once."
+        seen.add(tag)
+    return None
 
 
 class SubmitForm(QueueWidget):
@@ -68,7 +103,7 @@ class SubmitForm(QueueWidget):
     def handle(self, action: Any) -> dict[str, Any]:
         errors: dict[str, str] = {}
         if not action.code_folder.strip():
-            errors["code_folder"] = "the path of a folder holding run.sh is required"
+            errors["code_folder"] = "The path of a folder holding run.sh is required; please fill it in."
         try:
             params = SubmitRequest(
                 target_email=action.target_email,
@@ -80,15 +115,29 @@ class SubmitForm(QueueWidget):
             )
         except ValidationError as exc:
             errors = {**field_errors(exc), **errors}
+        else:
+            problem = tag_error(params.tags)
+            if problem:
+                errors["tags"] = problem
         if errors:
             return {"ok": False, "error": "Please fix the highlighted fields.", "errors": errors}
         try:
             job = self.client.submit_code(
-                params.target_email, params.code_folder, params.name,
-                description=params.description, tags=params.tags, auto_approval=params.auto_approval,
+                params.target_email,
+                params.code_folder,
+                params.name,
+                description=params.description,
+                tags=params.tags,
+                auto_approval=params.auto_approval,
             )
         except (FileNotFoundError, NotADirectoryError) as exc:
-            return {"ok": False, "error": "Please fix the highlighted fields.", "errors": {"code_folder": str(exc)}}
+            return {
+                "ok": False,
+                "error": "Please fix the highlighted fields.",
+                "errors": {"code_folder": sentence(str(exc), "please check the path")},
+            }
+        except ValidationError as exc:
+            return {"ok": False, "error": "Please fix the highlighted fields.", "errors": field_errors(exc)}
         self.job = job
         entry = {"uid": job.uid, "short_uid": job.short_uid, "name": job.name, "target": job.target_email}
         with self._lock:

@@ -12,9 +12,8 @@ from typing import Any
 
 import nbformat
 import pytest
+from lab_harness import Lab, run_notebook, screenshot, wait_idle
 from nbformat.v4 import new_code_cell, new_notebook
-
-from lab_harness import Lab, browser, lab, page, run_notebook, screenshot, wait_idle  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -140,7 +139,9 @@ def test_submitted_markup_never_runs_in_any_widget(lab: Lab, page: Any) -> None:
 
     panel = page.locator(".scq-panel")
     cards = panel.locator(".scq-card")
-    page.wait_for_function("() => document.querySelectorAll('.scq-panel .scq-card button.scq-approve:not([disabled])').length === 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.scq-panel .scq-card button.scq-approve:not([disabled])').length === 2"
+    )
     first = cards.first
     assert first.locator(".scq-card-name").text_content() == XSS_NAME
     first.locator(".scq-card-toggle").click()
@@ -215,7 +216,9 @@ time.sleep(1.5)
             arg=view.element_handle(),
             timeout=30_000,
         )
-        orders.append(view.locator("tr.scq-row").evaluate_all("rows => rows.map(r => r.dataset.uid + ' ' + r.textContent)"))
+        orders.append(
+            view.locator("tr.scq-row").evaluate_all("rows => rows.map(r => r.dataset.uid + ' ' + r.textContent)")
+        )
     assert orders[0] == orders[1], "the later view shows what the first one does"
     assert len({o.split(" ")[0] for o in orders[0]}) == 6
     assert not errors, errors

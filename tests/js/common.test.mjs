@@ -1,0 +1,48 @@
+// The widgets' pure helpers, as a reader of the table and the code viewer relies on them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { countBy, fmtDuration, fmtShortTime, fmtSize, fmtTime, numberedLines, visibleTags } from "../../js/common.js";
+
+test("a row shows two tags and counts the rest", () => {
+  assert.deepEqual(visibleTags(["a", "b", "c", "d", "e"]), { shown: ["a", "b"], more: 3 });
+  assert.deepEqual(visibleTags(["a"]), { shown: ["a"], more: 0 });
+  assert.deepEqual(visibleTags(undefined), { shown: [], more: 0 });
+});
+
+test("code is numbered line by line; a final newline adds no empty line", () => {
+  assert.deepEqual(numberedLines("#!/bin/bash\necho hi\n"), [
+    { number: 1, text: "#!/bin/bash" },
+    { number: 2, text: "echo hi" },
+  ]);
+  assert.deepEqual(numberedLines("a\n\nb"), [
+    { number: 1, text: "a" },
+    { number: 2, text: "" },
+    { number: 3, text: "b" },
+  ]);
+  assert.deepEqual(numberedLines(""), [{ number: 1, text: "" }]);
+});
+
+test("a table's times are short, and longer the further away they are", () => {
+  const now = new Date(2025, 5, 15, 12, 0, 0);
+  assert.equal(fmtShortTime(new Date(2025, 5, 15, 9, 5, 7).toISOString(), now), "09:05:07");
+  assert.equal(fmtShortTime(new Date(2025, 2, 4, 18, 30, 0).toISOString(), now), "Mar 4 18:30");
+  assert.equal(fmtShortTime(new Date(2023, 11, 31, 23, 0, 0).toISOString(), now), "2023-12-31");
+  assert.equal(fmtTime(new Date(2025, 2, 4, 18, 30, 5).toISOString(), now), "2025-03-04 18:30:05");
+  assert.equal(fmtShortTime(null, now), "");
+  assert.equal(fmtShortTime("not a date", now), "");
+});
+
+test("durations and sizes read naturally", () => {
+  assert.equal(fmtDuration(3.4), "3.4s");
+  assert.equal(fmtDuration(75), "1m 15s");
+  assert.equal(fmtDuration(3 * 3600 + 120), "3h 02m");
+  assert.equal(fmtDuration(null), "");
+  assert.equal(fmtSize(512), "512 B");
+  assert.equal(fmtSize(2048), "2.0 KB");
+});
+
+test("a bulk decision is summed up per requester, the busiest first", () => {
+  const jobs = [{ by: "bob" }, { by: "alice" }, { by: "bob" }, { by: "carol" }, { by: "alice" }, { by: "bob" }];
+  assert.deepEqual(countBy(jobs, (j) => j.by), [["bob", 3], ["alice", 2], ["carol", 1]]);
+  assert.deepEqual(countBy([], (j) => j.by), []);
+});

@@ -4,6 +4,7 @@ safely and get the results back, privately."""
 from .client import CodeQueueClient, create_client, run_local, submit_code
 from .datasets import Dataset, DatasetList, MockRunResult
 from .errors import (
+    AmbiguousJobError,
     ConfigurationError,
     DatasetError,
     DatasetNotFoundError,
@@ -58,6 +59,7 @@ __all__ = [
     "InvalidTransitionError",
     "FileDiff",
     "Job",
+    "AmbiguousJobError",
     "JobDiffs",
     "JobNotFoundError",
     "JobRef",

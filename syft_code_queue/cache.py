@@ -28,3 +28,7 @@ class BoundedCache(Generic[K, V]):
             self._entries[key] = value
             if len(self._entries) > self._kept:
                 del self._entries[next(iter(self._entries))]
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)

@@ -11,14 +11,14 @@ import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from pydantic import ValidationError
 
 from .client import CodeQueueClient
 from .datasets import Dataset
 from .errors import QueueError, UsageError
-from .models import Job, JobStatus, QueueConfig, TrustRule, utcnow
+from .models import UNPRINTABLE, Job, JobStatus, QueueConfig, TrustRule, utcnow
 from .protocol.audit import to_csv, to_json
 from .runtimes.documents import PublishedRuntime
 from .server import CodeQueueServer
@@ -44,6 +44,13 @@ def _owner(args: argparse.Namespace) -> CodeQueueServer:
     return CodeQueueServer(config=_config(args), workspace=_workspace(args))
 
 
+def _safe(text: object, keep: str = "") -> str:
+    """Text a requester (or a job) wrote, with every control and bidirectional character
+    shown escaped (except those in ``keep``): it cannot retitle the owner's terminal, hide
+    text or forge rows."""
+    return UNPRINTABLE.sub(lambda m: m[0] if m[0] in keep else m[0].encode("unicode_escape").decode(), str(text))
+
+
 def _fmt_time(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else ""
 
@@ -56,13 +63,13 @@ def _print_jobs(jobs: Sequence[Job], as_json: bool) -> None:
         print("no jobs")
         return
     # Emails are printed whole: a cut one names the wrong person.
-    parties = [f"{job.requester_email} -> {job.target_email}" for job in jobs]
+    parties = [_safe(f"{job.requester_email} -> {job.target_email}") for job in jobs]
     width = max(len("REQUESTER -> TARGET"), *(len(p) for p in parties))
     status = max(9, *(len(job.status.value) for job in jobs))
     print(f"{'UID':8}  {'STATUS':{status}}  {'CREATED':19}  {'REQUESTER -> TARGET':{width}}  NAME")
     for job, who in zip(jobs, parties, strict=True):
         created = _fmt_time(job.created_at)
-        print(f"{job.short_uid:8}  {job.status.value:{status}}  {created:19}  {who:{width}}  {job.name}")
+        print(f"{job.short_uid:8}  {job.status.value:{status}}  {created:19}  {who:{width}}  {_safe(job.name)}")
 
 
 def _print_job(job: Job, as_json: bool) -> None:
@@ -81,46 +88,63 @@ def _print_job(job: Job, as_json: bool) -> None:
             )
         )
         return
-    print(f"{job.name}  [{job.uid}]")
-    print(f"  status:     {job.status.label}")
-    print(f"  requester:  {job.requester_email}")
-    print(f"  target:     {job.target_email}")
+    lines = [
+        f"{job.name}  [{job.requester_email}/{job.uid}]",
+        f"  status:     {job.status.label}",
+        f"  requester:  {job.requester_email}",
+        f"  target:     {job.target_email}",
+        f"  manifest:   {job.request.manifest_sha256}  (approve --manifest pins it)",
+    ]
+    if job.changed_after_acceptance:
+        lines.append("  warning:    the requester's job.json changed after it was accepted; shown as accepted")
     if job.description:
-        print(f"  description: {job.description}")
+        lines.append(f"  description: {job.description}")
     if job.tags:
-        print(f"  tags:       {', '.join(job.tags)}")
-    print(f"  files:      {', '.join(f.path for f in job.files)}")
+        lines.append(f"  tags:       {', '.join(job.tags)}")
+    lines.append(f"  files:      {', '.join(f.path for f in job.files)}")
     if job.release_notes:
-        print(f"  release notes: {job.release_notes}")
+        lines.append(f"  release notes: {job.release_notes}")
     if job.supersedes:
-        print(f"  supersedes: {job.supersedes}")
+        lines.append(f"  supersedes: {job.supersedes}")
     if job.exit_code is not None:
-        print(f"  exit code:  {job.exit_code}")
+        lines.append(f"  exit code:  {job.exit_code}")
     if job.error:
-        print(f"  reason:     {job.error}")
+        lines.append(f"  reason:     {job.error}")
     if job.release is not None:
         release = job.release
         released = [f.path for f in release.files] + [f.path for f in release.logs]
-        print(f"  release:    by {release.decided_by} at {_fmt_time(release.decided_at)}: {release.reason or '-'}")
-        print(f"    released: {', '.join(released) or 'nothing'}; {release.withheld_files} held files not released")
+        decided = f"by {release.decided_by} at {_fmt_time(release.decided_at)}: {release.reason or '-'}"
+        lines.append(f"  release:    {decided}")
+        withheld = f"{release.withheld_files} held files not released"
+        lines.append(f"    released: {', '.join(released) or 'nothing'}; {withheld}")
     if job.runtime is not None:
         lock = f", lock {job.runtime.lock_sha256[:12]}" if job.runtime.lock_sha256 else ""
-        print(f"  runtime:    {job.runtime.name} (Python {job.runtime.python}{lock})")
+        lines.append(f"  runtime:    {job.runtime.name} (Python {job.runtime.python}{lock})")
     if job.state is not None and job.state.runtime is not None and job.state.runtime.pins:
-        print(f"  pins:       {', '.join(job.state.runtime.pins)}")
+        lines.append(f"  pins:       {', '.join(job.state.runtime.pins)}")
     for t in job.history:
         reason = f": {t.reason}" if t.reason else ""
-        print(f"  {_fmt_time(t.at)}  {t.status.value:9} by {t.by}{reason}")
+        lines.append(f"  {_fmt_time(t.at)}  {t.status.value:9} by {t.by}{reason}")
+    print("\n".join(_safe(line) for line in lines))
 
 
-def _resolve(uid: str, jobs: Callable[[], Sequence[Job]]) -> str:
-    """Accept a unique uid prefix (the short uid the tables show)."""
-    if len(uid) == 32:
-        return uid
-    matches = [j.uid for j in jobs() if j.uid.startswith(uid)]
-    if len(matches) == 1:
-        return matches[0]
-    raise UsageError(f"no job matches {uid!r}" if not matches else f"{uid!r} is ambiguous: {len(matches)} jobs match")
+def _resolve(given: str, side: CodeQueueServer | CodeQueueClient) -> str:
+    """The job ``given`` names: ``REQUESTER/UID`` (owner), a uid or a unique uid prefix (the
+    short uid the tables show). For the owner, a uid that several requesters' jobs use is
+    refused: it must be named as ``REQUESTER/UID``."""
+    if "/" in given:
+        return given
+    matches = [job for job in side.list_jobs() if job.uid.startswith(given)]
+    if not matches:
+        raise UsageError(f"no job matches {given!r}")
+    if len({job.uid for job in matches}) > 1:
+        raise UsageError(f"{given!r} is ambiguous: {len(matches)} jobs match")
+    if isinstance(side, CodeQueueServer):
+        if len(matches) > 1:
+            named = ", ".join(sorted(_safe(f"{job.requester_email}/{job.uid}") for job in matches))
+            raise UsageError(f"uid {matches[0].uid} is used by several requesters; name one of {named}")
+        return f"{matches[0].requester_email}/{matches[0].uid}"
+    return matches[0].uid
 
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -263,37 +287,37 @@ def _side(args: argparse.Namespace) -> CodeQueueServer | CodeQueueClient:
 
 def cmd_show(args: argparse.Namespace) -> None:
     side = _side(args)
-    _print_job(side.get_job(_resolve(args.uid, side.list_jobs)), args.json)
+    _print_job(side.get_job(_resolve(args.uid, side)), args.json)
 
 
 def cmd_logs(args: argparse.Namespace) -> None:
     side = _side(args)
-    logs = side.get_job_logs(_resolve(args.uid, side.list_jobs))
+    logs = side.get_job_logs(_resolve(args.uid, side))
     if logs is None:
         raise UsageError("no logs yet: the job has not finished, or its logs have not synced")
-    sys.stdout.write(logs)
+    sys.stdout.write(_safe(logs, keep="\n\t"))
 
 
 def cmd_output(args: argparse.Namespace) -> None:
     side = _side(args)
-    path = side.get_job_output(_resolve(args.uid, side.list_jobs))
+    path = side.get_job_output(_resolve(args.uid, side))
     if path is None:
         raise UsageError("no outputs yet: the job has not finished, or its outputs have not synced")
     print(path)
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        print(f"  {file.relative_to(path)}  ({file.stat().st_size} bytes)")
+        print(f"  {_safe(file.relative_to(path))}  ({file.stat().st_size} bytes)")
 
 
 def cmd_cancel(args: argparse.Namespace) -> None:
     side = _side(args)
-    uid = _resolve(args.uid, side.list_jobs)
+    uid = _resolve(args.uid, side)
     side.cancel_job(uid, args.reason) if args.reason else side.cancel_job(uid)
     print(f"cancellation requested for {uid}")
 
 
 def cmd_approve(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    uid = _resolve(args.uid, owner.list_jobs)
+    uid = _resolve(args.uid, owner)
     terms = args.variable_file or args.trust_requester or args.expires
     if terms and not args.trust:
         raise UsageError("--variable-file, --trust-requester and --expires shape a trust rule: add --trust")
@@ -304,16 +328,16 @@ def cmd_approve(args: argparse.Namespace) -> None:
             variable_files=tuple(args.variable_file),
             expires=_when(args.expires, "--expires", ahead=True) if args.expires else None,
         )
-    job = owner.approve_job(uid, reason=args.reason or "", trust=trust)
+    job = owner.approve_job(uid, reason=args.reason or "", manifest_sha256=args.manifest, trust=trust)
     print(f"{job.uid} {job.status.value}")
     if args.trust:
-        rule = next(r for r in owner.list_trust_rules() if r.source_uid == uid)
+        rule = next(r for r in owner.list_trust_rules() if r.source_uid == job.uid)
         print(f"trust rule {rule.id}: later submissions of this code approve themselves")
 
 
 def cmd_request_changes(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    job = owner.request_changes(_resolve(args.uid, owner.list_jobs), comments=args.comments)
+    job = owner.request_changes(_resolve(args.uid, owner), comments=args.comments)
     print(f"{job.uid} {job.status.value}")
 
 
@@ -324,14 +348,14 @@ def cmd_resubmit(args: argparse.Namespace) -> None:
         for key, value in (("name", args.name), ("description", args.description), ("tags", args.tag))
         if value is not None
     }
-    job = client.resubmit(_resolve(args.uid, client.list_jobs), code_folder=args.folder, **changes)
+    job = client.resubmit(_resolve(args.uid, client), code_folder=args.folder, **changes)
     print(job.uid)
 
 
 def cmd_diff(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    against = _resolve(args.against, owner.list_jobs) if args.against else None
-    sys.stdout.write(owner.diff_job(_resolve(args.uid, owner.list_jobs), against=against).text())
+    against = _resolve(args.against, owner) if args.against else None
+    sys.stdout.write(_safe(owner.diff_job(_resolve(args.uid, owner), against=against).text(), keep="\n\t"))
 
 
 def cmd_trust(args: argparse.Namespace) -> None:
@@ -370,12 +394,12 @@ def cmd_audit(args: argparse.Namespace) -> None:
         for r in records:
             job = f"  {r.requester}/{r.uid}" if r.uid else ""
             details = ", ".join(f"{k}={v}" for k, v in r.details.items() if v not in (None, ""))
-            print(f"{_fmt_time(r.at)}  {r.kind:13}  {r.by}{job}  {details}")
+            print(_safe(f"{_fmt_time(r.at)}  {r.kind:13}  {r.by}{job}  {details}"))
 
 
 def cmd_reject(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    job = owner.reject_job(_resolve(args.uid, owner.list_jobs), reason=args.reason)
+    job = owner.reject_job(_resolve(args.uid, owner), reason=args.reason)
     print(f"{job.uid} {job.status.value}")
 
 
@@ -386,20 +410,20 @@ def cmd_held(args: argparse.Namespace) -> None:
         print("no results awaiting release")
         return
     for job in jobs:
-        held = owner.get_held_outputs(job.uid)
-        print(f"{job.short_uid}  {job.name}  from {job.requester_email}  (exit code {held.exit_code})")
+        held = owner.get_held_outputs(f"{job.requester_email}/{job.uid}")
+        lines = [f"{job.short_uid}  {job.name}  from {job.requester_email}  (exit code {held.exit_code})"]
         if held.release_notes:
-            print(f"  notes: {held.release_notes}")
+            lines.append(f"  notes: {held.release_notes}")
         for entry, shown in [(f, f.path) for f in held.files] + [(f, f"[log] {f.path}") for f in held.log_files]:
-            print(f"  {entry.verdict:6}  {entry.size:>10}  {shown}")
-            for message in entry.messages:
-                print(f"          {message}")
+            lines.append(f"  {entry.verdict:6}  {entry.size:>10}  {shown}")
+            lines.extend(f"          {message}" for message in entry.messages)
+        print("\n".join(_safe(line) for line in lines))
 
 
 def cmd_release(args: argparse.Namespace) -> None:
     owner = _owner(args)
     job = owner.release_job(
-        _resolve(args.uid, owner.list_jobs), files=args.file or None, logs=not args.no_logs, reason=args.reason or ""
+        _resolve(args.uid, owner), files=args.file or None, logs=not args.no_logs, reason=args.reason or ""
     )
     release = job.release
     assert release is not None
@@ -409,7 +433,7 @@ def cmd_release(args: argparse.Namespace) -> None:
 
 def cmd_withhold(args: argparse.Namespace) -> None:
     owner = _owner(args)
-    job = owner.withhold_job(_resolve(args.uid, owner.list_jobs), reason=args.reason)
+    job = owner.withhold_job(_resolve(args.uid, owner), reason=args.reason)
     print(f"{job.uid} {job.status.value}")
 
 
@@ -586,17 +610,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(
             name, parents=[identity, as_json, as_owner] if name == "show" else [identity, as_owner], help=text
         )
-        p.add_argument("uid", help="job uid (or a unique prefix)")
+        p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("cancel", parents=[identity, as_owner], help="cancel a job that has not finished")
-    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
     p.add_argument("--reason", help="why (shown in the job's history)")
     p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("approve", parents=[identity], help="(owner) approve a pending job")
-    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
     p.add_argument("--reason", help="optional note recorded in the history")
+    p.add_argument("--manifest", help="approve only if the code is this manifest (as `scq show --owner` printed)")
     p.add_argument(
         "--trust", action="store_true", help="also trust this code: later submissions of it approve themselves"
     )
@@ -639,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("reject", parents=[identity], help="(owner) reject a pending job")
-    p.add_argument("uid", help="job uid (or a unique prefix)")
+    p.add_argument("uid", help="job uid, a unique prefix, or REQUESTER/UID (owner)")
     p.add_argument("--reason", required=True, help="why; shown to the requester")
     p.set_defaults(func=cmd_reject)
 
@@ -668,8 +693,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     try:
         args.func(args)
-    except (QueueError, FileNotFoundError, NotADirectoryError, ValueError, ValidationError) as exc:
-        print(f"scq: error: {exc}", file=sys.stderr)
+    except (QueueError, OSError, ValueError, ValidationError) as exc:  # OSError: e.g. an unreadable data folder
+        print(f"scq: error: {_safe(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -6,6 +6,7 @@ QueueError
 ├── ConfigurationError (RuntimeError)    no SyftBox identity could be found, or it is invalid
 ├── ServerAlreadyRunning (RuntimeError)  another live process serves this queue
 ├── JobNotFoundError (LookupError)       no job with that uid is visible to this identity
+│   └── AmbiguousJobError                a bare uid that several requesters' jobs use
 ├── TrustRuleNotFound (LookupError)      no trust rule has that id
 ├── InvalidTransitionError (ValueError)  the job's status does not allow the action
 ├── SubmissionError (ValueError)         a submission that can never be accepted
@@ -48,6 +49,10 @@ class ServerAlreadyRunning(QueueError, RuntimeError):
 
 class JobNotFoundError(QueueError, LookupError):
     """No job with that uid is visible to this identity."""
+
+
+class AmbiguousJobError(JobNotFoundError):
+    """A bare uid that several requesters' jobs use: name the job as ``REQUESTER/UID``."""
 
 
 class TrustRuleNotFound(QueueError, LookupError):

@@ -25,6 +25,12 @@ DEFAULT_RUNTIME = "default"  # the serving interpreter's own environment
 # A dataset's name is a folder name on both sides and a path part inside the job.
 DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SCHEMA_VERSION = 1
+# What any path a requester names may be: SyftBox and every file system here carry these.
+MAX_PATH_PART_BYTES = 255
+MAX_PATH_BYTES = 1_024
+# Control characters (a NUL breaks every system call; the others forge terminal output) and
+# the bidirectional overrides that make text read differently from what it is.
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def utcnow() -> datetime:
@@ -35,6 +41,21 @@ def validate_email(value: str) -> str:
     value = value.strip()
     if not EMAIL_PATTERN.match(value) or value in (".", ".."):
         raise ValueError(f"not a valid email address: {value!r}")
+    return value
+
+
+def aware(value: datetime) -> datetime:
+    """A time a requester typed, with a time zone: one without is taken as UTC (comparing
+    naive with aware times raises, and would break every listing that sorts by it)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def printable(value: str, what: str, allow: str = "") -> str:
+    """``value`` when it holds no control or bidirectional-override character (other than
+    those in ``allow``)."""
+    found = [c for c in UNPRINTABLE.findall(value) if c not in allow]
+    if found:
+        raise ValueError(f"{what} must not contain control or bidirectional characters (found {found[0]!r})")
     return value
 
 
@@ -138,6 +159,13 @@ class QueueConfig(BaseModel):
     # sooner goes straight to its final state (one write and one sync fewer). Either way its
     # start is forced to disk privately before it runs, so it is never run twice.
     running_shown_after: float = Field(default=0.25, ge=0)
+    # Bounds on what a requester controls; a submission over one is rejected with the reason.
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)  # the size of job.json
+    max_code_files: int = Field(default=10_000, gt=0)  # entries of the manifest
+    max_code_size: int = Field(default=512 * 1024 * 1024, gt=0)  # bytes of code, all files
+    max_script_bytes: int = Field(default=256 * 1024, gt=0)  # run.sh, which the policy lexes
+    max_in_flight_per_requester: int = Field(default=100, gt=0)  # submissions still arriving
+    max_output_files: int = Field(default=10_000, gt=0)  # outputs returned to the requester
     # How often the server rewrites its heartbeat: requesters call it offline after missing
     # about two of them (SyftBox takes seconds to carry a file).
     heartbeat_interval: float = Field(default=30.0, ge=1)
@@ -184,6 +212,11 @@ class FileEntry(BaseModel):
             or any(part in ("", ".", "..") for part in value.split("/"))
         ):
             raise ValueError(f"manifest path must be relative and stay inside the folder: {value!r}")
+        printable(value, "a manifest path")
+        if len(value.encode()) > MAX_PATH_BYTES:
+            raise ValueError(f"manifest path is longer than {MAX_PATH_BYTES} bytes: {value[:80]!r}...")
+        if any(len(part.encode()) > MAX_PATH_PART_BYTES for part in value.split("/")):
+            raise ValueError(f"a manifest path part is longer than {MAX_PATH_PART_BYTES} bytes: {value[:80]!r}")
         return value
 
 
@@ -240,16 +273,26 @@ class JobRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("job name must not be empty")
-        return value
+        return printable(value, "the job name")
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return printable(value, "the description", allow="\n\t")
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        cleaned = [t.strip() for t in value]
+        cleaned = [printable(t.strip(), "a tag") for t in value]
         bad = [t for t in cleaned if not t or len(t) > 64]
         if bad:
             raise ValueError("tags must be non-empty and at most 64 characters")
         return cleaned
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return aware(value)
 
     @field_validator("files")
     @classmethod
@@ -331,6 +374,16 @@ class CancelRequest(BaseModel):
     requested_at: datetime
     reason: str = Field(default="cancelled by requester", max_length=2000)
 
+    @field_validator("requested_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return aware(value)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return printable(value, "the cancel reason", allow="\n\t")
+
 
 class Transition(BaseModel):
     """One entry of a job's audit history."""
@@ -399,7 +452,7 @@ class TrustRule(BaseModel):
     @field_validator("expires")
     @classmethod
     def _aware(cls, value: Optional[datetime]) -> Optional[datetime]:
-        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+        return None if value is None else aware(value)
 
     @field_validator("source_uid")
     @classmethod
@@ -575,6 +628,9 @@ class Job(BaseModel):
 
     request: JobRequest
     state: Optional[JobState] = None
+    # The owner's view only: the requester's inbox copy of job.json no longer matches the
+    # copy the owner accepted (which is what is shown, approved and run).
+    changed_after_acceptance: bool = False
 
     # --- request fields -------------------------------------------------------------
     @property
@@ -620,6 +676,11 @@ class Job(BaseModel):
     @property
     def files(self) -> list[FileEntry]:
         return list(self.request.files)
+
+    @property
+    def accepted_at(self) -> Optional[datetime]:
+        """When the owner first recorded a state: the owner's clock, unlike ``created_at``."""
+        return self.state.history[0].at if self.state and self.state.history else None
 
     @property
     def supersedes(self) -> Optional[str]:

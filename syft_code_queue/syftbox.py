@@ -9,7 +9,6 @@ client whose folder is synced with other machines.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -17,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Optional, Union
 
-from .errors import ConfigurationError
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+
+from .errors import ConfigurationError, describe
 from .models import validate_email
 
 PathLike = Union[str, Path]
@@ -39,6 +40,15 @@ HOW_TO_CONFIGURE = (
     "(for a local root: SYFTBOX_EMAIL=you@example.com SYFTBOX_DATA_DIR=./syftbox), "
     "or pass email= and data_dir= explicitly."
 )
+
+
+class SyftBoxConfig(BaseModel):
+    """The fields of SyftBox's ``config.json`` this package reads (the rest is SyftBox's)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    email: StrictStr
+    data_dir: StrictStr
 
 
 @dataclass(frozen=True)
@@ -92,14 +102,13 @@ class Workspace:
         for path in candidates:
             if path.is_file():
                 try:
-                    config = json.loads(path.read_text())
-                    found_email = email or config["email"]
-                    found_dir = data_dir or config["data_dir"]
-                except (ValueError, KeyError, TypeError) as exc:
+                    config = SyftBoxConfig.model_validate_json(path.read_bytes())
+                except (OSError, ValidationError) as exc:
+                    cause = describe(exc) if isinstance(exc, ValidationError) else str(exc)
                     raise ConfigurationError(
-                        f"SyftBox config {path} is not usable ({exc!s}); it needs 'email' and 'data_dir'."
-                    ) from exc
-                return cls(email=found_email, data_dir=Path(found_dir))
+                        f"SyftBox config {path} is not usable ({cause}); it needs 'email' and 'data_dir' as strings."
+                    ) from None
+                return cls(email=email or config.email, data_dir=Path(data_dir or config.data_dir))
             if config_path or os.environ.get(CONFIG_PATH_ENV):
                 raise ConfigurationError(f"SyftBox config file not found: {path}")
         raise ConfigurationError(HOW_TO_CONFIGURE)

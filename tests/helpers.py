@@ -3,15 +3,20 @@ tools a test needs, and waiting for something to become true (``eventually``).""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
-from typing import Callable, TypeVar, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 import pytest
 
 import syft_code_queue as scq
+from syft_code_queue.models import JobRef, utcnow
+from syft_code_queue.protocol.layout import QueueLayout
 
 T = TypeVar("T")
 
@@ -101,3 +106,47 @@ def wait_status(client: scq.CodeQueueClient, uid: str, status: scq.JobStatus, ti
 def wait_for(server: scq.CodeQueueServer, uid: str, timeout: float = 30) -> scq.Job:
     """Wait until the owner's server has settled a job; returns it."""
     return eventually(lambda: (job := server.get_job(uid)).is_terminal and job, timeout, f"job {uid} finishing")
+
+
+def queue_layout(root: Path) -> QueueLayout:
+    """The owner's queue on the embedded root, as the owner's machine sees it."""
+    return QueueLayout(root / "datasites", OWNER, "code-queue")
+
+
+def write_submission(
+    root: Path,
+    requester: str,
+    code: dict[str, bytes],
+    prepare: Optional[Callable[[Path], Any]] = None,
+    folder_uid: Optional[str] = None,
+    **overrides: Any,
+) -> str:
+    """Write a submission straight into the owner's inbox, the way a modified or hostile
+    client might; returns its uid. ``prepare`` tampers with the code folder before job.json
+    (which the server waits for) is written; ``folder_uid`` names the job's folder (a new uid by
+    default); ``overrides`` replace fields of job.json."""
+    uid = folder_uid or uuid.uuid4().hex
+    paths = queue_layout(root).job(JobRef(requester, uid))
+    for rel, data in code.items():
+        (paths.code_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (paths.code_dir / rel).write_bytes(data)
+    document = {
+        "schema_version": 1,
+        "uid": uid,
+        "name": "manual",
+        "description": "",
+        "tags": [],
+        "requester_email": requester,
+        "target_email": OWNER,
+        "auto_approval": False,
+        "created_at": utcnow().isoformat(),
+        "files": [
+            {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()} for rel, data in code.items()
+        ],
+    }
+    document.update(overrides)
+    if prepare is not None:
+        prepare(paths.code_dir)
+    paths.submission.mkdir(parents=True, exist_ok=True)
+    paths.job_file.write_text(json.dumps(document))
+    return uid

@@ -4,17 +4,15 @@ keeps serving."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import uuid
 from pathlib import Path
 
 import pytest
-from helpers import ALICE, OWNER, accepted, wait_accepted
+from helpers import ALICE, OWNER, accepted, queue_layout, wait_accepted, write_submission
 
 import syft_code_queue as scq
-from syft_code_queue.models import JobRef, utcnow
-from syft_code_queue.protocol.layout import QueueLayout
+from syft_code_queue.models import JobRef
 
 # --- the requester's mistakes: refused before anything is written ----------------------
 
@@ -93,40 +91,6 @@ def test_approval_pins_the_reviewed_manifest(client, server, make_code):
 # --- hostile or broken submissions: rejected with a reason --------------------------------
 
 
-def _layout(root: Path) -> QueueLayout:
-    return QueueLayout(root / "datasites", OWNER, "code-queue")
-
-
-def _manual_submission(root: Path, requester: str, code: dict[str, bytes], prepare=None, **overrides) -> str:
-    """Write a submission by hand, the way a modified or buggy client might. ``prepare``
-    tampers with the code folder before job.json (which the server waits for) is written."""
-    uid = uuid.uuid4().hex
-    layout = _layout(root)
-    code_dir = layout.job(JobRef(requester, uid)).code_dir
-    for rel, data in code.items():
-        (code_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        (code_dir / rel).write_bytes(data)
-    document = {
-        "schema_version": 1,
-        "uid": uid,
-        "name": "manual",
-        "description": "",
-        "tags": [],
-        "requester_email": requester,
-        "target_email": OWNER,
-        "auto_approval": False,
-        "created_at": utcnow().isoformat(),
-        "files": [
-            {"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()} for rel, data in code.items()
-        ],
-    }
-    document.update(overrides)
-    if prepare is not None:
-        prepare(code_dir)
-    layout.job(JobRef(requester, uid)).job_file.write_text(json.dumps(document))
-    return uid
-
-
 def _rejection(server: scq.CodeQueueServer, uid: str) -> str:
     job = server.get_job(accepted(server, uid))
     assert job.status == scq.JobStatus.rejected
@@ -134,19 +98,19 @@ def _rejection(server: scq.CodeQueueServer, uid: str) -> str:
 
 
 def test_job_json_with_wrong_types_is_rejected(server, root):
-    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi"}, tags="not-a-list")
+    uid = write_submission(root, ALICE, {"run.sh": b"echo hi"}, tags="not-a-list")
     assert "job.json is invalid" in _rejection(server, uid)
 
 
 def test_job_json_claiming_another_requester_is_rejected(server, root):
-    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi"}, requester_email="boss@example.com")
+    uid = write_submission(root, ALICE, {"run.sh": b"echo hi"}, requester_email="boss@example.com")
     assert "claims requester 'boss@example.com' but was submitted by 'alice@example.com'" in _rejection(server, uid)
 
 
 def test_manifest_paths_escaping_the_folder_are_rejected(server, root):
     escaping = {"path": "../../../etc/passwd", "size": 1, "sha256": "0" * 64}
     data = b"echo hi"
-    uid = _manual_submission(
+    uid = write_submission(
         root,
         ALICE,
         {"run.sh": data},
@@ -162,7 +126,7 @@ def test_symlink_planted_in_the_inbox_is_rejected(server, root, tmp_path):
         (code_dir / "data.txt").unlink()
         os.symlink(tmp_path / "secret", code_dir / "data.txt")
 
-    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi", "data.txt": b"abc"}, prepare=plant)
+    uid = write_submission(root, ALICE, {"run.sh": b"echo hi", "data.txt": b"abc"}, prepare=plant)
     assert "symlink" in _rejection(server, uid)
 
 
@@ -175,12 +139,12 @@ def test_symlinked_folder_planted_in_the_inbox_is_rejected(server, root, tmp_pat
         (code_dir / "sub").rmdir()
         os.symlink(tmp_path / "private", code_dir / "sub")
 
-    uid = _manual_submission(root, ALICE, {"run.sh": b"echo hi", "sub/secret.txt": b"abc"}, prepare=plant)
+    uid = write_submission(root, ALICE, {"run.sh": b"echo hi", "sub/secret.txt": b"abc"}, prepare=plant)
     assert "sub/secret.txt goes through a symlink" in _rejection(server, uid)
 
 
 def test_file_larger_than_its_manifest_entry_is_corrupt(server, root):
-    uid = _manual_submission(
+    uid = write_submission(
         root, ALICE, {"run.sh": b"echo hi"}, prepare=lambda code: (code / "run.sh").write_bytes(b"echo hi; rm -rf ~")
     )
     assert "corrupt" in _rejection(server, uid)
@@ -188,13 +152,13 @@ def test_file_larger_than_its_manifest_entry_is_corrupt(server, root):
 
 def test_submission_still_arriving_waits_then_is_accepted(server_factory, root):
     server = server_factory(arrival_timeout=30).start()
-    uid = _manual_submission(
+    uid = write_submission(
         root,
         ALICE,
         {"run.sh": b"echo hi", "big.bin": b"x" * 1000},
         prepare=lambda code: (code / "big.bin").write_bytes(b"x" * 10),
     )  # partial sync
-    big = _layout(root).job(JobRef(ALICE, uid)).code_dir / "big.bin"
+    big = queue_layout(root).job(JobRef(ALICE, uid)).code_dir / "big.bin"
     server.process_once()
     assert server.get_job(uid).state is None  # waiting, not rejected
     big.write_bytes(b"x" * 1000)  # the rest arrives
@@ -203,7 +167,7 @@ def test_submission_still_arriving_waits_then_is_accepted(server_factory, root):
 
 def test_submission_that_never_completes_is_rejected_after_the_arrival_timeout(server_factory, root):
     server = server_factory(arrival_timeout=0.3, rescan_interval=0.1).start()
-    uid = _manual_submission(
+    uid = write_submission(
         root, ALICE, {"run.sh": b"echo hi", "big.bin": b"x" * 1000}, prepare=lambda code: (code / "big.bin").unlink()
     )
     reason = _rejection(server, uid)
@@ -213,7 +177,7 @@ def test_submission_that_never_completes_is_rejected_after_the_arrival_timeout(s
 def test_job_json_that_is_not_json_is_rejected_after_the_arrival_timeout(server_factory, root):
     server = server_factory(arrival_timeout=0.3, rescan_interval=0.1).start()
     uid = uuid.uuid4().hex
-    job_file = _layout(root).job(JobRef(ALICE, uid)).job_file
+    job_file = queue_layout(root).job(JobRef(ALICE, uid)).job_file
     job_file.parent.mkdir(parents=True)
     job_file.write_text('{"uid": "trunc')
     reason = _rejection(server, uid)
@@ -223,13 +187,13 @@ def test_job_json_that_is_not_json_is_rejected_after_the_arrival_timeout(server_
 def test_server_keeps_serving_after_bad_input(client, server_factory, root, make_code):
     server = server_factory(auto_approval_enabled=True, arrival_timeout=0.2, rescan_interval=0.1).start()
     bad = [
-        _manual_submission(root, ALICE, {"run.sh": b"echo"}, tags=5),
-        _manual_submission(root, ALICE, {"run.sh": b"echo"}, requester_email=OWNER),
-        _manual_submission(root, ALICE, {"run.sh": b"echo"}, uid="f" * 32),
+        write_submission(root, ALICE, {"run.sh": b"echo"}, tags=5),
+        write_submission(root, ALICE, {"run.sh": b"echo"}, requester_email=OWNER),
+        write_submission(root, ALICE, {"run.sh": b"echo"}, uid="f" * 32),
     ]
-    junk = _layout(root).inbox / ALICE / "not-a-uid"
+    junk = queue_layout(root).inbox / ALICE / "not-a-uid"
     junk.mkdir(parents=True)
-    (_layout(root).inbox / "not-an-email").mkdir()
+    (queue_layout(root).inbox / "not-an-email").mkdir()
     good = client.submit_code(OWNER, make_code("echo fine"), "good", auto_approval=True)
     assert client.wait_for_job(good.uid, timeout=30).status == scq.JobStatus.completed
     for uid in bad:
@@ -248,11 +212,11 @@ def test_submission_changed_after_approval_does_not_run(client, server, make_cod
     stopped.process_once()
     wait_accepted(client, job.uid)
     stopped.approve_job(job.uid)
-    (_layout(root).job(JobRef(ALICE, job.uid)).code_dir / "run.sh").write_text("#!/bin/bash\necho evil!!\n")
+    (queue_layout(root).job(JobRef(ALICE, job.uid)).code_dir / "run.sh").write_text("#!/bin/bash\necho evil!!\n")
     running = scq.create_server(email=OWNER, data_dir=root).start()
     try:
         job = client.wait_for_job(job.uid, timeout=30)
     finally:
         running.stop()
-    assert job.status == scq.JobStatus.failed
-    assert "changed after it was approved" in job.error
+    assert job.status == scq.JobStatus.completed  # what runs is the owner's copy of what was approved
+    assert client.get_job_logs(job.uid) == "approved\n"

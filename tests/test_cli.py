@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import ALICE, OWNER
+from helpers import ALICE, EVE, OWNER, write_submission
 
 from syft_code_queue.cli import main
 
@@ -185,3 +186,84 @@ def test_the_dataset_story_from_a_terminal(capsys, root, make_code, server_facto
     assert rc == 2 and "publishes no dataset 'census'" in err
     rc, _, err = scq(capsys, "run-local", str(code), "--to", OWNER, "--dataset", "census", *me)
     assert rc == 2 and "publishes no dataset 'census' that has synced here" in err
+
+
+def test_a_uid_two_requesters_use_must_be_named_in_full(capsys, root, server_factory):
+    """Finding 9 from the terminal: ``scq approve UID`` refuses a uid that two requesters'
+    folders hold (without the check in ``cli._resolve`` it approves whichever comes first),
+    and ``REQUESTER/UID`` with the manifest ``scq show`` printed approves exactly that job."""
+    owner = ["--email", OWNER, "--data-dir", str(root)]
+    uid = write_submission(root, ALICE, {"run.sh": b"echo alice"})
+    write_submission(root, EVE, {"run.sh": b"echo eve"}, folder_uid=uid)
+    server = server_factory()  # not started: one pass, then the CLI acts alone
+    server.process_once()
+    rc, _, err = scq(capsys, "approve", uid[:8], *owner)
+    assert rc == 2 and f"name one of {ALICE}/{uid}, {EVE}/{uid}" in err
+    rc, out, _ = scq(capsys, "show", "--owner", f"{ALICE}/{uid}", *owner)
+    manifest = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("manifest:"))
+    rc, _, err = scq(capsys, "approve", f"{ALICE}/{uid}", "--manifest", "0" * 64, *owner)
+    assert rc == 2 and "not the code that was reviewed" in err
+    rc, out, _ = scq(capsys, "approve", f"{ALICE}/{uid}", "--manifest", manifest, *owner)
+    assert rc == 0 and out.strip() == f"{uid} approved"
+
+
+def test_what_a_requester_wrote_is_printed_inert(capsys, root, server_factory):
+    """Finding 14: requester strings (an identity, a name, a reason, a job's logs) reach the
+    owner's terminal with control and bidi characters escaped. Without ``cli._safe`` the
+    escape sequence that retitles the terminal is printed as is."""
+    hostile = "\x1b]0;owned\x07\u202eeve@example.com"
+    owner = ["--email", OWNER, "--data-dir", str(root)]
+    uid = write_submission(root, hostile, {"run.sh": b"echo"})
+    server = server_factory()
+    server.process_once()
+    for command in (["list", "--owner"], ["show", "--owner", uid]):
+        rc, out, _ = scq(capsys, *command, *owner)
+        assert rc == 0 and uid[:8] in out
+        assert "\x1b" not in out and "\u202e" not in out and "\\x1b]0;owned\\x07" in out
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ('{"email": 5, "data_dir": "/nowhere"}', "email: Input should be a valid string"),
+        ('{"email": "owner@example.com", "data_dir": null}', "data_dir: Input should be a valid string"),
+        ("not json", "is not usable"),
+    ],
+    ids=["email-a-number", "data-dir-null", "not-json"],
+)
+def test_a_broken_syftbox_config_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, config, expected):
+    """Finding 15: each gave a traceback before ``SyftBoxConfig`` validated the file."""
+    path = tmp_path / "config.json"
+    path.write_text(config)
+    monkeypatch.setenv("SYFTBOX_CLIENT_CONFIG_PATH", str(path))
+    rc, out, err = scq(capsys, "list")
+    assert rc == 2 and err.startswith("scq: error: SyftBox config") and expected in err
+    assert err.count("\n") == 1
+
+
+def test_a_data_folder_that_cannot_be_read_is_one_line_and_exit_2(capsys, root, make_code):
+    """Finding 15: a data folder the user cannot read gave a ``PermissionError`` traceback
+    (the CLI caught only some ``OSError``s). Root reads every folder, so this runs as any
+    other user only."""
+    if os.geteuid() == 0:
+        pytest.skip("root can read any folder")
+    datasites = root / "datasites"
+    datasites.mkdir(parents=True)
+    os.chmod(datasites, 0)
+    try:
+        rc, _, err = scq(
+            capsys,
+            "submit",
+            str(make_code("echo")),
+            "--to",
+            OWNER,
+            "--name",
+            "x",
+            "--email",
+            ALICE,
+            "--data-dir",
+            str(root),
+        )
+    finally:
+        os.chmod(datasites, 0o755)
+    assert rc == 2 and err.startswith("scq: error: ") and err.count("\n") == 1

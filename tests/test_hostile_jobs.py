@@ -8,7 +8,9 @@ Attacks that only the sandbox stops (reading the owner's files, the network) run
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -24,6 +26,7 @@ import pytest
 from helpers import ALICE, OWNER, need, wait_for
 
 import syft_code_queue as scq
+from syft_code_queue.filesystem import make_folders, remove_tree, walk
 from syft_code_queue.models import Job, JobRequest, utcnow
 from syft_code_queue.protocol.manifest import build_manifest, copy_verified
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
@@ -306,6 +309,81 @@ def test_filling_home_and_tmp_stops_the_job(sandbox, make_code, tmp_path):
     assert "max_scratch_size" in (ran.result.error or "")  # by the watchdog, not the timeout
 
 
+def test_shared_memory_is_scratch_too(sandbox, make_code, tmp_path):
+    """Every writable place is counted or capped: a job filling ``/dev/shm`` (600 MiB past a
+    64 MiB ``max_scratch_size`` before) is held to the cap, and the host's shared memory
+    does not grow. In bubblewrap ``/dev/shm`` is the job's own tmpfs of that size (without
+    ``--size`` it takes what the host has); without it a root server's watchdog counts what
+    the job's own uid owns there (without that, the job runs to its end)."""
+    if sandbox == "none" and os.geteuid() != 0:
+        pytest.skip("without a sandbox or a uid of its own, a job's /dev/shm files are the owner's (see README)")
+    token = uuid.uuid4().hex[:12]
+    code = make_code(
+        f"""
+        head -c 24M /dev/zero > /dev/shm/scq-{token}-a || echo "refused: $?"
+        head -c 24M /dev/zero > /dev/shm/scq-{token}-b || echo "refused: $?"
+        sleep 5
+        """
+    )
+    with Sampler(lambda: shutil.disk_usage("/dev/shm").used) as shm:
+        before = shutil.disk_usage("/dev/shm").used
+        ran = run_job(safe_runner(sandbox, max_scratch_size=16 * MiB), code, tmp_path, timeout=20)
+    if sandbox == "bwrap":
+        assert "refused" in ran.stdout and "No space left on device" in ran.stderr, ran.logs
+        assert shm.peak - before < 8 * MiB  # none of it in the host's shared memory
+    else:
+        assert "max_scratch_size" in (ran.result.error or ""), ran.logs
+        assert ran.elapsed < 5, "stopped by the watchdog"
+    assert not list(Path("/dev/shm").glob(f"scq-{token}-*")), "nothing is left behind"
+
+
+def test_folders_nested_thousands_deep_fail_nothing_and_leave_nothing(sandbox, make_code, tmp_path):
+    """Class: trees a job controls walked or removed with recursion (outputs, home, tmp:
+    1,000 levels gave "maximum recursion depth exceeded", a staging folder left behind
+    locked, and every later job failing). Putting back ``shutil.rmtree`` or the recursive
+    walk in ``filesystem.py`` fails the first job; the second shows nothing was left."""
+    code = make_code(
+        """
+        for top in "$SYFT_OUTPUT_DIR" "$HOME" "$TMPDIR"; do
+            cd "$top"; mkdir -p "$(printf 'd/%.0s' $(seq 1200))"; echo deep > "$(printf 'd/%.0s' $(seq 1200))leaf.txt"
+        done
+        echo nested
+        """
+    )
+    runner = safe_runner(sandbox)
+    ran = run_job(runner, code, tmp_path)
+    try:
+        assert ran.result.exit_code == 0 and ran.result.error is None, ran.logs
+        leaf = [name for name, _ in walk(ran.run.output_dir) if name.endswith("leaf.txt")]
+        assert len(leaf) == 1 and leaf[0].count("/") == 1200
+        again = run_job(runner, make_code("echo again"), tmp_path)
+        assert again.stdout == "again\n", again.logs
+    finally:  # removed here, without recursion: the temporary folders' own cleanup recurses
+        remove_tree(ran.run.output_dir.parent)
+
+
+def test_a_leftover_staging_folder_never_fails_a_new_job(sandbox, make_code, tmp_path):
+    """Class: what a dead server left under the shared staging parent (nested thousands
+    deep, with folders a job took the permissions of). It is swept, or logged when it
+    resists, and the new job runs: before, the sweep raised into every new job."""
+    parent = staging_parent(JobIds(0, 0) if os.geteuid() == 0 else None)  # where the runner stages
+    made = tmp_path / "leftover"  # made aside, then moved in whole: other servers sweep there too
+    deep = made / "outputs"
+    deep.mkdir(parents=True)
+    (made / ".in-use").write_text("")  # a lock file nobody holds: its server is gone
+    leftover = parent / f"job-left-{uuid.uuid4().hex[:8]}"
+    try:
+        make_folders(os.path.join(deep, *["d"] * 1200))
+        os.chmod(deep / "d", 0)
+        os.rename(made, leftover)
+        ran = run_job(safe_runner(sandbox), make_code("echo fine"), tmp_path)
+        assert ran.stdout == "fine\n", ran.logs
+        assert not leftover.exists()
+    finally:  # whatever the sweep left, removed without recursion (see above)
+        remove_tree(made)
+        remove_tree(leftover)
+
+
 # --- resource limits -------------------------------------------------------------------
 
 
@@ -504,11 +582,71 @@ def test_without_the_sandbox_a_root_server_runs_each_job_as_its_own_unprivileged
 def test_removing_a_staging_folder_someone_else_removed_leaves_the_shared_parent_alone(tmp_path):
     """Every job of every server here stages under one parent; a sweeper that finds a folder
     already gone must not take the parent's permissions away from the jobs still running."""
-    from syft_code_queue.runner.staging import _remove_tree
+    from syft_code_queue.filesystem import remove_tree
 
     parent = tmp_path / "jobs"
     parent.mkdir()
     os.chmod(parent, 0o711)
     gone = parent / "job-removed-by-another-sweeper"
-    _remove_tree(gone)
+    remove_tree(gone)
     assert stat.S_IMODE(parent.stat().st_mode) == 0o711
+
+
+# --- what namespaces do not cover: the kernel's keyrings ----------------------------------
+
+KEY_PROBE = """\
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+request_key, keyctl = {"x86_64": (249, 250), "aarch64": (218, 219)}[os.uname().machine]
+for description in sys.argv[1:]:
+    for keyring in (0, -3, -4):  # the default search, then the session and user keyrings by hand
+        if keyring:
+            key = libc.syscall(keyctl, 10, keyring, b"user", description.encode(), 0)  # KEYCTL_SEARCH
+        else:
+            key = libc.syscall(request_key, b"user", description.encode(), None, 0)
+        if key < 0:
+            print(description, keyring, os.strerror(ctypes.get_errno()))
+            continue
+        buffer = ctypes.create_string_buffer(256)
+        size = libc.syscall(keyctl, 11, key, buffer, 256)  # KEYCTL_READ
+        print(description, keyring, "read", buffer.raw[: max(size, 0)].decode())
+"""
+
+
+def _add_key(description: str, secret: bytes, keyring: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    add_key = {"x86_64": 248, "aarch64": 217}.get(os.uname().machine)
+    if add_key is None:
+        pytest.skip(f"no key syscall numbers for {os.uname().machine}")
+    key = libc.syscall(add_key, b"user", description.encode(), secret, len(secret), keyring)
+    if key < 0:
+        pytest.skip(f"this kernel or container refuses keyrings: {os.strerror(ctypes.get_errno())}")
+    return key
+
+
+def test_a_job_cannot_read_the_owners_kernel_keys(sandbox, make_code, tmp_path):
+    """A key in the serving process's session keyring (and one in its uid's user keyring) is
+    out of a job's reach: namespaces do not change keyrings, so the supervisor gives the job
+    a fresh session keyring and a seccomp filter refusing the key system calls. The same
+    probe run by the owner's own process reads both keys: that is what the job would do
+    without ``supervisor.isolate_keys``."""
+    token = uuid.uuid4().hex[:12]
+    secret = f"owner-secret-{token}"
+    names = [f"scq-session-{token}", f"scq-user-{token}"]
+    keys = [_add_key(names[0], secret.encode(), -3), _add_key(names[1], secret.encode(), -4)]
+    try:
+        (tmp_path / "probe.py").write_text(KEY_PROBE)
+        owner_side = subprocess.run(
+            [sys.executable, str(tmp_path / "probe.py"), *names], capture_output=True, text=True, check=True
+        ).stdout
+        assert owner_side.count(f"read {secret}") >= 2, owner_side  # the probe works
+        ran = run_job(
+            safe_runner(sandbox), make_code(f"python3 probe.py {' '.join(names)}", {"probe.py": KEY_PROBE}), tmp_path
+        )
+        assert ran.result.exit_code == 0, ran.logs
+        assert secret not in ran.logs
+        assert ran.stdout.count("Operation not permitted") == 6, ran.stdout
+    finally:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for key in keys:
+            libc.syscall({"x86_64": 250, "aarch64": 219}[os.uname().machine], 3, key)  # KEYCTL_REVOKE

@@ -153,10 +153,12 @@ def test_snapshot_changes_since_names_only_what_changed(
     make_index: Callable[..., JobIndex], owner: OwnerStore, root: Path, make_code: Callable[..., Path]
 ) -> None:
     first, second = submit(root, make_code, name="one"), submit(root, make_code, name="two")
+    for job in (first, second):  # listed by when the owner accepted them, newest first
+        owner.create(lifecycle.accept(JobRef(ALICE, job.uid), by=OWNER, manifest=job.request.manifest_sha256))
     index = make_index()
     before = index.snapshot()
     assert [job.uid for job in before.jobs] == [second.uid, first.uid]  # newest first
-    owner.create(lifecycle.refuse(JobRef(ALICE, first.uid), by=OWNER, reason="no"))
+    owner.update(JobRef(ALICE, first.uid), partial(lifecycle.reject, by=OWNER, reason="no"))
     after = index.snapshot()
     delta = after.changes_since(before)
     assert [(row["uid"], row["status"]) for row in delta.changed] == [(first.uid, "rejected")]

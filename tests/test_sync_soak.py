@@ -26,7 +26,7 @@ KINDS: dict[str, tuple[int, JobStatus]] = {
     "fail": (8, JobStatus.failed),
     "cancel_pending": (7, JobStatus.cancelled),
     "cancel_running": (3, JobStatus.cancelled),
-    "tamper": (4, JobStatus.failed),
+    "tamper": (4, JobStatus.completed),  # the owner's accepted copy runs, never the change
     "forge": (5, JobStatus.completed),
 }
 
@@ -159,7 +159,6 @@ def check(t: Tracked) -> list[str]:
         "fail": lambda e: e == "run.sh exited with code 3",
         "cancel_pending": lambda e: e.startswith("never mind "),
         "cancel_running": lambda e: e == "too slow",
-        "tamper": lambda e: e == "the approved code could not be read: main.py changed after it was approved",
     }
     if t.kind in expected_reason and not expected_reason[t.kind](job.error or ""):
         problems.append(f"{t.kind}: reason {job.error!r}")

@@ -22,6 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..errors import UnsafeFolderError
+from ..filesystem import read_regular
 from ..models import Job, JobRef, JobRequest, JobState
 from ..protocol.documents import parse_request, parse_state, submission_folders
 from ..protocol.layout import ALL_JOBS, QueueLayout, Scope
@@ -65,10 +67,8 @@ def _read(path: Path, parse: Callable[[bytes], Any], previous: Optional[_Doc]) -
             return previous
     now = time.time_ns()
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            raw = fh.read()
-    except OSError:
+        st, raw = read_regular(path)  # a FIFO planted as a document must not block a listing
+    except (OSError, UnsafeFolderError):
         return _ABSENT
     trusted = now - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS
     return _Doc(_stamp(st), trusted, parse(raw))
@@ -207,7 +207,7 @@ class JobIndex:
             self._jobs[key] = _Job(request, state, old)  # it looks the same as before
             return
         self._version = next_version()
-        entry = Entry(key, self._version, job) if job is not None else None
+        entry = Entry(key, self._version, job, self.requester is None) if job is not None else None
         self._jobs[key] = _Job(request, state, entry)
         if entry is not None and old is not None and old.created_at == entry.created_at:
             self._touched.add(key)

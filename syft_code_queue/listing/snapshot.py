@@ -23,10 +23,14 @@ class Entry:
     key: JobRef  # unique within a queue
     revision: int  # the snapshot version at which this job last changed
     job: Job
+    # The owner's views sort by the owner's acceptance time once there is one, never only by
+    # a time a requester typed (which could push other requesters' jobs off a page).
+    by_acceptance: bool = False
     created_at: datetime = field(init=False)  # the sort key, read once
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "created_at", self.job.created_at)
+        accepted = self.job.accepted_at if self.by_acceptance else None
+        object.__setattr__(self, "created_at", accepted or self.job.created_at)
 
 
 _NEWEST_FIRST = attrgetter("created_at", "key")

@@ -14,6 +14,8 @@ from typing import Optional, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import UnsafeFolderError
+from ..filesystem import read_regular
 from ..models import EMAIL_PATTERN, UID_PATTERN, CancelRequest, JobRef, JobRequest, JobResult, JobState
 from .layout import QueueLayout
 from .manifest import VerifiedFiles, files_present
@@ -22,10 +24,11 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def read_model(path: Path, model: type[Model]) -> Optional[Model]:
-    """Parse a document, or None if it is absent. Raises on content that is not valid."""
+    """Parse a document, or None if it is absent (or not a regular file: a FIFO must not
+    block the reader). Raises on content that is not valid."""
     try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
+        raw = read_regular(path)[1]
+    except (FileNotFoundError, NotADirectoryError, UnsafeFolderError):
         return None
     return model.model_validate_json(raw)
 

@@ -12,9 +12,11 @@ Owner-private, under ``<data_dir>/.syft_code_queue/<owner>/``, never synced
 (``PrivateLayout``): the serve lock, the state locks, the start journal, the workers'
 scratch slots, the trust rules, the audit log, the held results of jobs whose release the
 owner decides (``held/<queue>/<requester>/<uid>/``: ``held.json``, the logs, ``outputs/``,
-and ``releasing.json`` while a release is being published), the declared runtimes, their
-locks and the built environments (``RuntimePaths``; on a root server the environments live
-in a machine-wide folder its jobs' unprivileged uids can reach, see ``shared_environments``).
+and ``releasing.json`` while a release is being published), ``accepted/<queue>/<requester>/<uid>/``
+(``job.json`` and ``code/``): the owner's immutable copy of each accepted job, which is what
+is shown, approved and run, the declared runtimes, their locks and the built environments
+(``RuntimePaths``; on a root server the environments live in a machine-wide folder its jobs'
+unprivileged uids can reach, see ``shared_environments``).
 
 Datasets (``DatasetLayout``): the public part (``dataset.yaml``, the README, the mock, the
 permission files) under ``datasites/<owner>/public/syft_datasets/v1/<name>/``, syft-dataset's
@@ -254,6 +256,29 @@ class PrivateLayout:
     def scratch(self) -> Path:
         """The workers' scratch slots, one folder each."""
         return self.private_dir / "runs" / self.queue
+
+    @cached_property
+    def accepted_root(self) -> Path:
+        """The owner's copies of accepted jobs, one folder per requester."""
+        return self.private_dir / "accepted" / self.queue
+
+    def accepted(self, ref: JobRef) -> Path:
+        """The owner's immutable copy of one accepted job."""
+        return self.accepted_root / ref.requester / ref.uid
+
+    def accepted_request(self, ref: JobRef) -> Path:
+        return self.accepted(ref) / JOB_FILE
+
+    def accepted_code(self, ref: JobRef) -> Path:
+        return self.accepted(ref) / CODE_DIR
+
+    def accepted_requesters(self) -> list[str]:
+        """The requesters with an accepted copy."""
+        try:
+            with os.scandir(self.accepted_root) as entries:
+                return [e.name for e in entries if e.is_dir(follow_symlinks=False) and EMAIL_PATTERN.match(e.name)]
+        except FileNotFoundError:
+            return []
 
     def held(self, ref: JobRef) -> HeldPaths:
         """Where a job's results wait for the owner's release."""

@@ -12,29 +12,16 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterable, Optional
 
 from ..cache import BoundedCache
 from ..errors import UnsafeFolderError
+from ..filesystem import hash_regular, make_folders, open_regular
+from ..filesystem import walk as folder_entries
 from ..models import FileEntry
-from ..syftbox import FileIdentity, _identity_of, _sha256_of, never_synced, sha256_file
+from ..syftbox import FileIdentity, _identity_of, never_synced, sha256_file
 
 log = logging.getLogger(__name__)
-
-
-def folder_entries(folder: Union[Path, str]) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Every entry below ``folder`` with its relative path ("a/b.py"), sorted, depth first.
-    Links are listed, never followed: only real folders are entered."""
-
-    def walk(directory: str, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
-        with os.scandir(directory) as found:
-            items = sorted(found, key=lambda entry: entry.name)
-        for item in items:
-            yield prefix + item.name, item
-            if item.is_dir(follow_symlinks=False):
-                yield from walk(item.path, f"{prefix}{item.name}/")
-
-    return walk(os.fspath(folder), "")
 
 
 def build_manifest(folder: Path) -> list[FileEntry]:
@@ -86,9 +73,7 @@ class VerifiedFiles:
         """Whether the file at ``path`` (``info``: its stat) holds exactly ``entry``'s bytes."""
         if self._seen.get(path) == (_identity_of(info), entry.size, entry.sha256):
             return True
-        with open(path, "rb") as fh:
-            hashed = os.fstat(fh.fileno())  # before reading: a change meanwhile makes it stale
-            size, digest = _sha256_of(fh)
+        hashed, size, digest = hash_regular(path)  # stat before reading: a change makes it stale
         if size != entry.size or digest != entry.sha256:
             return False
         self._seen.put(path, (_identity_of(hashed), entry.size, entry.sha256))
@@ -111,20 +96,28 @@ def compare_to_manifest(
             continue
         path = f"{folder}/{entry.path}"
         try:
-            info = os.stat(path)
+            info = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             if entry.size:
                 pending.append(entry.path)
             continue
-        if info.st_size > entry.size:
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block whoever opens it to hash it
+            broken.append(f"{entry.path} is not a regular file; only regular files are accepted")
+        elif info.st_size > entry.size:
             broken.append(f"{entry.path} is larger than its manifest entry: corrupt")
-        elif info.st_size != entry.size or not holds(path, entry, info):
+        elif info.st_size != entry.size:
             pending.append(entry.path)
+        else:
+            try:
+                if not holds(path, entry, info):
+                    pending.append(entry.path)
+            except UnsafeFolderError:  # replaced by a special file since the lstat
+                broken.append(f"{entry.path} is not a regular file; only regular files are accepted")
     return pending, broken
 
 
 def _hashes_to(path: str, entry: FileEntry, info: os.stat_result) -> bool:
-    return sha256_file(path)[1] == entry.sha256
+    return hash_regular(path)[2] == entry.sha256
 
 
 def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry], spares: Optional[list[str]] = None) -> None:
@@ -136,17 +129,21 @@ def copy_verified(source: Path, dest: Path, files: Iterable[FileEntry], spares: 
     for entry in files:
         src = source / entry.path
         out = dest / entry.path
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(out.parent)
         if spares:
             os.rename(spares.pop(), out)
         if entry.size == 0 and not src.exists():
             out.write_bytes(b"")
             continue
-        if through_symlink(source, entry.path) or not src.is_file():
-            raise ValueError(f"{entry.path} is missing or not a regular file")
+        if through_symlink(source, entry.path):
+            raise ValueError(f"{entry.path} goes through a symlink")
+        try:
+            fd = open_regular(src)
+        except (UnsafeFolderError, FileNotFoundError):
+            raise ValueError(f"{entry.path} is missing or not a regular file") from None
         digest = hashlib.sha256()
         size = 0
-        with open(src, "rb") as fin, open(out, "wb") as fout:
+        with os.fdopen(fd, "rb") as fin, open(out, "wb") as fout:
             for chunk in iter(lambda: fin.read(1 << 20), b""):
                 digest.update(chunk)
                 size += len(chunk)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -30,14 +29,28 @@ from pydantic import ValidationError
 
 from ..cache import BoundedCache
 from ..errors import (
+    AmbiguousJobError,
     InvalidTransitionError,
     JobNotFoundError,
     ReleaseError,
     StillArriving,
     SubmissionError,
+    UnsafeFolderError,
     describe,
 )
-from ..models import EMAIL_PATTERN, UID_PATTERN, CancelRequest, FileEntry, Job, JobRef, JobRequest, JobResult, JobState
+from ..filesystem import make_folders, open_regular, read_regular, remove_tree
+from ..models import (
+    EMAIL_PATTERN,
+    UID_PATTERN,
+    CancelRequest,
+    FileEntry,
+    Job,
+    JobRef,
+    JobRequest,
+    JobResult,
+    JobState,
+    QueueConfig,
+)
 from ..syftbox import (
     FileIdentity,
     Workspace,
@@ -47,10 +60,12 @@ from ..syftbox import (
     sha256_file,
     write_if_changed,
 )
+from .accepted import AcceptedCopies
 from .audit import AuditLog
-from .documents import read_cancel, read_model, read_state, submission_folders
+from .bounds import check_manifest_length, read_document
+from .documents import parse_request, read_cancel, read_state, submission_folders
 from .layout import OUTPUTS_DIR, STDERR_FILE, STDOUT_FILE, PrivateLayout, QueueLayout
-from .manifest import compare_to_manifest, folder_entries
+from .manifest import compare_to_manifest, files_present, folder_entries, through_symlink
 from .permissions import LEGACY_PERMISSION_FILE, PERMISSION_FILE, legacy_permissions_yaml, queue_permissions_yaml
 
 log = logging.getLogger(__name__)
@@ -58,6 +73,8 @@ log = logging.getLogger(__name__)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 PUBLISHED_MODE = 0o644  # what the owner's SyftBox client needs to read and upload
 WITHHELD_NOTE = "\n[syft-code-queue: outputs not returned (SyftBox does not sync them): {}]\n"
+UNNAMED_NOTE = "\n[syft-code-queue: outputs not returned (their names cannot be sent): {}]\n"
+OVER_NOTE = "\n[syft-code-queue: {} more outputs not returned (at most {} are: max_output_files)]\n"
 STATES_KEPT = 1_024  # state versions an owner store remembers writing: the jobs in flight
 
 StateChange = Callable[[JobState], JobState]
@@ -69,12 +86,16 @@ Observer = Callable[[Optional[JobState], JobState], None]
 class CodeFile:
     """The first bytes of one submitted file, shown to the reviewer.
 
-    ``matches_manifest`` tells whether the bytes on disk are the ones the manifest (and so
-    an approval) pins: a reviewer must not be shown code that is not what would run."""
+    ``matches_manifest`` tells whether the bytes shown are the ones the manifest (and so an
+    approval) pins, and the requester's copy still holds them: a change in the inbox after
+    acceptance is flagged (``changed_after_acceptance``), never shown."""
 
     entry: FileEntry
     head: bytes
     matches_manifest: bool
+    # The requester's inbox copy of the file no longer holds the accepted bytes (what is
+    # shown, and what an approval runs, is still the owner's accepted copy).
+    changed_after_acceptance: bool = False
 
     @property
     def truncated(self) -> bool:
@@ -101,7 +122,11 @@ class OwnerStore:
         self.queue = queue
         self.layout = QueueLayout(workspace.datasites, workspace.email, queue)
         self.private = PrivateLayout(workspace.private_dir, queue)
+        self.accepted = AcceptedCopies(self.private)
         self._stripes = [_Stripe() for _ in range(LOCK_STRIPES)]
+        # job.json -> the version last parsed and its request: a submission still arriving
+        # is looked at on every pass, and parsing a large one again costs every requester
+        self._requests: BoundedCache[JobRef, tuple[FileIdentity, JobRequest]] = BoundedCache(STATES_KEPT)
         self._memo_lock = threading.Lock()  # the requesters it has seen
         self._known_requesters: set[str] = set()
         # state file -> the version this store wrote last, and its state (recent jobs only:
@@ -176,33 +201,47 @@ class OwnerStore:
         """Every job folder in the inbox (or one requester's)."""
         return submission_folders(self.layout, requester)
 
-    def find(self, uid: str) -> JobRef:
-        """The job with this uid, from whichever requester's folder holds it."""
-        if not UID_PATTERN.match(uid or ""):
-            raise JobNotFoundError(f"not a job uid: {uid!r}")
-        for requester in self.requesters():
+    def find(self, key: str) -> JobRef:
+        """The job named ``key``: ``REQUESTER/UID``, or a bare uid. A uid found under several
+        requesters' folders is the one the owner accepted, when exactly one was (a duplicate
+        uid is refused at intake); otherwise it is ambiguous and must be named in full."""
+        requester, _, uid = key.rpartition("/") if isinstance(key, str) else ("", "", "")
+        if not UID_PATTERN.match(uid) or (requester and not EMAIL_PATTERN.match(requester)):
+            raise JobNotFoundError(f"not a job uid (or REQUESTER/UID): {key!r}")
+        if requester:
             ref = JobRef(requester, uid)
-            if self.layout.job(ref).submission.is_dir():
+            if self.layout.job(ref).submission.is_dir() or self.accepted.request(ref) is not None:
                 return ref
-        raise JobNotFoundError(f"no job {uid} in queue {self.queue!r} of {self.workspace.email}")
+            raise JobNotFoundError(f"no job {key} in queue {self.queue!r} of {self.workspace.email}")
+        found = [who for who in self.requesters() if self.layout.job(JobRef(who, uid)).submission.is_dir()]
+        if len(found) > 1:
+            holders = [who for who in self.accepted.holders(uid) if who in found]
+            if len(holders) != 1:
+                named = ", ".join(f"{who}/{uid}" for who in found)
+                raise AmbiguousJobError(f"uid {uid} is used by {len(found)} requesters; name the job as one of {named}")
+            found = holders
+        if not found:
+            raise JobNotFoundError(f"no job {uid} in queue {self.queue!r} of {self.workspace.email}")
+        return JobRef(found[0], uid)
 
-    def read_request(self, ref: JobRef) -> JobRequest:
-        """The submission's request, checked against where it was found.
+    def read_request(self, ref: JobRef, config: QueueConfig) -> JobRequest:
+        """The submission's request, checked against where it was found and against the
+        owner's bounds; parsed again only when ``job.json`` changed.
 
         Raises StillArriving while it may still be syncing, SubmissionError when it never
         can be accepted."""
-        try:
-            raw = self.layout.job(ref).job_file.read_bytes()
-        except FileNotFoundError:
-            raise StillArriving("job.json has not arrived yet") from None
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            raise StillArriving("job.json is not complete JSON yet") from None
-        try:
-            request = JobRequest.model_validate(document)
-        except ValidationError as exc:
-            raise SubmissionError(f"job.json is invalid: {describe(exc, subject='document')}") from None
+        path = self.layout.job(ref).job_file
+        known = self._requests.get(ref)
+        if known is not None and file_identity(path) == known[0]:
+            request = known[1]
+        else:
+            identity, document = read_document(path, config.max_request_bytes)
+            check_manifest_length(document, config)
+            try:
+                request = JobRequest.model_validate(document)
+            except ValidationError as exc:
+                raise SubmissionError(f"job.json is invalid: {describe(exc, subject='document')}") from None
+            self._requests.put(ref, (identity, request))
         if request.requester_email != ref.requester:
             raise SubmissionError(
                 f"job.json claims requester {request.requester_email!r} but was submitted by {ref.requester!r}"
@@ -239,16 +278,23 @@ class OwnerStore:
         still shown (named as such), so the audit trail has no holes."""
         state = self.read_state(ref)
         try:
-            request = read_model(self.layout.job(ref).job_file, JobRequest)
-        except (ValidationError, ValueError):
-            request = None
-        return self.job_view(ref, request, request is not None, state)
+            raw: Optional[bytes] = read_regular(self.layout.job(ref).job_file)[1]
+        except (OSError, UnsafeFolderError):
+            raw = None
+        request = parse_request(raw) if raw is not None else None
+        return self.job_view(ref, request, raw is not None, state)
 
     def job_view(
         self, ref: JobRef, request: Optional[JobRequest], present: bool, state: Optional[JobState]
     ) -> Optional[Job]:
         """The owner's view of a submission from its parsed documents; the job index builds
-        its jobs the same way."""
+        its jobs the same way. Once accepted, a job is the owner's private copy (the inbox's
+        only flags a change); before, its identity is the folder's, whatever it claims."""
+        accepted = self.accepted.request(ref) if state is not None else None
+        if accepted is not None:
+            return Job(request=accepted, state=state, changed_after_acceptance=request != accepted)
+        if request is not None and (request.requester_email, request.uid) != ref:
+            request = request.model_copy(update={"requester_email": ref.requester, "uid": ref.uid})
         if request is None:
             if state is None:
                 return None
@@ -267,26 +313,32 @@ class OwnerStore:
 
     def read_code_file(self, ref: JobRef, path: str, max_bytes: int) -> CodeFile:
         """At most ``max_bytes`` of a submitted file named in its manifest (nothing else is
-        readable this way), hashed in full to compare with the manifest."""
-        entry = next((f for f in self.read_request(ref).files if f.path == path), None)
+        readable this way), hashed in full to compare with the manifest. An accepted job's
+        file is read from the owner's copy: what is shown is what an approval runs."""
+        request, code = self.accepted.request(ref), self.accepted.code_dir(ref)
+        inbox = self.layout.job(ref).code_dir
+        if request is None or code is None:
+            request, code = self.read_request(ref, QueueConfig(queue_name=self.queue)), inbox
+        entry = next((f for f in request.files if f.path == path), None)
         if entry is None:
             raise FileNotFoundError(f"{path!r} is not part of job {ref.uid}")
-        file = self.layout.job(ref).code_dir / entry.path
-        if file.is_symlink():
+        file = code / entry.path
+        if through_symlink(code, entry.path):
             raise SubmissionError(f"{entry.path} is a symlink; only regular files are accepted")
         if entry.size == 0 and not file.exists():
             return CodeFile(entry=entry, head=b"", matches_manifest=True)  # empty files never sync
         digest = hashlib.sha256()
         head = bytearray()
         size = 0
-        with open(file, "rb") as fh:
+        with os.fdopen(open_regular(file), "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 16), b""):
                 digest.update(chunk)
                 size += len(chunk)
                 if len(head) < max_bytes:
                     head += chunk[: max_bytes - len(head)]
         matches = size == entry.size and digest.hexdigest() == entry.sha256
-        return CodeFile(entry=entry, head=bytes(head), matches_manifest=matches)
+        changed = code != inbox and not files_present(inbox, [entry])
+        return CodeFile(entry, bytes(head), matches and not changed, changed)
 
     # -- writing ----------------------------------------------------------------------
     def observe(self, observer: Observer) -> None:
@@ -339,44 +391,39 @@ class OwnerStore:
             self._write(new, durable, state)
             return new
 
-    def publish_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path) -> JobResult:
-        """Move logs and outputs into the requester's review folder, each file atomically.
+    def publish_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path, max_files: int) -> JobResult:
+        """Move logs and outputs into the requester's review folder, each file atomically; the
+        logs first, so a failure while publishing outputs still leaves them.
 
-        Returns the manifest that the state records, so the requester can tell when the
-        results have fully synced."""
+        Outputs SyftBox never syncs, names a manifest refuses, and those past ``max_files`` (a
+        results manifest ``state.json`` must carry under SyftBox's file size cap) are withheld
+        and named in stderr. Returns the manifest that the state records, so the requester
+        can tell when the results have fully synced."""
         paths = self.layout.job(ref)
-        out_entries: list[FileEntry] = []
-        withheld: list[str] = []
-        for rel in _regular_files(outputs):
-            if never_synced(rel):
-                withheld.append(rel)  # listed, it would keep the results "not yet synced"
-                continue
-            out_entries.append(_publish_file(outputs / rel, paths.outputs_dir / rel, rel))
-        if withheld:
-            with open(stderr, "ab") as fh:
-                fh.write(WITHHELD_NOTE.format(", ".join(withheld)).encode())
+        returned = _returned(outputs, stderr, max_files)
         entries: dict[str, Optional[FileEntry]] = {}
         for source, dest, name in ((stdout, paths.stdout_file, STDOUT_FILE), (stderr, paths.stderr_file, STDERR_FILE)):
             try:
                 entries[name] = _publish_file(source, dest, name)
             except FileNotFoundError:
                 entries[name] = None
+        out_entries = [_publish_file(outputs / rel, paths.outputs_dir / rel, rel) for rel in returned]
         return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=tuple(out_entries))
 
-    def hold_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path) -> JobResult:
+    def hold_results(self, ref: JobRef, stdout: Path, stderr: Path, outputs: Path, max_files: int) -> JobResult:
         """Move logs and outputs into the owner's private held folder, which never syncs: the
-        results of a run whose release the owner decides. Returns what was held."""
+        results of a run whose release the owner decides. The same outputs are withheld as
+        ``publish_results`` withholds (they could never be released). Returns what was held."""
         held = self.private.held(ref)
         held.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # readable by the owner only
-        out_entries = tuple(
-            _publish_file(outputs / rel, held.outputs_dir / rel, rel) for rel in _regular_files(outputs)
-        )
+        returned = _returned(outputs, stderr, max_files)
         entries: dict[str, Optional[FileEntry]] = {}
         for source, dest, name in ((stdout, held.stdout_file, STDOUT_FILE), (stderr, held.stderr_file, STDERR_FILE)):
             try:
                 entries[name] = _publish_file(source, dest, name)
             except FileNotFoundError:
                 entries[name] = None
+        out_entries = tuple(_publish_file(outputs / rel, held.outputs_dir / rel, rel) for rel in returned)
         return JobResult(stdout=entries[STDOUT_FILE], stderr=entries[STDERR_FILE], outputs=out_entries)
 
     def publish_release(self, ref: JobRef, outputs: list[FileEntry], logs: list[FileEntry], record: str) -> None:
@@ -393,20 +440,65 @@ class OwnerStore:
 
     def unpublish_release(self, ref: JobRef) -> None:
         """Undo a release that cannot be completed: no log, output or ``release.json`` stays."""
-        paths = self.layout.job(ref)
-        shutil.rmtree(paths.outputs_dir, ignore_errors=True)
-        for path in (paths.stdout_file, paths.stderr_file, paths.release_file):
-            path.unlink(missing_ok=True)
+        self.withdraw_results(ref)
+        self.layout.job(ref).release_file.unlink(missing_ok=True)
 
     def remove_bulky(self, ref: JobRef) -> None:
         """Drop code, logs, outputs and held results of a finished job; job.json and
         state.json stay as the audit."""
+        self.accepted.drop_code(ref)
+        remove_tree(self.private.held(ref).folder)
+        remove_tree(self.layout.job(ref).code_dir)
+        self.withdraw_results(ref)
+
+    def withdraw_results(self, ref: JobRef) -> None:
+        """Remove what was published of a job's logs and outputs (after a failed publish, or
+        in a cleanup)."""
         paths = self.layout.job(ref)
-        shutil.rmtree(self.private.held(ref).folder, ignore_errors=True)
-        shutil.rmtree(paths.code_dir, ignore_errors=True)
-        shutil.rmtree(paths.review / OUTPUTS_DIR, ignore_errors=True)
+        remove_tree(paths.review / OUTPUTS_DIR)
         paths.stdout_file.unlink(missing_ok=True)
         paths.stderr_file.unlink(missing_ok=True)
+
+
+def _listed(names: list[str], shown: int = 20) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _valid_name(rel: str) -> bool:
+    """Whether a results manifest can name ``rel`` (``a\\b.txt`` or a control character
+    cannot be)."""
+    try:
+        FileEntry(path=rel, size=0, sha256=EMPTY_SHA256)
+    except ValidationError:
+        return False
+    return True
+
+
+def _returned(outputs: Path, stderr: Path, max_files: int) -> list[str]:
+    """The outputs a run may return: not those SyftBox never syncs, those no manifest can
+    name, nor those past ``max_files``; each withheld kind is named in ``stderr``."""
+    returned: list[str] = []
+    unsynced: list[str] = []  # listed, they would keep the results "not yet synced"
+    unnamed: list[str] = []  # no results manifest can name them (shown escaped)
+    over = 0
+    for rel in _regular_files(outputs):
+        if never_synced(rel):
+            unsynced.append(rel)
+        elif not _valid_name(rel):
+            unnamed.append(repr(rel))
+        elif len(returned) < max_files:
+            returned.append(rel)
+        else:
+            over += 1
+    notes = [WITHHELD_NOTE.format(_listed(unsynced))] if unsynced else []
+    if unnamed:
+        notes.append(UNNAMED_NOTE.format(_listed(unnamed)))
+    if over:
+        notes.append(OVER_NOTE.format(over, max_files))
+    if notes:
+        with open(stderr, "ab") as fh:
+            fh.write("".join(notes).encode())
+    return returned
 
 
 def _regular_files(root: Path) -> list[str]:
@@ -425,7 +517,7 @@ def _publish_file(source: Path, dest: Path, rel: str) -> FileEntry:
     if os.stat(source).st_size == 0:  # an empty log: nothing to read or to publish
         return FileEntry(path=rel, size=0, sha256=EMPTY_SHA256)
     size, digest = sha256_file(source)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(dest.parent)
     if not _move_own_file(source, dest):
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         shutil.copyfile(source, tmp)

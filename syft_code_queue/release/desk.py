@@ -92,7 +92,7 @@ class ReleaseDesk:
         ``awaiting_release``. Call under the job's lock. ``run``: its stdout, stderr and
         outputs folder; ``ending``: the status a release gives the job, and why; ``result``:
         its exit code."""
-        moved = self.store.hold_results(ref, *run)
+        moved = self.store.hold_results(ref, *run, self.config.max_output_files)
         paths = self.store.private.held(ref)
         checked_outputs, checked_logs = check_held(paths, moved, self.policy)
         held = HeldResults(

@@ -138,9 +138,9 @@ def bwrap_argv(
     data: Mapping[str, Path],
 ) -> list[str]:
     """The bubblewrap command line: system directories read-only, the job's code and its
-    Python read-only, its outputs, home and tmp writable, each of its datasets bound
-    read-only (zero-copy) at ``/job/data/<name>``, nothing else of the host visible;
-    ``programs``: the links of the job's ``bin`` folder (name -> target)."""
+    Python read-only, its outputs, home and tmp writable, a capped /dev/shm of its own, each
+    of its datasets bound read-only (zero-copy) at ``/job/data/<name>``, nothing else of the
+    host visible; ``programs``: the links of the job's ``bin`` folder (name -> target)."""
     args = [
         bwrap,
         *namespace_args(policy),
@@ -174,6 +174,10 @@ def bwrap_argv(
         "/proc",
         "--dev",
         "/dev",
+        "--size",  # a job's shared memory is scratch too: capped, and gone with the sandbox
+        str(policy.max_scratch_size),
+        "--tmpfs",
+        "/dev/shm",
         "--bind",
         str(staging.tmp),
         "/tmp",
@@ -196,6 +200,9 @@ def bwrap_argv(
     args += ["--dir", JOB_BIN]
     for name, target in sorted(programs.items()):
         args += ["--symlink", target, f"{JOB_BIN}/{name}"]
+    # Nothing else is writable: the root and /dev are read-only, so every place a job can
+    # write is counted (outputs, home, tmp) or capped (/dev/shm).
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     return [*args, "--chdir", f"{INSIDE_ROOT}/code", "--", *command]
 
 

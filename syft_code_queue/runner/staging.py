@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from ..filesystem import make_folders, open_regular, remove_tree, walk
 from .launcher import JobIds
 from .limits import SandboxPolicy, format_size, own_folder
 
@@ -41,6 +41,7 @@ class Staging:
 
     root: Path
     etc: Path
+    job_uid: Optional[int] = None  # the job's own uid, when it has one: what it leaves is found by owner
 
     @property
     def code(self) -> Path:
@@ -84,7 +85,7 @@ class Staging:
         lock = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.rename(unnamed, root / LOCK_FILE)
-        staging = cls(root, _sandbox_etc(parent))
+        staging = cls(root, _sandbox_etc(parent), ids.uid if ids else None)
         try:
             os.chmod(root, 0o711 if ids else 0o700)
             _copy_code(code, staging.code)
@@ -94,8 +95,12 @@ class Staging:
                     os.chown(folder, ids.uid, ids.gid)
             yield staging
         finally:
-            _remove_tree(root)
-            os.close(lock)
+            try:
+                remove_tree(root)
+                if ids:
+                    _remove_owned(SHARED_MEMORY, ids.uid)
+            finally:  # released even if removal fails: a held lock would outlive the job
+                os.close(lock)
 
     def over_limit(self, policy: SandboxPolicy) -> Optional[str]:
         """Why the job must stop now because of what it wrote, or None."""
@@ -106,6 +111,8 @@ class Staging:
                 "(max_outputs_size); the job was stopped and no outputs were returned"
             )
         scratch = tree_size(self.home) + tree_size(self.tmp)
+        if self.job_uid is not None:  # without a sandbox, the host's /dev/shm is writable too
+            scratch += sum(info.st_size for _, info in _owned(SHARED_MEMORY, self.job_uid))
         if scratch > policy.max_scratch_size:
             return (
                 f"the job's home and temporary files grew past {format_size(policy.max_scratch_size)} "
@@ -123,7 +130,7 @@ class Staging:
         for source, info in _entries(self.outputs):
             if stat.S_ISREG(info.st_mode):
                 target = dest / source.relative_to(self.outputs)
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_folders(target.parent)
                 _copy_file(source, target)
         return None
 
@@ -170,22 +177,48 @@ def staging_parent(ids: Optional[JobIds]) -> Path:
 
 
 def _sweep_stale(parent: Path) -> None:
+    """Remove what dead servers left; one leftover that resists is logged, never fatal: it
+    must not fail the new job that found it."""
     for folder in parent.iterdir():
         try:
-            lock = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue  # being created right now, or not one of ours
+            _sweep_one(folder)
+        except Exception:
+            log.exception("could not remove %s, left behind by a server that stopped mid-job", folder)
+
+
+def _sweep_one(folder: Path) -> None:
+    try:
+        lock = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return  # being created right now, or not one of ours
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # a running job's
+    else:
+        if os.fstat(lock).st_nlink == 0:
+            return  # another sweeper removed it while we waited for its lock
+        log.warning("removing %s, left behind by a server that stopped mid-job", folder)
+        remove_tree(folder)
+    finally:
+        os.close(lock)
+
+
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def _owned(folder: Path, uid: int) -> Iterator[tuple[Path, os.stat_result]]:
+    """The files below ``folder`` that belong to ``uid``."""
+    return ((path, info) for path, info in _entries(folder) if info.st_uid == uid)
+
+
+def _remove_owned(folder: Path, uid: int) -> None:
+    """Remove what a job running as ``uid`` left in a folder shared with other users."""
+    for path, _ in list(_owned(folder, uid)):
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a running job's
-        else:
-            if os.fstat(lock).st_nlink == 0:
-                continue  # another sweeper removed it while we waited for its lock
-            log.warning("removing %s, left behind by a server that stopped mid-job", folder)
-            _remove_tree(folder)
-        finally:
-            os.close(lock)
+            os.unlink(path)
+        except OSError as exc:
+            log.warning("could not remove %s, left by a job: %s", path, exc)
 
 
 def tree_size(folder: Path) -> int:
@@ -221,53 +254,21 @@ def _copy_code(source: Path, dest: Path) -> None:
     """Copy the approved code, readable by the job's uid; only directories and regular files."""
     dest.mkdir()
     os.chmod(dest, 0o755)  # explicit: the server's umask may be stricter
-    for dirpath, dirnames, filenames in os.walk(source):
-        here = Path(dirpath)
-        target = dest / here.relative_to(source)
-        for name in dirnames:
-            if not (here / name).is_symlink():
-                (target / name).mkdir()
-                os.chmod(target / name, 0o755)
-        for name in filenames:
-            path = here / name
-            if stat.S_ISREG(path.lstat().st_mode):
-                _copy_file(path, target / name)
-                os.chmod(target / name, 0o644)
+    for relative, item in walk(source):
+        target = dest / relative
+        if item.is_dir(follow_symlinks=False):
+            target.mkdir()
+            os.chmod(target, 0o755)
+        elif item.is_file(follow_symlinks=False):
+            _copy_file(Path(item.path), target)
+            os.chmod(target, 0o644)
 
 
 def _copy_file(source: Path, target: Path) -> None:
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(source)
     except PermissionError:  # the job's own file, made unreadable by the job (owner's uid)
         os.chmod(source, 0o600)
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(source)
     with os.fdopen(fd, "rb") as fin, open(target, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
-
-
-def _remove_tree(root: Path) -> None:
-    """Remove a staging folder even where the job took away its own permissions. Nothing above
-    ``root`` is ever touched: the parent is shared by every job of every server here, and a
-    folder another sweeper removed first is simply gone."""
-    top = os.fspath(root)
-
-    def retry(func, path, failure) -> None:  # type: ignore[no-untyped-def]
-        error = failure[1] if isinstance(failure, tuple) else failure  # onerror or onexc
-        if isinstance(error, FileNotFoundError):
-            return
-        try:
-            parent = os.path.dirname(path)
-            if parent == top or parent.startswith(top + os.sep):
-                os.chmod(parent, 0o700)
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.chmod(path, 0o700)
-            func(path)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            log.warning("could not remove %s from a job's staging folder", path)
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(root, onexc=retry)
-    else:
-        shutil.rmtree(root, onerror=retry)

@@ -27,17 +27,25 @@ SOCK_SEQPACKET socket FD:
   per-job supervisor gets SIGTERM, kills its tree, and the supervisor server exits when all
   have. A supervisor server that dies takes its per-job supervisors, and so their trees, along
   (PR_SET_PDEATHSIG: it has a single thread, so that is reliable).
+
+Before it execs, the job's main process joins a fresh, empty session keyring and installs a
+seccomp filter refusing ``add_key``, ``request_key`` and ``keyctl`` (as container runtimes
+do): the kernel's keyrings are not namespaced, so without both a job could read keys the
+serving process holds, in its session keyring or its uid's user keyring.
 """
 
 from __future__ import annotations
 
 import array
 import ctypes
+import errno as errnos
 import json
 import os
+import platform
 import select
 import signal
 import socket
+import struct
 import sys
 
 PR_SET_PDEATHSIG = 1
@@ -51,6 +59,51 @@ MAX_REQUEST = 1 << 20  # bytes; argv and environment of one job
 REQUEST_FDS = 3  # stdout, stderr, reply socket
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+KEYCTL_JOIN_SESSION_KEYRING = 1
+X32_SYSCALL_BIT = 0x40000000
+# (audit arch, keyctl's syscall number, the three key syscalls) per machine
+KEY_SYSCALLS = {
+    "x86_64": (0xC000003E, 250, (248, 249, 250)),
+    "aarch64": (0xC00000B7, 219, (217, 218, 219)),
+}
+
+
+def _key_filter(arch: int, numbers: tuple[int, ...]) -> bytes:
+    """A classic BPF seccomp program: the key syscalls fail with EPERM, the rest pass. A
+    process of another architecture (a 32-bit one) would find them allowed: the filter
+    refuses to run it instead, and x32 system calls are refused."""
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    deny, allow, kill = 0x00050000 | errnos.EPERM, 0x7FFF0000, 0x80000000
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, kill), (ld, 0, 0, 0)]
+    program.append((jge, len(numbers) + 1, 0, X32_SYSCALL_BIT))  # x32 numbers: all refused
+    for index, number in enumerate(numbers):
+        program.append((jeq, len(numbers) - index, 0, number))
+    program += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    return b"".join(struct.pack("HBBI", *op) for op in program)
+
+
+def isolate_keys() -> None:
+    """A fresh session keyring, then the filter; where keyrings are unavailable (refused to
+    this whole container already) there is nothing to isolate."""
+    machine = KEY_SYSCALLS.get(platform.machine())
+    if machine is None:
+        raise OSError(errnos.ENOSYS, f"no key syscall filter for {platform.machine()}: refusing to run the job")
+    arch, keyctl, numbers = machine
+    if _libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        error = ctypes.get_errno()
+        if error not in (errnos.ENOSYS, errnos.EPERM):
+            raise OSError(error, f"keyctl(JOIN_SESSION_KEYRING): {os.strerror(error)}")
+    code = _key_filter(arch, numbers)
+    program = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("HL", len(code) // 8, ctypes.addressof(program))
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"seccomp filter: {os.strerror(error)}")
 
 
 def descendants(root: int) -> list[int]:
@@ -138,6 +191,7 @@ def start(request: dict, stdout: int, stderr: int) -> int:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != supervisor:
             os._exit(STOPPED_EXIT)
+        isolate_keys()
         argv = request["argv"]
         os.execvpe(argv[0], argv, request["env"])
     except BaseException as exc:  # anything at all: the child must never return into the supervisor

@@ -7,6 +7,7 @@ up), by workers (a run's end) and by owner actions (a cancel): one lock guards i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable, Optional
@@ -16,6 +17,8 @@ from ..models import JobRef, JobState, utcnow
 from ..protocol.owner import OwnerStore
 
 CLEANED = float("inf")  # the finish time of a job already cleaned up: never due again
+
+log = logging.getLogger(__name__)
 
 
 class Settled:
@@ -39,11 +42,14 @@ class Settled:
         with self._lock:
             due = [ref for ref, finished in self._finished.items() if finished <= cutoff]
         for ref in due:
-            with store.locked(ref):
-                state = store.read_state(ref)
-                if state is not None and not state.cleaned_up:
-                    store.remove_bulky(ref)
-                    store.update(ref, lifecycle.mark_cleaned)
+            try:
+                with store.locked(ref):
+                    state = store.read_state(ref)
+                    if state is not None and not state.cleaned_up:
+                        store.remove_bulky(ref)
+                        store.update(ref, lifecycle.mark_cleaned)
+            except Exception:  # one job's cleanup failing must not stop the others'
+                log.exception("job %s could not be cleaned up; it is left as it is", ref)
             with self._lock:
                 self._finished[ref] = CLEANED
             changed(ref)

@@ -105,10 +105,11 @@ class DatasetActions:
         job = self._load(ref)
         if job.is_terminal:
             raise InvalidTransitionError(f"job {uid} is {job.status.value}; only a job not run yet runs on the mocks")
-        request = self.store.read_request(ref)
+        request = job.request  # the owner's accepted copy
         mocks = self.datasets.mocks(request.datasets)
+        accepted = self.store.accepted.code_dir(ref) or self.store.layout.job(ref).code_dir
         with tempfile.TemporaryDirectory(prefix="scq-review-") as code:
             # exactly the bytes an approval would pin, not what the inbox holds now
-            copy_verified(self.store.layout.job(ref).code_dir, Path(code), request.files)
+            copy_verified(accepted, Path(code), request.files)
             paths = self.datasets.layout.mock_run(uid)
             return run_on_mocks(self.runner, job, Path(code), request.files, mocks, paths, self.config.job_timeout)

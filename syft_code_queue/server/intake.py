@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Callable, Optional
 
 from .. import lifecycle
@@ -20,6 +21,7 @@ from ..datasets import DatasetRegistry
 from ..errors import DatasetError, RequirementsRefused, StillArriving, SubmissionError
 from ..governance.trust import TRUST_APPROVER, TrustStore, approval_reason
 from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
+from ..protocol.bounds import check_request
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
 from ..runtimes.owner import Runtimes
@@ -56,10 +58,16 @@ class Intake:
 
     def accept(self, ref: JobRef) -> tuple[JobState, Optional[JobRequest]]:
         """The job's first state, accepted (with its request) or refused. Raises
-        ``StillArriving`` while its files may still be syncing, within ``arrival_timeout``."""
+        ``StillArriving`` while its files may still be syncing, within ``arrival_timeout``.
+
+        What is accepted is the owner's private copy, made here: the policy, the callback,
+        the reviewer and the run all see those bytes, whatever the inbox holds later."""
         try:
-            request = self.store.read_request(ref)
+            self._in_bounds(ref)
+            request = self.store.read_request(ref, self.config)
+            check_request(request, self.config)
             self.store.check_code(request)
+            code = self._keep(ref, request)
         except StillArriving as waiting:
             first = self._first_seen.setdefault(ref, time.monotonic())
             if time.monotonic() - first <= self.config.arrival_timeout:
@@ -74,7 +82,7 @@ class Intake:
             )
             return self.refuse(ref, reason), None
         job = Job(request=request)
-        problems = self.runner.check_code(self.store.layout.job(ref).code_dir, job)
+        problems = self.runner.check_code(code, job)
         if problems:
             return self.refuse(ref, "refused by command policy: " + "; ".join(problems)), None
         try:
@@ -82,7 +90,7 @@ class Intake:
         except DatasetError as refused:
             return self.refuse(ref, str(refused)), None
         try:  # the one step of acceptance that may ask the owner's package index
-            runtime = self.runtimes.resolve(request, self.store.layout.job(ref).code_dir)
+            runtime = self.runtimes.resolve(request, code)  # the accepted copy: what the run uses
         except RequirementsRefused as refused:
             return self.refuse(ref, str(refused)), None
         approver, why = None, lifecycle.AUTO_APPROVED
@@ -105,9 +113,54 @@ class Intake:
         self._first_seen.pop(ref, None)
         return state, request
 
+    def _in_bounds(self, ref: JobRef) -> None:
+        """Refuse a uid another requester's accepted job holds, and a requester with more than
+        ``max_in_flight_per_requester`` submissions still arriving."""
+        layout = self.store.layout
+        others = [
+            who
+            for who in {*self.store.accepted.holders(ref.uid), *self.store.requesters()} - {ref.requester}
+            if layout.job(JobRef(who, ref.uid)).state_file.exists() or self.store.accepted.request(JobRef(who, ref.uid))
+        ]
+        if others:
+            raise SubmissionError(f"uid {ref.uid} is already another requester's job; submit again with a new uid")
+        if ref not in self._first_seen:
+            arriving = sum(1 for seen in self._first_seen if seen.requester == ref.requester)
+            if arriving >= self.config.max_in_flight_per_requester:
+                raise SubmissionError(
+                    f"{arriving} submissions of {ref.requester} are still arriving, the most allowed "
+                    "(max_in_flight_per_requester); submit again once they have been accepted"
+                )
+
+    def _keep(self, ref: JobRef, request: JobRequest) -> Path:
+        try:
+            return self.store.accepted.keep(ref, request, self.store.layout.job(ref).code_dir)
+        except ValueError as changed:  # the inbox changed between the check and the copy
+            raise StillArriving(str(changed)) from None
+
+    def waiting(self, ref: JobRef) -> bool:
+        """Whether ``ref`` is still arriving and within its ``arrival_timeout``: nothing but an
+        event about it can change that."""
+        first = self._first_seen.get(ref)
+        return first is not None and time.monotonic() - first <= self.config.arrival_timeout
+
+    def fail(self, ref: JobRef, exc: Exception) -> bool:
+        """Handling ``ref`` raised ``exc``: refuse it, with the reason, if it has no state yet
+        (whatever it was, it must not fail every pass). Whether a refusal was written."""
+        log.error("job %s could not be handled", ref, exc_info=exc)
+        try:
+            if self.store.read_state(ref) is not None:
+                return False
+            self.refuse(ref, f"the submission could not be handled ({type(exc).__name__}: {exc})")
+        except Exception:
+            log.exception("job %s could not be refused either", ref)
+            return False
+        return True
+
     def refuse(self, ref: JobRef, reason: str) -> JobState:
         log.info("rejected %s: %s", ref, reason)
         self._first_seen.pop(ref, None)
+        self.store.accepted.drop(ref)
         return self.store.create(lifecycle.refuse(ref, by=self.owner, reason=reason))
 
     def _auto_approves(self, job: Job) -> bool:

@@ -1,7 +1,7 @@
 """The owner's oversight of one queue, beside the state machine: diffs between versions of
 a job, trust rules, audited file views and notifications. ``CodeQueueServer`` delegates to it.
 
-Everything it reads goes through the owner store (``read_request``, ``read_code_file``), so
+Everything it reads goes through the owner store (its accepted copies, ``read_code_file``), so
 it sees exactly what review and the run see; every file view, diff view and trust-rule
 change goes into the audit log (transitions are recorded by the store as it writes them).
 """
@@ -103,8 +103,8 @@ class Oversight:
         bad terms leave the job pending, and it must pin the code the approval approves."""
         rule = None
         if trust is not False:
-            request, state = self.store.read_request(ref), self.store.read_state(ref)
-            if state is None or request.manifest_sha256 != state.manifest_sha256:
+            request, state = self.store.accepted.request(ref), self.store.read_state(ref)  # what was accepted
+            if state is None or request is None or request.manifest_sha256 != state.manifest_sha256:
                 raise InvalidTransitionError(
                     f"job {ref.uid}'s job.json no longer names the code that was accepted; reject it and ask"
                     " for a new submission instead of trusting it"

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Optional
 
 from .. import lifecycle
 from ..errors import InvalidTransitionError
@@ -75,20 +77,26 @@ def recover(store: OwnerStore, journal: StartJournal, slots: ScratchSlots, by: s
     scratch slots are emptied. Runs before the serve thread starts: nothing else acts yet."""
     started = {JobRef(record.requester_email, record.uid): record.at for record in journal.entries()}
     for ref in store.submissions():
-        state = store.read_state(ref)
-        started_at = started.get(ref)
-        if state is not None and (state.status.is_terminal or state.status == JobStatus.awaiting_release):
-            continue  # settled, or it ran to its end and its results are held
-        if started_at is None and (state is None or state.status != JobStatus.running):
-            continue
-        stopped = stop_job_processes(ref.uid)
-        reason = RECOVERED_REASON + (f" ({stopped} leftover processes were stopped)" if stopped else "")
-        failed = partial(lifecycle.fail_recovered, ref=ref, by=by, reason=reason, started_at=started_at)
-        if state is None:  # its acceptance, never flushed, was lost with the power
-            store.create(failed(None))
-            continue
         try:
-            store.update(ref, failed)
-        except InvalidTransitionError:
-            log.warning("job %s could not be settled after a restart", ref)
+            _settle(store, ref, started.get(ref), by)
+        except Exception:  # one job that cannot be settled must not keep the queue from starting
+            log.exception("job %s could not be settled after a restart", ref)
     slots.reset()
+
+
+def _settle(store: OwnerStore, ref: JobRef, started_at: Optional[datetime], by: str) -> None:
+    state = store.read_state(ref)
+    if state is not None and (state.status.is_terminal or state.status == JobStatus.awaiting_release):
+        return  # settled, or it ran to its end and its results are held
+    if started_at is None and (state is None or state.status != JobStatus.running):
+        return
+    stopped = stop_job_processes(ref.uid)
+    reason = RECOVERED_REASON + (f" ({stopped} leftover processes were stopped)" if stopped else "")
+    failed = partial(lifecycle.fail_recovered, ref=ref, by=by, reason=reason, started_at=started_at)
+    if state is None:  # its acceptance, never flushed, was lost with the power
+        store.create(failed(None))
+        return
+    try:
+        store.update(ref, failed)
+    except InvalidTransitionError:
+        log.warning("job %s could not be settled after a restart", ref)

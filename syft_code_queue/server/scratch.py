@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import stat
 import threading
 from pathlib import Path
+
+from ..filesystem import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class ScratchSlots:
         """Remove every slot: what a previous server's runs left is never reused."""
         with self._lock:
             self._free.clear()
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
     def acquire(self) -> Slot:
         with self._lock:
@@ -75,7 +76,7 @@ class ScratchSlots:
             index = self._made
             self._made += 1
             root = self.base / f"slot-{self._made}"
-        shutil.rmtree(root, ignore_errors=True)  # left by an earlier server of this name
+        remove_tree(root)  # left by an earlier server of this name
         root.mkdir(mode=0o700, parents=True)
         for name in FOLDERS:
             (root / name).mkdir()
@@ -87,7 +88,7 @@ class ScratchSlots:
             _empty(slot.root)
         except OSError as exc:
             log.warning("scratch folder %s could not be emptied (%s); removing it", slot.root, exc)
-            shutil.rmtree(slot.root, ignore_errors=True)
+            remove_tree(slot.root)
             return
         with self._lock:
             self._free.append(slot)
@@ -145,6 +146,6 @@ def _wiped(path: str) -> bool:
 
 def _remove(entry: os.DirEntry[str]) -> None:
     if entry.is_dir(follow_symlinks=False):
-        shutil.rmtree(entry.path)
+        remove_tree(entry.path)
     else:
         os.unlink(entry.path)

@@ -44,6 +44,7 @@ from .datasets import DatasetActions
 from .heartbeat import Pulse
 from .intake import ApprovalCallback, Intake
 from .oversight import Oversight
+from .quarantine import Quarantine
 from .recovery import recover
 from .runtime_actions import RuntimeActions
 from .serve_lock import ServeLock
@@ -101,6 +102,7 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
             self.datasets,
         )
         self._pulse = Pulse(self.store.layout, self.config.heartbeat_interval)
+        self._quarantine = Quarantine(self._intake, self._changed)  # jobs whose handling raised
         self._wake = Waker()
         self._events_fd: Optional[int] = None  # the change feed's, read by the serve thread
         self._stopping = threading.Event()
@@ -111,7 +113,6 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
         self._serving = ExitStack()  # the change feed's thread and subscription while serving
         self._lock = threading.RLock()  # the fields above and below, across threads
         self._dirty: set[Scope] = set()  # jobs that file-system events say changed
-        self._requester_of: dict[str, str] = {}  # uid -> the requester whose submission holds it
         self._sleep_until = 0.0  # when the serve thread wakes at the latest (time.monotonic())
 
     @property
@@ -195,7 +196,8 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
             try:
                 if ALL_JOBS in scopes or time.monotonic() >= next_pass:
                     next_pass = time.monotonic() + self.config.rescan_interval
-                    self.process_once()
+                    self._process(scopes - {ALL_JOBS})  # what events named is looked at in full
+                    self.process_once(ALL_JOBS in scopes or not self._changes().exact)
                 else:
                     self._process(scopes)
                 self._workers.show_running()
@@ -246,10 +248,13 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
         if threading.current_thread() is not self._thread:  # the serve thread looks next anyway
             self._wake.set()
 
-    def process_once(self) -> None:
-        """Accept new submissions, honour cancel requests, dispatch approved jobs, clean up."""
+    def process_once(self, thorough: bool = True) -> None:
+        """Accept new submissions, honour cancel requests, dispatch approved jobs, clean up.
+        Not ``thorough`` (an exact feed named every change): a submission still arriving is
+        looked at again only when its arrival time is up."""
         for ref in self.store.submissions():
-            self._visit(ref)
+            if thorough or not self._intake.waiting(ref):
+                self._visit(ref)
         self._settled.clean_up(self.store, self.config.cleanup_completed_after, self._changed)
 
     def _process(self, scopes: set[Scope]) -> None:
@@ -266,13 +271,11 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
                 self._visit(ref)
 
     def _visit(self, ref: JobRef) -> None:
-        if ref in self._settled:
-            return
-        with self._lock:
-            known = self._requester_of.setdefault(ref.uid, ref.requester)
-        if known != ref.requester:
-            log.warning("uid %s reused by %s (already %s's); ignored", ref.uid, ref.requester, known)
-            return
+        """One job's turn; whatever goes wrong fails that job only, never the pass."""
+        if ref not in self._settled:
+            self._quarantine.handle(ref, self._handle)
+
+    def _handle(self, ref: JobRef) -> None:
         state = self.store.read_state(ref)
         request: Optional[JobRequest] = None
         if state is None:
@@ -305,10 +308,9 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
         return self._oversight.notifier.subscribe(listener)
 
     # -- owner actions (any thread) -----------------------------------------------------
-    def _ref(self, uid: str) -> JobRef:
-        with self._lock:
-            requester = self._requester_of.get(uid)
-        return JobRef(requester, uid) if requester else self.store.find(uid)
+    def _ref(self, key: str) -> JobRef:
+        """``REQUESTER/UID``, or a bare uid (see ``OwnerStore.find``)."""
+        return self.store.find(key)
 
     def approve_job(
         self, uid: str, reason: str = "", manifest_sha256: Optional[str] = None, trust: Trust = False

@@ -14,11 +14,14 @@ Its three per-job dicts are touched by the serve thread (dispatch, show running)
 workers (run, finish) and by owner actions (stop a started job), always under ``_lock``:
 - ``_active``: dispatched jobs, with their run once a worker holds them;
 - ``_started``: jobs a worker has claimed, until their end is recorded;
-- ``_cancel_reasons``: started jobs asked to stop, and why.
+- ``_cancel_reasons``: started jobs asked to stop, and why;
+- ``_claimed``: jobs a worker of this process claimed, until their end is on disk: never
+  dispatched again, even while the state still says ``approved`` (a full disk).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -45,6 +48,9 @@ from .scratch import ScratchSlots, Slot
 log = logging.getLogger(__name__)
 
 STOPPED_REASON = "the server was stopped while the job was running"
+RECORD_RETRY_FIRST, RECORD_RETRY_MAX = 0.05, 5.0  # seconds between tries to record a job's end
+
+Outcome = tuple[JobStatus, str, Optional[JobResult]]  # how a run ended, to be recorded
 
 
 @dataclass
@@ -91,6 +97,7 @@ class Workers:
         self._active: dict[JobRef, Optional[JobRun]] = {}
         self._started: dict[JobRef, _Start] = {}
         self._cancel_reasons: dict[JobRef, str] = {}
+        self._claimed: set[JobRef] = set()  # claimed by this process, until their end is recorded
 
     @property
     def owner(self) -> str:
@@ -138,7 +145,7 @@ class Workers:
     def dispatch(self, ref: JobRef, state: JobState, request: Optional[JobRequest]) -> None:
         """Hand an approved job to a worker; ``request`` when the caller just read it."""
         with self._lock:
-            if ref in self._active or self._executor is None or self._stopping.is_set():
+            if ref in self._active or ref in self._claimed or self._executor is None or self._stopping.is_set():
                 return
             job = Job(request=request, state=state) if request is not None else self.store.load_job(ref)
             if job is None:
@@ -147,7 +154,9 @@ class Workers:
             self._executor.submit(self._execute, ref, job)
 
     def _execute(self, ref: JobRef, job: Job) -> None:
-        """A worker's turn: a scratch slot is taken only now, so queued jobs hold none."""
+        """A worker's turn: a scratch slot is taken only now, so queued jobs hold none, and
+        given back before the outcome is recorded (on a full disk, what the job wrote there
+        is what the final state needs room for)."""
         slot = self._slots.acquire()
         run = JobRun(
             job=job,
@@ -158,28 +167,34 @@ class Workers:
             home_dir=slot.home,
             timeout=self.config.job_timeout,
         )
+        outcome: Optional[Outcome] = None
         try:
             with self._lock:
                 if self._stopping.is_set():
                     return  # stays approved: the next start runs it
                 self._active[ref] = run
-            self._run(ref, run, slot)
+            outcome = self._run(ref, run, slot)
+        except OSError as exc:
+            log.exception("job %s failed inside the server", ref)
+            outcome = (JobStatus.failed, _disk_full(exc) or f"internal error: {exc}", None)
         except Exception as exc:
             log.exception("job %s failed inside the server", ref)
-            try:
-                self._finish(ref, JobStatus.failed, f"internal error: {exc}")
-            except InvalidTransitionError:
-                pass  # it had already ended
+            outcome = (JobStatus.failed, f"internal error: {exc}", None)
         finally:
             self._slots.release(slot)
-            with self._lock:
-                self._active.pop(ref, None)
-                self._started.pop(ref, None)
-            self._changed(ref)
+            try:
+                if outcome is not None:
+                    self._record(ref, outcome)
+            finally:
+                with self._lock:
+                    self._active.pop(ref, None)
+                    self._started.pop(ref, None)
+                self._changed(ref)
 
     def _claim(self, ref: JobRef, slot: Slot) -> Optional[JobState]:
         """Claim an approved job for a worker: its start is forced to the journal before it
-        runs; the serve thread shows it as ``running`` if it lasts."""
+        runs; the serve thread shows it as ``running`` if it lasts. A job this process has
+        claimed is never dispatched again, whatever its recorded state says."""
         with self.store.locked(ref):
             state = self.store.read_state(ref)
             if state is None or state.status != JobStatus.approved:
@@ -189,53 +204,55 @@ class Workers:
             show_at = time.monotonic() + self.config.running_shown_after
             with self._lock:
                 self._started[ref] = _Start(at, show_at)
+                self._claimed.add(ref)
         self._due(show_at)
         return state
 
-    def _run(self, ref: JobRef, run: JobRun, slot: Slot) -> None:
+    def _run(self, ref: JobRef, run: JobRun, slot: Slot) -> Optional[Outcome]:
+        """Run a claimed job; its outcome, or None when it was not claimed or its results
+        were held (recorded then)."""
         state = self._claim(ref, slot)
         if state is None:
-            return
+            return None
         request = run.job.request
         if request.manifest_sha256 != state.manifest_sha256:
-            self._finish(ref, JobStatus.failed, "the submission changed after it was approved")
-            return
+            return JobStatus.failed, "the submission changed after it was approved", None
         if [pin.name for pin in state.datasets] != request.datasets:
-            self._finish(ref, JobStatus.failed, "the datasets the job names are not the ones approved")
-            return
+            return JobStatus.failed, "the datasets the job names are not the ones approved", None
         try:  # exactly the datasets approved, still the registrations approved
             run.data = self.datasets.resolve(state.datasets)
         except DatasetError as gone:
-            self._finish(ref, JobStatus.failed, str(gone))
-            return
+            return JobStatus.failed, str(gone), None
+        code = self.store.accepted.code_dir(ref) or self.store.layout.job(ref).code_dir  # (accepted before copies)
         try:
-            copy_verified(
-                self.store.layout.job(ref).code_dir, run.code_dir, request.files, slot.take_spares(len(request.files))
-            )
+            copy_verified(code, run.code_dir, request.files, slot.take_spares(len(request.files)))
         except (ValueError, OSError) as exc:
-            self._finish(ref, JobStatus.failed, f"the approved code could not be read: {exc}")
-            return
+            return JobStatus.failed, f"the approved code could not be read: {exc}", None
         with ExitStack() as environment:
             try:  # built outside the sandbox (the only step with network), held while it runs
                 run.python = environment.enter_context(self.runtimes.environment(state.runtime))
             except (EnvironmentBuildError, ToolMissing) as exc:
-                self._finish(ref, JobStatus.failed, str(exc))
-                return
+                return JobStatus.failed, str(exc), None
             result = self.runner.run_job(run)
         runtime = self.runtimes.record(state.runtime)
         held = self.releases.needed(run.job)
         if held and not run.cancel_event.is_set():
             self._hold(ref, run, result, runtime)
-            return
-        if held:  # stopped before its end: nothing it left is released
-            published = JobResult()
-        else:
-            published = self.store.publish_results(ref, run.stdout_path, run.stderr_path, run.output_dir)
+            return None
+        published = JobResult()  # stopped before its end, a held job releases nothing it left
+        if not held:
+            try:
+                published = self.store.publish_results(
+                    ref, run.stdout_path, run.stderr_path, run.output_dir, self.config.max_output_files
+                )
+            except OSError as exc:  # a full disk, say: nothing half-published stays
+                self.store.withdraw_results(ref)
+                reason = f"the results could not be published ({exc.strerror or exc}); none were returned"
+                return JobStatus.failed, reason, None
         published = published.model_copy(
             update={"exit_code": result.exit_code, "truncated": result.truncated, "runtime": runtime}
         )
-        status, reason = self._ending(ref, run, result)
-        self._finish(ref, status, reason, published)
+        return (*self._ending(ref, run, result), published)
 
     def _ending(self, ref: JobRef, run: JobRun, result: RunResult) -> tuple[JobStatus, str]:
         """How a run ended: its status, and why."""
@@ -259,7 +276,27 @@ class Workers:
             self.releases.hold(ref, logs_and_outputs, ending, shown, start.at if start else None)
             with self._lock:
                 self._started.pop(ref, None)
+                self._claimed.discard(ref)
         self.releases.decide(ref)
+
+    def _record(self, ref: JobRef, outcome: Outcome) -> None:
+        """Record a run's end, retrying with backoff until it is on disk (a full disk may
+        free up); given up only when the server stops, and then the start journal makes the
+        next start record it as failed."""
+        delay = RECORD_RETRY_FIRST
+        while True:
+            try:
+                self._finish(ref, *outcome)
+                return
+            except InvalidTransitionError:
+                return  # it had already ended
+            except OSError as exc:
+                if self._stopping.is_set():
+                    log.error("the end of job %s could not be recorded (%s); the next start records it", ref, exc)
+                    return
+                log.warning("the end of job %s could not be recorded (%s); retrying in %.1f s", ref, exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX)
 
     def _finish(self, ref: JobRef, status: JobStatus, reason: str, result: Optional[JobResult] = None) -> None:
         """Record a run's end; from then on the job is no longer started, so a cancel after
@@ -280,6 +317,7 @@ class Workers:
             )
             with self._lock:
                 self._started.pop(ref, None)
+                self._claimed.discard(ref)
         self.settled.add(ref, state)
 
     # -- showing running --------------------------------------------------------------
@@ -323,3 +361,10 @@ class Workers:
         if run is None or not run.stdout_path.exists():
             return None
         return "".join(p.read_text(errors="replace") for p in (run.stdout_path, run.stderr_path) if p.exists())
+
+
+def _disk_full(exc: OSError) -> Optional[str]:
+    """The requester's reason when ``exc`` is the owner's disk (or quota) being full."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the owner's disk is full ({exc.strerror}); no results were returned"
+    return None

@@ -203,6 +203,8 @@ def test_an_auto_release_rule_releases_what_it_accepts(client, server_factory, m
     for uid in (other, broken):
         wait_status(client, uid, AWAITING, timeout=30)
         assert client.get_job_output(uid) is None
+    # a held job is shown awaiting release before the rule is asked about it: wait for the third answer
+    eventually(lambda: len(seen) == 3, 10, "the rule being asked about every held job")
     assert seen == [["n.txt"]] * 3
     assert server.get_job(other).status == AWAITING
 

@@ -19,11 +19,10 @@ What a rule sees: the job as submitted, before anything runs.
   exactly those bytes.
 - ``server.read_submitted_file(uid, path)`` reads a submitted file, and says whether it
   still matches the manifest (``matches_manifest``).
-- Datasets: jobs do not name datasets yet, so the "only these datasets" rule reads a tag
-  convention, one ``dataset:NAME`` tag per dataset the code says it reads. A tag is only a
-  claim: today no owner data is mounted into a job, so the rule has nothing to guard yet.
-  Once jobs name their datasets (``job.datasets``, what the runner mounts), the rule reads
-  that field instead and then decides what a job can read.
+- ``job.datasets`` names the owner's datasets the job reads: exactly what the runner will
+  mount at ``/job/data/<name>``, so a rule on it decides what private data code can reach.
+  A job that read a dataset waits for the owner's release once it has run; the end of this
+  script shows that step.
 
 The callback is asked only for jobs that requested auto-approval, on a server that has it
 enabled; it must return ``True`` to approve. Anything else leaves the job pending for a
@@ -36,6 +35,7 @@ serves on.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -52,13 +52,7 @@ ALICE = "alice@university.edu"
 BOB = "bob@research.org"
 EVE = "eve@university.edu.example.org"  # looks like the university, is not
 
-DATASET_TAG = "dataset:"
 Check = Callable[[scq.Job], Optional[str]]  # why a job needs a person; None: it may run unattended
-
-
-def datasets_of(job: scq.Job) -> set[str]:
-    """The datasets a job says it reads (the ``dataset:NAME`` tag convention)."""
-    return {tag.removeprefix(DATASET_TAG) for tag in job.tags if tag.startswith(DATASET_TAG)}
 
 
 class ApprovalRules(BaseModel):
@@ -81,7 +75,7 @@ class ApprovalRules(BaseModel):
         return f"{job.requester_email} is not in a trusted domain ({', '.join(sorted(self.trusted_domains))})"
 
     def tag_allowlist(self, job: scq.Job) -> Optional[str]:
-        topics = [tag for tag in job.tags if not tag.startswith(DATASET_TAG)]
+        topics = list(job.tags)
         unknown = sorted(set(topics) - self.allowed_tags)
         if not topics or unknown:
             return f"tagged {unknown or 'with nothing'}, not only {sorted(self.allowed_tags)}"
@@ -94,7 +88,7 @@ class ApprovalRules(BaseModel):
         return None
 
     def only_these_datasets(self, job: scq.Job) -> Optional[str]:
-        others = sorted(datasets_of(job) - self.datasets)
+        others = sorted(set(job.datasets) - self.datasets)
         if others:
             return f"it asks for datasets {others}, not only {sorted(self.datasets)}"
         return None
@@ -154,6 +148,7 @@ class Submission(NamedTuple):
     name: str
     tags: list[str]
     description: str = ""
+    datasets: tuple[str, ...] = ()
 
 
 def write_code(folder: Path, run_sh: str, extra: Optional[dict[str, str]] = None) -> Path:
@@ -162,6 +157,32 @@ def write_code(folder: Path, run_sh: str, extra: Optional[dict[str, str]] = None
     for name, text in (extra or {}).items():
         (folder / name).write_text(text)
     return folder
+
+
+def publish_datasets(server: scq.CodeQueueServer, folder: Path) -> None:
+    """The owner's two datasets: the private files stay in ``folder``, outside the SyftBox
+    folder; only a mock of each is published. Readable by other users, because a server
+    running as root runs each job as a uid of its own."""
+    for name, rows in (("census", "name,age\nada,36\n"), ("patients", "name,diagnosis\nbea,flu\n")):
+        for part in ("private", "mock"):
+            data = folder / name / part
+            data.mkdir(parents=True)
+            (data / f"{name}.csv").write_text(
+                rows if part == "private" else rows.replace("ada", "x").replace("bea", "y")
+            )
+            for path in (folder.parent, folder, folder / name, data):
+                os.chmod(path, 0o755)
+        server.add_dataset(name, private_path=folder / name / "private", mock_path=folder / name / "mock")
+
+
+def wait_until_held(server: scq.CodeQueueServer, uid: str, timeout: float = 60) -> scq.HeldOutputs:
+    """The job's results once its run has ended and they wait for the owner's release."""
+    deadline = time.monotonic() + timeout
+    while server.get_job(uid).status != scq.JobStatus.awaiting_release:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {uid} did not finish running within {timeout:g} s")
+        time.sleep(0.02)
+    return server.get_held_outputs(uid)
 
 
 def accepted(server: scq.CodeQueueServer, uid: str, timeout: float = 30) -> scq.Job:
@@ -191,6 +212,7 @@ def main() -> int:
         server = scq.create_server(email=OWNER, data_dir=root, auto_approval_enabled=True, job_timeout=60)
         server.start()
         try:
+            publish_datasets(server, work / "owner-data")
             clients = {who: scq.create_client(email=who, data_dir=root) for who in (ALICE, BOB, EVE)}
             stats = write_code(work / "stats", 'echo "n=4 mean_age=37.5" > "$SYFT_OUTPUT_DIR/stats.txt"')
             big = write_code(
@@ -212,12 +234,18 @@ def main() -> int:
                 print(f"== {title}")
                 server.auto_approval_callback = callback
                 decided = []
-                for who, code, name, tags, description in jobs:
+                for who, code, name, tags, description, datasets in jobs:
                     sent = clients[who].submit_code(
-                        OWNER, code, name, description=description, tags=tags, auto_approval=True
+                        OWNER,
+                        code,
+                        name,
+                        description=description,
+                        tags=tags,
+                        auto_approval=True,
+                        datasets=list(datasets),
                     )
                     job = accepted(server, sent.uid)
-                    if job.status == scq.JobStatus.approved:
+                    if any(step.status == scq.JobStatus.approved for step in job.history):  # it may be running already
                         approved.append(job)
                         outcome = "auto-approved"
                     else:
@@ -262,10 +290,8 @@ def main() -> int:
                 "only these datasets: what the job says it reads",
                 Policy(rules.only_these_datasets),
                 [
-                    Submission(ALICE, stats, "Census ages", ["statistics", "dataset:census"]),
-                    Submission(
-                        ALICE, stats, "Census and patients", ["statistics", "dataset:census", "dataset:patients"]
-                    ),
+                    Submission(ALICE, stats, "Census ages", ["statistics"], datasets=("census",)),
+                    Submission(ALICE, stats, "Census and patients", ["statistics"], datasets=("census", "patients")),
                 ],
             )
             section(
@@ -286,9 +312,9 @@ def main() -> int:
                     rules.run_sh(server),
                 ),
                 [
-                    Submission(BOB, stats, "Census ages", ["report", "dataset:census"]),
-                    Submission(EVE, stats, "Census ages", ["report", "dataset:census"]),
-                    Submission(BOB, fetch, "Census ages", ["report", "dataset:census"]),
+                    Submission(BOB, stats, "Census ages", ["report"], datasets=("census",)),
+                    Submission(EVE, stats, "Census ages", ["report"], datasets=("census",)),
+                    Submission(BOB, fetch, "Census ages", ["report"], datasets=("census",)),
                 ],
             )
             (raised,) = section(
@@ -305,6 +331,9 @@ def main() -> int:
             print("== results of the approved jobs")
             for job in approved:
                 client = clients[job.requester_email]
+                if job.datasets:  # it read private data: the owner looks at its results, then releases them
+                    held = wait_until_held(server, job.uid)
+                    server.release_job(job.uid, reason=f"checked {', '.join(f.path for f in held.files)}")
                 done = client.wait_for_job(job.uid, timeout=60)
                 output = client.get_job_output(job.uid)
                 files = [f"{f.name}={f.read_text().strip()}" for f in sorted(output.iterdir())] if output else []

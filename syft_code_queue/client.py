@@ -4,8 +4,10 @@ A requester only ever sees their own jobs: it reads ``inbox/<me>/`` and ``review
 of each owner's queue, which is also all that SyftBox syncs to it. It sees an owner's
 datasets through what they publish (metadata and mock), and runs its code on the mocks
 first (``run_local``) exactly as the owner's server will run it on the private data.
-``on`` tells callbacks when one of its jobs changes status (a watcher looks at the jobs'
-snapshot every second).
+``on`` tells callbacks when one of its jobs changes status, and ``subscribe`` tells a
+listener which job changed: both are driven by file-system events on the requester's
+folders (a watcher looks at the jobs' snapshot when a change is recorded, and every few
+seconds in case a change went unreported), so nothing polls once a second.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pydantic import ValidationError
 
 from .datasets import Dataset, DatasetCatalog, DatasetList, MockRunResult, run_on_mocks
 from .errors import InvalidTransitionError, SubmissionError, UnsafeFolderError, describe
-from .governance.notify import Callback, Notifier, Watcher
+from .governance.notify import Callback, Listener, Notifier, Watcher
 from .listing.index import JobIndex
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
@@ -55,6 +57,7 @@ class CodeQueueClient:
         self.catalog = DatasetCatalog(self.workspace)
         self._lock = threading.Lock()
         self._feed: Optional[ChangeFeed] = None
+        self._recorded = threading.Event()  # set by the indexes when a change is recorded
         self._indexes: dict[str, JobIndex] = {}  # one per owner we submitted to
         self._snapshot = Snapshot(0, ())
         self._snapshot_of: tuple[Any, ...] = ()  # what self._snapshot was built from
@@ -209,11 +212,24 @@ class CodeQueueClient:
         (``"submitted"``, a status such as ``"running"``, ``"finished"``, ``"transition"``);
         returns a function that stops it. A callback that raises is logged and skipped."""
         off = self._notifier.on(event, callback)
+        self._watch()
+        return off
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(uid)`` soon after one of your jobs changes (at any owner), on a
+        watcher thread (it should return quickly); returns an unsubscribe. The widgets'
+        tables use it instead of polling."""
+        unsubscribe = self._notifier.subscribe(listener)
+        self._watch()
+        return unsubscribe
+
+    def _watch(self) -> None:
         with self._watcher_lock:
             if self._watcher is None or not self._watcher.alive:
-                self._watcher = Watcher(self.snapshot, self._notifier)
+                with self._lock:
+                    feed = self._changes()
+                self._watcher = Watcher(self.snapshot, self._notifier, self._recorded, feed.running, self._watcher_lock)
                 self._watcher.start()
-        return off
 
     def queue_status(self, owner: str) -> QueueStatus:
         """Whether ``owner``'s queue server is there: online (and when last seen), offline
@@ -272,7 +288,11 @@ class CodeQueueClient:
         if owner not in self._indexes:
             layout = self.store.layout(owner)
             self._indexes[owner] = JobIndex(
-                layout, partial(self.store.job_view, layout), requester=self.email, feed=self._changes()
+                layout,
+                partial(self.store.job_view, layout),
+                requester=self.email,
+                feed=self._changes(),
+                recorded=self._recorded,
             )
         return self._indexes[owner]
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from helpers import ALICE, OWNER
+from helpers import ALICE, OWNER, eventually
 
 import syft_code_queue as scq
 from syft_code_queue import lifecycle
+from syft_code_queue.governance import notify
 from syft_code_queue.models import JobRef, JobStatus
 from syft_code_queue.watch import WatchdogFeed, inotify
 
@@ -114,3 +115,44 @@ def test_the_watchdog_feed_wakes_listeners_but_never_claims_exactness(tmp_path: 
         (tmp_path / "state.json").write_text("{}")
         assert seen.wait(30)
     assert not feed.exact
+
+
+class Told:
+    """A ``client.subscribe`` listener that reads each job it is told about, as a table does."""
+
+    def __init__(self, client: scq.CodeQueueClient) -> None:
+        self.client = client
+        self.lock = threading.Lock()
+        self.seen: dict[str, JobStatus] = {}
+
+    def __call__(self, uid: str) -> None:
+        job = self.client.get_job(uid)
+        with self.lock:
+            self.seen[uid] = job.status
+
+    def statuses(self) -> dict[str, JobStatus]:
+        with self.lock:
+            return dict(self.seen)
+
+
+@needs_events
+def test_a_requester_is_told_of_every_change_to_their_jobs_by_events_alone(
+    client: scq.CodeQueueClient,
+    server_factory: Callable[..., scq.CodeQueueServer],
+    make_code: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """40 jobs move through the queue at once; the listener, reading each job it is told
+    about, ends with every one completed. The watcher's safety resync is an hour here, so
+    only events can tell it: a look that ran ahead of the change that woke it (before the
+    job's index had recorded the change) would leave a job stale."""
+    monkeypatch.setattr(notify, "RESYNC_SECONDS", HOUR)
+    server_factory(auto_approval_enabled=True, rescan_interval=HOUR).start()
+    told = Told(client)
+    unsubscribe = client.subscribe(told)
+    try:
+        uids = [client.submit_code(OWNER, make_code("echo hi"), f"job{i}", auto_approval=True).uid for i in range(40)]
+        done = {uid: JobStatus.completed for uid in uids}
+        eventually(lambda: told.statuses() == done, timeout=90, what="the listener seeing all 40 jobs completed")
+    finally:
+        unsubscribe()

@@ -19,9 +19,10 @@ from widget_helpers import RecordingComm, act, state_updates, update_bytes, wait
 
 import syft_code_queue as scq
 from syft_code_queue.errors import JobNotFoundError
+from syft_code_queue.governance import notify
 from syft_code_queue.listing.table import jobs_to_html
 from syft_code_queue.models import FileEntry, Job, JobRef, JobRequest, JobState, JobStatus, Transition, utcnow
-from syft_code_queue.widgets import ApprovalPanel, JobTable, SubmitForm
+from syft_code_queue.widgets import ApprovalPanel, JobTable, SubmitForm, sources
 from syft_code_queue.widgets.assets import asset_dir, esm
 from syft_code_queue.widgets.pump import UpdatePump
 from syft_code_queue.widgets.sources import JobSource
@@ -102,8 +103,14 @@ def test_a_failing_widget_does_not_stop_the_pump() -> None:
 
 
 def test_submit_approve_run_and_table_shows_completed(
-    server: scq.CodeQueueServer, client: scq.CodeQueueClient, make_code: Callable[..., Path]
+    server: scq.CodeQueueServer,
+    client: scq.CodeQueueClient,
+    make_code: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The requester's table follows by events alone: no re-list, no resync within the test.
+    monkeypatch.setattr(sources, "CLIENT_RESYNC_SECONDS", 3600)
+    monkeypatch.setattr(notify, "RESYNC_SECONDS", 3600)
     folder = make_code('echo "hello"\necho 42 > "$SYFT_OUTPUT_DIR/answer.txt"\n')
     form = SubmitForm(client, target_email=OWNER, code_folder=folder)
     panel = ApprovalPanel(server)
@@ -147,7 +154,7 @@ def test_submit_approve_run_and_table_shows_completed(
     assert table.detail["outputs"] == [{"path": "answer.txt", "size": 3}]
     assert [h["status"] for h in table.detail["history"]] == ["pending", "approved", "running", "completed"]
 
-    # The requester's table (polling, no server in its process) sees the same outcome.
+    # The requester's table (no server in its process, told by file events) sees the same outcome.
     assert wait_for(lambda: [r for r in mine.rows if r["uid"] == uid and r["status"] == "completed"])
     assert mine.party_label == "Target" and mine.rows[0]["party"] == OWNER
 

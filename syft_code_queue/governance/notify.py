@@ -16,10 +16,9 @@ import inspect
 import logging
 import queue
 import threading
-import time
 import weakref
 from functools import partial
-from typing import Callable, Optional
+from typing import Callable, ContextManager, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -91,8 +90,13 @@ class Notifier:
 
     @property
     def active(self) -> bool:
-        """Whether anyone listens: when nobody does, nothing is tracked."""
+        """Whether any callback listens: when none does, no history is tracked."""
         return bool(self._callbacks)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether anyone listens at all, a callback or a listener."""
+        return bool(self._callbacks or self._listeners)
 
     def on(self, event: str, callback: Callback) -> Callable[[], None]:
         """Call ``callback(notification)`` on ``event``; returns a function that stops it."""
@@ -169,49 +173,80 @@ class Notifier:
                 log.exception("reading a job for its notifications failed")
 
 
-POLL_SECONDS = 1.0  # how often a requester's watcher looks at its jobs' snapshot
+RESYNC_SECONDS = 5.0  # how often a requester's watcher looks even when no change was reported
 
 
 class Watcher:
     """Tells a notifier what changed in a snapshot of jobs, for a side that has no server
-    writing the states (a requester): it looks at the snapshot every ``interval``, and only
-    at the jobs whose revision moved. It holds its source weakly and stops once the source
-    is gone or nobody listens any more."""
+    writing the states (a requester).
 
-    def __init__(self, snapshot: Callable[[], Snapshot], notifier: Notifier, interval: float = POLL_SECONDS) -> None:
+    It looks when ``wake`` is set (the jobs' indexes set it once a change they will see is
+    recorded, so a look never runs ahead of what woke it) and at least every
+    ``RESYNC_SECONDS`` (a datasite that appeared since, or a feed that only wakes things up), and
+    tells only the jobs whose revision moved, or that left the snapshot. It holds its source
+    weakly and stops once the source is gone or nobody listens any more."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        notifier: Notifier,
+        wake: threading.Event,
+        watching: Callable[[], ContextManager[None]],
+        lock: threading.Lock,
+    ) -> None:
         self._snapshot = weakref.WeakMethod(snapshot) if inspect.ismethod(snapshot) else lambda: snapshot
         self._notifier = notifier
-        self._interval = interval
-        self._version: Optional[int] = None
-        self._thread: Optional[threading.Thread] = None
+        self._wake = wake
+        self._watching = watching
+        self._lock = lock  # held by whoever asks ``alive``, so a new listener never sees a watcher that is leaving
+        self._last: Optional[Snapshot] = None
+        self._done = False
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Whether it still watches (ask with ``lock`` held)."""
+        return not self._done
 
     def start(self) -> None:
         """Take the first look now (what is there is known, not news), then watch."""
         self._look(first=True)
-        self._thread = threading.Thread(target=self._watch, name="scq-notify-watch", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._watch, name="scq-notify-watch", daemon=True).start()
+
+    def _listened(self) -> bool:
+        with self._lock:
+            self._done = not self._notifier.wanted
+            return not self._done
 
     def _watch(self) -> None:
-        while self._notifier.active:
-            time.sleep(self._interval)
-            try:
-                if not self._look(first=False):
-                    return
-            except Exception:
-                log.exception("looking for job changes to notify failed; retrying")
+        with self._watching():
+            while self._listened():
+                self._wake.wait(RESYNC_SECONDS)
+                self._wake.clear()  # before looking: a change recorded after this wakes the next look
+                try:
+                    if not self._look(first=False):
+                        with self._lock:
+                            self._done = True
+                        return
+                except Exception:
+                    log.exception("looking for job changes to notify failed; retrying")
 
     def _look(self, first: bool) -> bool:
         snapshot = self._snapshot()
         if snapshot is None:
             return False
         current = snapshot()
+        last, self._last = self._last, current
+        if last is not None and last.version == current.version:
+            return True
         for entry in current.entries:
-            if self._version is None or entry.revision > self._version:
-                known = len(entry.job.history) if first else 0
-                self._notifier.later(partial(self._notifier.observe, entry.job, known))
-        self._version = current.version
+            if last is None or entry.revision > last.version:
+                if not first:
+                    self._notifier.changed(entry.key)
+                if self._notifier.active:
+                    known = len(entry.job.history) if first else 0
+                    self._notifier.later(partial(self._notifier.observe, entry.job, known))
+        if last is not None and last.positions is not current.positions:
+            for key in last.positions:
+                if key not in current.positions:
+                    self._notifier.changed(key)
         return True

@@ -86,12 +86,21 @@ class JobIndex:
     jobs in it. Thread-safe; ``snapshot()`` is the one way in."""
 
     def __init__(
-        self, layout: QueueLayout, view: View, requester: Optional[str] = None, feed: Optional[ChangeFeed] = None
+        self,
+        layout: QueueLayout,
+        view: View,
+        requester: Optional[str] = None,
+        feed: Optional[ChangeFeed] = None,
+        recorded: Optional[threading.Event] = None,
     ) -> None:
         self.layout = layout
         self.requester = requester
         self._view = view
         self._feed = feed
+        # Set once a change this index will look at is recorded: a watcher that waits on it
+        # and then asks for a snapshot sees that change (a wake straight from the feed could
+        # run ahead of this index hearing about it).
+        self._recorded = recorded
         self._lock = threading.Lock()
         self._jobs: dict[JobRef, _Job] = {}
         self._version = 0
@@ -136,6 +145,8 @@ class JobIndex:
         if scopes:
             with self._pending_lock:
                 self._pending |= scopes
+            if self._recorded is not None:
+                self._recorded.set()
 
     def _scope(self, path: str) -> Optional[Scope]:
         scope = self.layout.locate(path)

@@ -1,12 +1,12 @@
 """Where the widgets' jobs come from: one cached source per server or client, shared by
 every widget showing it.
 
-A server in this process tells the source which job changed (``server.subscribe``), so
-only that job is re-read; for a client a background poller lists the requester's jobs, and
-reads whether each owner it sent jobs to (or a form is about to send one to) is there: their
-queue's heartbeat. Both also re-list everything now and then as a safety net (another
-process, e.g. ``scq approve``, may change a state), at an interval that grows with the cost
-of a listing. The source never refreshes widgets itself: it asks the UI pump, which
+A server in this process, or a client (from file-system events on the requester's
+folders), tells the source which job changed (``subscribe``), so only that job is re-read.
+Both also re-list everything now and then as a safety net (another process, e.g.
+``scq approve``, may change a state), at an interval that grows with the cost of a listing;
+for a client that re-list also reads whether each owner it sent jobs to (or a form is about
+to send one to) is there: their queue's heartbeat. The source never refreshes widgets itself: it asks the UI pump, which
 coalesces.
 """
 
@@ -220,8 +220,10 @@ class JobSource:
 _sources: "weakref.WeakKeyDictionary[Any, JobSource]" = weakref.WeakKeyDictionary()
 _sources_lock = threading.Lock()
 
-SERVER_RESYNC_SECONDS = 5.0  # events do the live work; this catches other processes
-CLIENT_POLL_SECONDS = 1.0
+# Events do the live work on both sides; a re-list catches what no event reported (another
+# process's writes on the owner's side; owners' presence on the requester's).
+SERVER_RESYNC_SECONDS = 5.0
+CLIENT_RESYNC_SECONDS = 5.0
 
 
 def source_for(api: Union[Api, JobSource]) -> JobSource:
@@ -234,7 +236,7 @@ def source_for(api: Union[Api, JobSource]) -> JobSource:
             if isinstance(api, CodeQueueServer):
                 source = JobSource(api, poll_interval=SERVER_RESYNC_SECONDS, listen=True)
             elif isinstance(api, CodeQueueClient):
-                source = JobSource(api, poll_interval=CLIENT_POLL_SECONDS, listen=False)
+                source = JobSource(api, poll_interval=CLIENT_RESYNC_SECONDS, listen=True)
             else:
                 raise TypeError(f"expected a CodeQueueServer or CodeQueueClient, got {type(api).__name__}")
             _sources[api] = source

@@ -26,6 +26,7 @@ from .datasets import Dataset, DatasetCatalog, DatasetList, MockRunResult, run_o
 from .errors import InvalidTransitionError, SubmissionError, UnsafeFolderError, describe
 from .governance.notify import Callback, Listener, Notifier, Watcher
 from .listing.index import JobIndex
+from .listing.query import JobQuery, Rows
 from .listing.snapshot import Snapshot, next_version
 from .listing.table import JobList, jobs_to_dataframe
 from .models import FileEntry, Job, JobRequest, JobStatus, QueueConfig, QueueStatus, SubmitRequest, utcnow
@@ -58,6 +59,7 @@ class CodeQueueClient:
         self._lock = threading.Lock()
         self._feed: Optional[ChangeFeed] = None
         self._recorded = threading.Event()  # set by the indexes when a change is recorded
+        self._listed = Rows()  # list_jobs's flattened jobs, kept between calls
         self._indexes: dict[str, JobIndex] = {}  # one per owner we submitted to
         self._snapshot = Snapshot(0, ())
         self._snapshot_of: tuple[Any, ...] = ()  # what self._snapshot was built from
@@ -140,6 +142,7 @@ class CodeQueueClient:
             self.store.write_submission(request, folder)
         except OSError as exc:
             raise SubmissionError(f"could not write the submission: {exc}") from exc
+        self._recorded.set()  # a watcher looks again, and starts watching a new owner's queue
         return Job(request=request)
 
     def _request(
@@ -259,9 +262,8 @@ class CodeQueueClient:
         """Your jobs, newest first; filters apply before the limit."""
         if limit is not None and limit < 0:
             raise ValueError("limit must be zero or positive")
-        wanted = JobStatus(status) if status is not None else None
-        jobs = [job for job in self.snapshot(target_email).jobs if wanted is None or job.status == wanted]
-        return JobList(jobs[:limit] if limit is not None else jobs)
+        query = JobQuery(statuses=(JobStatus(status),) if status is not None else (), limit=limit)
+        return JobList(self.snapshot(target_email).page(query, self._listed).jobs)
 
     def snapshot(self, target_email: Optional[str] = None) -> Snapshot:
         """Your jobs (at every owner, or one) as the files are now, newest first, versioned:

@@ -142,10 +142,10 @@ def test_a_requester_is_told_of_every_change_to_their_jobs_by_events_alone(
     make_code: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """40 jobs move through the queue at once; the listener, reading each job it is told
-    about, ends with every one completed. The watcher's safety resync is an hour here, so
-    only events can tell it: a look that ran ahead of the change that woke it (before the
-    job's index had recorded the change) would leave a job stale."""
+    """40 jobs move through the queue at once, to an owner the requester had sent nothing to
+    before it subscribed; the listener, reading each job it is told about, ends with every
+    one completed. The watcher's safety resync is an hour here, so only events can tell it
+    (the first submission must start the watch of the new owner's queue)."""
     monkeypatch.setattr(notify, "RESYNC_SECONDS", HOUR)
     server_factory(auto_approval_enabled=True, rescan_interval=HOUR).start()
     told = Told(client)

@@ -16,6 +16,7 @@ from operator import attrgetter
 from typing import Any, Iterable, Mapping, Optional
 
 from ..models import Job, JobRef
+from .query import JobQuery, Page, Rows
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,13 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def page(self, query: JobQuery, rows: Optional[Rows] = None) -> Page:
+        """The page of this snapshot's jobs that ``query`` shows (``rows``: the caller's
+        cache of flattened jobs, for a listing asked again and again)."""
+        if rows is None:
+            rows = Rows(by_acceptance=bool(self.entries) and self.entries[0].by_acceptance)
+        return query.page(self.jobs, rows, newest_first=True)
 
     def rows(self, offset: int = 0, limit: Optional[int] = None) -> list[dict[str, Any]]:
         end = None if limit is None else offset + limit

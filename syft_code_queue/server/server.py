@@ -27,6 +27,7 @@ from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving
 from ..governance.notify import Listener
 from ..governance.trust import Trust
 from ..listing.index import JobIndex
+from ..listing.query import JobQuery, Rows
 from ..listing.snapshot import Snapshot
 from ..listing.table import JobList
 from ..models import Job, JobRef, JobRequest, JobState, JobStatus, QueueConfig
@@ -77,6 +78,7 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
         self.store = OwnerStore(self.workspace, self.config.queue_name)
         self.datasets = DatasetRegistry(self.workspace, self.config.max_mock_size)
         self._settled = Settled()
+        self._listed = Rows(by_acceptance=True)  # list_jobs's flattened jobs, kept between calls
         self._oversight = Oversight(self.store, self.queue_name)
         self._changed = self._oversight.notifier.changed  # tells the listeners a job changed
         self.runtimes = Runtimes(self.store, self.config)
@@ -373,14 +375,12 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
         self, status: Optional[JobStatus] = None, limit: Optional[int] = None, requester_email: Optional[str] = None
     ) -> JobList:
         """Jobs in this queue, newest first; filters apply before the limit."""
-        wanted = JobStatus(status) if status is not None else None
-        jobs = [
-            entry.job
-            for entry in self.snapshot().entries
-            if (requester_email is None or entry.key.requester == requester_email)
-            and (wanted is None or entry.job.status == wanted)
-        ]
-        return JobList(jobs[:limit] if limit is not None else jobs)
+        query = JobQuery(
+            statuses=(JobStatus(status),) if status is not None else (),
+            requester=requester_email or "",
+            limit=limit,
+        )
+        return JobList(self.snapshot().page(query, self._listed).jobs)
 
     def get_job_logs(self, uid: str) -> Optional[str]:
         """Published logs, or the live tail of a running job's (held ones: ``get_held_outputs``)."""

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 import traitlets
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from ..listing.query import JobQuery, Rows
 from ..models import Job, JobStatus
 from ..server import CodeQueueServer
 from .assets import esm
@@ -163,6 +164,7 @@ class ApprovalPanel(QueueWidget):
         )
         self.source = source
         self._view = ViewAction(kind="view", id="init")
+        self._rows = Rows(by_acceptance=True)  # the open jobs, flattened once per version
         self.server: CodeQueueServer = source.api
         source.attach(self)
         self._render()
@@ -253,8 +255,6 @@ class ApprovalPanel(QueueWidget):
     def _render(self) -> None:
         jobs = self.source.jobs()
         open_jobs = [j for j in jobs if j.status in OPEN_STATUSES]
-        order = {s: i for i, s in enumerate(OPEN_STATUSES)}
-        open_jobs.sort(key=lambda j: (order[j.status], j.created_at))  # oldest pending first
         counts = {s.value: 0 for s in OPEN_STATUSES}
         for job in open_jobs:
             counts[job.status.value] += 1
@@ -264,14 +264,21 @@ class ApprovalPanel(QueueWidget):
             key=lambda tj: tj[0].at,
         )
         view = self._view
-        shown = _matching(open_jobs, view)
-        last_page = max(0, (len(shown) - 1) // self.page_size)
-        page = min(view.page, last_page)
+        shown = JobQuery(  # in status order, then oldest first: the longest waiting pending job on top
+            statuses=OPEN_STATUSES,
+            requester=view.requester,
+            tag=view.tag,
+            search=view.search,
+            sort="status",
+            descending=False,
+            offset=view.page * self.page_size,
+            limit=self.page_size,
+        ).page(open_jobs, self._rows)
         synced = self.source.synced_at
         with self._lock, self.hold_sync():
-            self.jobs = [_card(j) for j in shown[page * self.page_size : (page + 1) * self.page_size]]
-            self.total = len(shown)
-            self.query = {**view.model_dump(exclude={"id", "kind"}), "page": page}
+            self.jobs = [_card(j) for j in shown.jobs]
+            self.total = shown.total
+            self.query = {**view.model_dump(exclude={"id", "kind"}), "page": shown.offset // self.page_size}
             self.requesters = _tally(j.requester_email for j in open_jobs)
             self.tags = _tally(t for j in open_jobs for t in j.tags)
             self.counts = counts
@@ -290,21 +297,6 @@ class ApprovalPanel(QueueWidget):
             ]
             self.updated_at = iso(synced) or ""
             self.version += 1
-
-
-def _matching(jobs: list[Job], view: ViewAction) -> list[Job]:
-    """The jobs a view lists: the search found in the name, uid, requester or a tag."""
-    needle = view.search.strip().lower()
-    picked = []
-    for job in jobs:
-        if view.requester and job.requester_email != view.requester:
-            continue
-        if view.tag and view.tag not in job.tags:
-            continue
-        if needle and needle not in "\n".join([job.name, job.uid, job.requester_email, *job.tags]).lower():
-            continue
-        picked.append(job)
-    return picked
 
 
 def _tally(values: Any) -> list[list[Any]]:

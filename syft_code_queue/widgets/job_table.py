@@ -1,8 +1,9 @@
 """``JobTable``: a live table of a server's or a client's jobs.
 
-Sorting, filtering and paging happen here in Python; the front end asks for a view and
-receives only the rows of the page it shows (about 50), so 10,000 jobs cost the browser
-what 50 do. Updates keep the view: a refresh re-applies the same query.
+Sorting, filtering and paging happen in Python, by the one listing query
+(``listing/query.py``, as ``list_jobs`` does); the front end asks for a view and receives
+only the rows of the page it shows (about 50), so 10,000 jobs cost the browser what 50 do.
+Updates keep the view: a refresh re-applies the same query.
 
 A new view (sort, filter, search, page, pause/resume) sends the whole page in ``rows``. A
 job change sends a delta instead: ``row_order`` (the page's uids, only when it changed) and
@@ -19,13 +20,13 @@ A job's detail streams its log (``logs.py``), previews and downloads its outputs
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import traitlets
 from pydantic import Field, TypeAdapter
 
 from ..client import CodeQueueClient
+from ..listing.query import JobQuery, Page, Rows
 from ..listing.table import jobs_to_dataframe
 from ..models import Job, JobStatus, QueueStatus
 from ..server import CodeQueueServer
@@ -36,7 +37,6 @@ from .logs import LogAction, log_chunk
 from .sources import Api, JobSource, source_for
 
 SortKey = Literal["name", "uid", "party", "status", "created", "started", "finished", "duration", "tags"]
-STATUS_ORDER = {status: i for i, status in enumerate(JobStatus)}
 PAGE_SIZE = 50
 CANCELLABLE = (JobStatus.pending, JobStatus.approved, JobStatus.running)
 
@@ -96,65 +96,24 @@ def presence_of(status: QueueStatus) -> dict[str, Any]:
     return {"owner": status.owner, "state": status.state, "last_seen": iso(status.last_seen)}
 
 
-@dataclass(frozen=True)
-class _Row:
-    """A job flattened once (per version of the job) for filtering and sorting."""
-
-    job: Job
-    haystack: str
-    created: float
-    started: Optional[float]
-    finished: Optional[float]
-
-    @classmethod
-    def of(cls, job: Job, party: str) -> "_Row":
-        started, finished = job.started_at, job.finished_at
-        words = [job.name, job.uid, getattr(job, party), job.status.value, *job.tags]
-        return cls(
-            job=job,
-            haystack="\n".join(words).lower(),
-            created=job.created_at.timestamp(),
-            started=started.timestamp() if started else None,
-            finished=finished.timestamp() if finished else None,
-        )
-
-    def duration(self, now: float) -> Optional[float]:
-        if self.started is None:
-            return None
-        return max(0.0, (self.finished or now) - self.started)
-
-    def public(self, party: str, now: float, away: frozenset[str] = frozenset()) -> dict[str, Any]:
-        job = self.job
-        waiting = job.status == JobStatus.pending and job.target_email in away
-        return {
-            "waiting": waiting,
-            "uid": job.uid,
-            "short_uid": job.short_uid,
-            "name": job.name,
-            "party": getattr(job, party),
-            "status": job.status.value,
-            "created": iso(job.created_at),
-            "started": iso(job.started_at),
-            "finished": iso(job.finished_at),
-            # Only when finished: the browser ticks a running job's duration itself, so an
-            # update does not resend every running row just because time passed.
-            "duration": self.duration(now) if self.finished is not None else None,
-            "tags": job.tags,
-        }
-
-
-# How each sortable column orders rows: f(row, party attribute, now).
-SORT_VALUE: dict[str, Callable[[_Row, str, float], Any]] = {
-    "name": lambda r, party, now: r.job.name.lower(),
-    "uid": lambda r, party, now: r.job.uid,
-    "party": lambda r, party, now: getattr(r.job, party),
-    "status": lambda r, party, now: STATUS_ORDER[r.job.status],
-    "created": lambda r, party, now: r.created,
-    "started": lambda r, party, now: r.started,
-    "finished": lambda r, party, now: r.finished,
-    "duration": lambda r, party, now: r.duration(now),
-    "tags": lambda r, party, now: ",".join(r.job.tags).lower() or None,
-}
+def _public(job: Job, party: str, away: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """One row as the front end shows it."""
+    started, finished = job.started_at, job.finished_at
+    return {
+        "waiting": job.status == JobStatus.pending and job.target_email in away,
+        "uid": job.uid,
+        "short_uid": job.short_uid,
+        "name": job.name,
+        "party": getattr(job, party),
+        "status": job.status.value,
+        "created": iso(job.created_at),
+        "started": iso(job.started_at),
+        "finished": iso(job.finished_at),
+        # Only when finished: the browser ticks a running job's duration itself, so an
+        # update does not resend every running row just because time passed.
+        "duration": max(0.0, (finished - started).total_seconds()) if started and finished else None,
+        "tags": job.tags,
+    }
 
 
 class JobTable(QueueWidget):
@@ -195,7 +154,7 @@ class JobTable(QueueWidget):
         self.source = source
         self._party = "requester_email" if owner_side else "target_email"
         self._query = ViewAction(kind="view", id="init")
-        self._cache: dict[str, _Row] = {}
+        self._rows_of_jobs = Rows(by_acceptance=owner_side)  # the jobs, flattened once per version
         self._frozen: Optional[list[Job]] = None
         self._quiet_rows = False
         source.attach(self)
@@ -209,8 +168,7 @@ class JobTable(QueueWidget):
         table's next live update (a paused table keeps what it froze)."""
         with self._lock:
             jobs = self._frozen if self._frozen is not None else list(self.source.api.list_jobs())
-            rows, _counts = self._select([_Row.of(job, self._party) for job in jobs], time.time())
-            return jobs_to_dataframe(row.job for row in rows)
+            return jobs_to_dataframe(self._selected(jobs, Rows(), time.time(), whole=True).jobs)
 
     # -- updates --------------------------------------------------------------------------
     def source_changed(self, changed: set[str]) -> None:
@@ -268,51 +226,35 @@ class JobTable(QueueWidget):
             "job": {"uid": new.uid, "short_uid": new.short_uid},
         }
 
-    def _rows(self) -> list[_Row]:
-        jobs = self._frozen if self._frozen is not None else self.source.jobs()
-        cache, rows = {}, []
-        for job in jobs:
-            row = self._cache.get(job.uid)
-            if row is None or row.job is not job:
-                row = _Row.of(job, self._party)
-            cache[job.uid] = row
-            rows.append(row)
-        self._cache = cache
-        return rows
-
     def _should_send_property(self, key: str, value: Any) -> bool:
         if key == "rows" and self._quiet_rows:
             return False  # a delta carries the change; the front end merges it into ``rows``
         return super()._should_send_property(key, value)
 
-    def _select(self, rows: list[_Row], now: float) -> tuple[list[_Row], dict[str, int]]:
-        """The rows the query shows, sorted, and the search's count per status (for the chips)."""
-        query = self._query
-        needle = query.search.strip().lower()
-        if needle:
-            rows = [r for r in rows if needle in r.haystack]
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row.job.status.value] = counts.get(row.job.status.value, 0) + 1
-        if query.statuses:
-            wanted = set(query.statuses)
-            rows = [r for r in rows if r.job.status in wanted]
-        value = SORT_VALUE[query.sort]
-        return _sorted(rows, lambda r: value(r, self._party, now), query.descending), counts
+    def _selected(self, jobs: list[Job], rows: Rows, now: float, whole: bool = False) -> Page:
+        """The page the view shows (``whole``: every page), by the one listing query."""
+        view = self._query
+        sort = ("requester" if self._party == "requester_email" else "target") if view.sort == "party" else view.sort
+        query = JobQuery(
+            statuses=tuple(view.statuses),
+            search=view.search,
+            sort=sort,
+            descending=view.descending,
+            offset=0 if whole else view.page * self.page_size,
+            limit=None if whole else self.page_size,
+        )
+        return query.page(jobs, rows, now)
 
     def _render(self, delta: bool = False) -> None:
         """Apply the current query to the current jobs and push one versioned snapshot:
         the whole page, or with ``delta`` only the page's order and the rows that changed."""
-        query = self._query
         now = time.time()
-        rows, counts = self._select(self._rows(), now)
-        last_page = max(0, (len(rows) - 1) // self.page_size)
-        page = min(query.page, last_page)
-        shown = rows[page * self.page_size : (page + 1) * self.page_size]
+        jobs = self._frozen if self._frozen is not None else self.source.jobs()
+        shown = self._selected(jobs, self._rows_of_jobs, now)
         synced = self.source.synced_at
         presence = self.source.presence()
         away = frozenset(owner for owner, status in presence.items() if not status.online)
-        page_rows = [r.public(self._party, now, away) for r in shown]
+        page_rows = [_public(job, self._party, away) for job in shown.jobs]
         changed: list[dict[str, Any]] = []
         if delta:
             sent = {row["uid"]: row for row in self.rows}
@@ -328,13 +270,16 @@ class JobTable(QueueWidget):
                 self._quiet_rows = False
             self.row_order = [row["uid"] for row in page_rows]
             self.changed_rows = changed
-            self.total = len(rows)
-            self.counts = counts
-            self.query = {**query.model_dump(exclude={"id", "kind"}, mode="json"), "page": page}
+            self.total = shown.total
+            self.counts = shown.counts
+            self.query = {
+                **self._query.model_dump(exclude={"id", "kind"}, mode="json"),
+                "page": shown.offset // self.page_size,
+            }
             self.updated_at = iso(synced) or ""
             self.clock = now
             if self._party == "target_email":
-                owners = {r.job.target_email for r in rows} | {r.job.target_email for r in self._cache.values()}
+                owners = {job.target_email for job in jobs}
                 self.presence = [presence_of(presence[o]) for o in sorted(owners) if o in presence]
             self.version += 1
 
@@ -369,15 +314,6 @@ class JobTable(QueueWidget):
             "outputs": [{"path": f.path, "size": f.size} for f in (result.outputs if result else [])],
             "cleaned_up": bool(job.state and job.state.cleaned_up),
         }
-
-
-def _sorted(rows: list[_Row], key: Any, descending: bool) -> list[_Row]:
-    """Sort by ``key``; rows without a value (not started yet, ...) always go last."""
-    keyed = [(key(r), r) for r in rows]
-    present = [(k, r) for k, r in keyed if k is not None]
-    missing = [r for k, r in keyed if k is None]
-    present.sort(key=lambda kr: (kr[0], kr[1].created), reverse=descending)
-    return [r for _, r in present] + missing
 
 
 def _title(api: Any, owner_side: bool) -> str:

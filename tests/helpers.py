@@ -11,6 +11,7 @@ import pickle
 import shutil
 import tempfile
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar, Union
@@ -176,7 +177,7 @@ def as_ordinary_user(call: Callable[[], T]) -> T:
             try:
                 outcome: tuple[bool, Any] = (True, call())
             except BaseException as exc:
-                outcome = (False, RuntimeError(f"{type(exc).__name__}: {exc}"))
+                outcome = (False, RuntimeError("".join(traceback.format_exception(exc))))
             with os.fdopen(write, "wb") as out:
                 out.write(pickle.dumps(outcome))
         finally:

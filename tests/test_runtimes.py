@@ -23,6 +23,8 @@ from helpers import ALICE, OWNER, need, wait_for
 import syft_code_queue as scq
 from syft_code_queue.cli import main
 from syft_code_queue.errors import RuntimeNotFound
+from syft_code_queue.models import JobRef
+from syft_code_queue.protocol.accepted import AcceptedCopies
 from syft_code_queue.protocol.layout import EnvironmentPaths
 from syft_code_queue.runner.python import JobPython, serving_python
 from syft_code_queue.runtimes import owner as runtimes_owner
@@ -211,6 +213,28 @@ def test_a_forbidden_package_is_refused_before_anything_is_resolved(server_facto
         "termcolor is on the owner's list of forbidden packages (named in requirements.txt); "
         "remove it from requirements.txt"
     )
+    assert uv_calls == {"resolve": 0, "build": 0}
+
+
+def test_requirements_are_read_from_the_owners_accepted_copy_not_the_inbox(
+    server_factory, client, make_code, uv_calls, monkeypatch
+):
+    """The requester rewrites requirements.txt in the inbox the moment the owner has copied
+    the submission: the resolution reads the owner's copy (a forbidden package, refused
+    before anything is resolved), not the harmless inbox version. Read from the inbox, the
+    job would be resolved against the index instead (and the test fails)."""
+    keep = AcceptedCopies.keep
+
+    def keep_then_rewrite(copies: AcceptedCopies, ref: JobRef, request: object, code: Path) -> Path:
+        kept = keep(copies, ref, request, code)  # type: ignore[arg-type]
+        (code / "requirements.txt").write_text("numpy\n")
+        return kept
+
+    monkeypatch.setattr(AcceptedCopies, "keep", keep_then_rewrite)
+    server = server_factory(auto_approval_enabled=True, allow_requirements=True, forbidden_packages=("termcolor",))
+    server.start()
+    error = refused(server, client, readme_job(make_code, requirements="termcolor\n"))
+    assert error.startswith("termcolor is on the owner's list of forbidden packages (named in requirements.txt)")
     assert uv_calls == {"resolve": 0, "build": 0}
 
 

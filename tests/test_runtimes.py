@@ -14,15 +14,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from helpers import ALICE, OWNER, need, wait_for
+from helpers import ALICE, EVE, OWNER, need, queue_layout, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.cli import main
-from syft_code_queue.errors import RuntimeNotFound
+from syft_code_queue.errors import RequirementsRefused, RuntimeNotFound
 from syft_code_queue.models import JobRef
 from syft_code_queue.protocol.accepted import AcceptedCopies
 from syft_code_queue.protocol.layout import EnvironmentPaths
@@ -276,6 +277,35 @@ def test_a_resolution_failure_is_refused_with_uvs_reason(server_factory, client,
     error = refused(server, client, readme_job(make_code, requirements="scq-no-such-package-zz9==1.0\n"))
     assert error.startswith("the requirements could not be resolved: No solution found")
     assert "scq-no-such-package-zz9 was not found in the package registry" in error
+
+
+def test_a_slow_resolution_does_not_hold_up_another_requesters_job(
+    server_factory, client, make_code, monkeypatch, root
+) -> None:
+    """Resolving requirements asks the owner's index, for up to uv's timeout. On the serve
+    thread that held up every other requester's submissions; now it runs on a thread of its
+    own, and its job waits without a state until the resolution is in (here: refused)."""
+    asked, answer = threading.Event(), threading.Event()
+
+    def slow_index(*args: object) -> str:
+        asked.set()
+        answer.wait(60)
+        raise RequirementsRefused("the requirements could not be resolved: the index answered too late")
+
+    monkeypatch.setattr(uv, "compile_requirements", slow_index)
+    server = server_factory(auto_approval_enabled=True, allow_requirements=True).start()
+    slow = client.submit_code(OWNER, readme_job(make_code), name="needs the index", auto_approval=True)
+    assert asked.wait(10), "the resolution never started"
+    eve = scq.create_client(email=EVE, data_dir=root)
+    trivial = eve.submit_code(OWNER, make_code('echo hi > "$SYFT_OUTPUT_DIR/out.txt"\n'), name="t", auto_approval=True)
+    try:
+        assert eve.wait_for_job(trivial.uid, timeout=15).status == scq.JobStatus.completed
+        assert not queue_layout(root).job(JobRef(ALICE, slow.uid)).state_file.exists()  # still resolving
+    finally:
+        answer.set()
+    done = wait_for(server, slow.uid)
+    assert done.status == scq.JobStatus.rejected
+    assert done.error == "the requirements could not be resolved: the index answered too late"
 
 
 def test_an_unreachable_index_is_refused_as_such(server_factory, client, make_code, monkeypatch, uv_calls) -> None:

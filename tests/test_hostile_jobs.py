@@ -619,7 +619,6 @@ for folder in (".", "sub"):
     attempt("chmod " + folder, lambda: os.chmod(folder, 0o777))
 attempt("rename data.txt", lambda: os.rename("data.txt", "moved.txt"))
 attempt("remove sub/inner.txt", lambda: os.unlink("sub/inner.txt"))
-attempt("link run.sh", lambda: os.link("run.sh", os.path.join(os.environ["HOME"], "kept.sh")))
 report = {"done": done, "inode": os.stat("run.sh").st_ino}
 with open(os.path.join(os.environ["SYFT_OUTPUT_DIR"], "attack.json"), "w") as out:
     json.dump(report, out)

@@ -3,8 +3,8 @@
 A dispatched job waits for a worker; the worker takes a scratch slot, claims the job under
 its lock (its start forced to the start journal first, so it is never run twice), hands the
 runner exactly the approved bytes (the accepted copy itself to a runner that reads it in
-place, a verified copy in the slot to any other), finds the approved datasets (still the registrations approved,
-or the job fails saying which is not), runs it, publishes the results and records the end;
+place, a verified copy in the slot to any other), finds the approved datasets (still the
+registrations approved, or the job fails saying which is not), runs it, publishes the results and records the end;
 or, when the owner releases them (``release/``), holds them privately and records
 ``awaiting_release``. A job is
 shown ``running`` only if it lasts ``running_shown_after`` (the serve thread publishes that

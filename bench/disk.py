@@ -1,6 +1,6 @@
 """Disk work per job on the owner's side: the files, folders and links the owner's server
 creates for one job, and the bytes it writes, with a code folder of ``--files`` files of
-``--size`` bytes each, one job at a time.
+``--size`` bytes each, one job at a time; and the time per job, submit to completed.
 
 The requester submits from the main thread; only what the server's own threads do is
 counted: creations through an audit hook (a file counts when ``open`` creates it, whatever
@@ -17,10 +17,11 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
-from common import OWNER, REQUESTER, RUNNERS, TRIVIAL_RUN_SH, emit, make_runner, scq
+from common import OWNER, REQUESTER, RUNNERS, TRIVIAL_RUN_SH, emit, make_runner, ms, scq
 
 WARMUP = 3
 created: Counter[str] = Counter()
@@ -80,10 +81,12 @@ def main() -> None:
                 if i == WARMUP:
                     sys.addaudithook(_count)
                     before = written_by_server()
+                    start = time.perf_counter()
                 job = client.submit_code(OWNER, code, name=f"job {i}", auto_approval=True)
                 job = client.wait_for_job(job.uid, timeout=60)
                 assert job.status == scq.JobStatus.completed, job.error
             written = written_by_server() - before
+            elapsed = time.perf_counter() - start
         finally:
             server.stop()
     code_bytes = args.size * (args.files - 1) + len(TRIVIAL_RUN_SH)
@@ -97,6 +100,7 @@ def main() -> None:
             "created_per_job": {kind: round(n / args.jobs, 2) for kind, n in sorted(created.items())},
             "bytes_written_per_job": round(written / args.jobs),
             "bytes_written_per_job_in_code_sizes": round(written / args.jobs / code_bytes, 2),
+            "ms_per_job": ms(elapsed / args.jobs),
         }
     )
 

@@ -308,6 +308,27 @@ def test_a_slow_resolution_does_not_hold_up_another_requesters_job(
     assert done.error == "the requirements could not be resolved: the index answered too late"
 
 
+def test_one_requester_cannot_fill_the_resolver_without_end(server_factory, client, make_code, monkeypatch) -> None:
+    """Resolutions run one at a time: a requester's jobs waiting for theirs count against
+    ``max_in_flight_per_requester``, as still-arriving ones do (without that, the second job
+    simply waits its turn and the test fails)."""
+    answer = threading.Event()
+
+    def slow_index(*args: object) -> str:
+        answer.wait(60)
+        raise RequirementsRefused("the requirements could not be resolved: the index answered too late")
+
+    monkeypatch.setattr(uv, "compile_requirements", slow_index)
+    server = server_factory(allow_requirements=True, max_in_flight_per_requester=1).start()
+    try:
+        client.submit_code(OWNER, readme_job(make_code), name="first")
+        second = client.submit_code(OWNER, readme_job(make_code, requirements="numpy\n"), name="second")
+        error = wait_for(server, second.uid, timeout=15).error or ""
+    finally:
+        answer.set()
+    assert "being resolved" in error and "max_in_flight_per_requester" in error
+
+
 def test_an_unreachable_index_is_refused_as_such(server_factory, client, make_code, monkeypatch, uv_calls) -> None:
     with socket_closed() as port:
         monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{port}/simple")

@@ -131,12 +131,13 @@ class Intake:
         try:
             return self.runtimes.resolve(request, code, ask_index=False)
         except ResolutionPending:
+            self._first_seen.pop(ref, None)  # arrived: what it waits for now is the index
             self.resolver.start(ref, partial(self.runtimes.resolve, request, code))
             raise
 
     def _in_bounds(self, ref: JobRef) -> None:
         """Refuse a uid another requester's accepted job holds, and a requester with more than
-        ``max_in_flight_per_requester`` submissions still arriving."""
+        ``max_in_flight_per_requester`` submissions still arriving or waiting for their resolution."""
         layout = self.store.layout
         others = [
             who
@@ -147,10 +148,11 @@ class Intake:
             raise SubmissionError(f"uid {ref.uid} is already another requester's job; submit again with a new uid")
         if ref not in self._first_seen:
             arriving = sum(1 for seen in self._first_seen if seen.requester == ref.requester)
+            arriving += self.resolver.waiting_of(ref.requester)
             if arriving >= self.config.max_in_flight_per_requester:
                 raise SubmissionError(
-                    f"{arriving} submissions of {ref.requester} are still arriving, the most allowed "
-                    "(max_in_flight_per_requester); submit again once they have been accepted"
+                    f"{arriving} submissions of {ref.requester} are still arriving or being resolved, the most "
+                    "allowed (max_in_flight_per_requester); submit again once they have been accepted"
                 )
 
     def _keep(self, ref: JobRef, request: JobRequest) -> Path:

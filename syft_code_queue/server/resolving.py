@@ -41,6 +41,12 @@ class Resolver:
         with self._lock:
             return ref in self._busy
 
+    def waiting_of(self, requester: str) -> int:
+        """How many of ``requester``'s jobs wait for their resolution (a bound: one
+        requester's resolutions must not fill the resolver's queue without end)."""
+        with self._lock:
+            return sum(1 for ref in self._busy if ref.requester == requester)
+
     def start(self, ref: JobRef, resolution: Resolution) -> None:
         """Resolve ``ref``'s requirements on the resolver thread (started on first use: a
         daemon, so a resolution still waiting for the index never holds up an exit)."""

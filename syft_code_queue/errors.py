@@ -97,6 +97,11 @@ class StillArriving(QueueError):
     """A submission whose files have not all synced yet: wait, don't reject."""
 
 
+class ResolutionPending(StillArriving):
+    """A submission whose requirements are being resolved off the serve thread: wait, don't
+    reject; it is looked at again once the resolution is recorded or refused."""
+
+
 class SupervisorError(QueueError, OSError):
     """The job supervisor server could not be started, or did not answer."""
 

@@ -164,7 +164,7 @@ class QueueConfig(BaseModel):
     max_code_files: int = Field(default=10_000, gt=0)  # entries of the manifest
     max_code_size: int = Field(default=512 * 1024 * 1024, gt=0)  # bytes of code, all files
     max_script_bytes: int = Field(default=256 * 1024, gt=0)  # run.sh, which the policy lexes
-    max_in_flight_per_requester: int = Field(default=100, gt=0)  # submissions still arriving
+    max_in_flight_per_requester: int = Field(default=100, gt=0)  # still arriving, or being resolved
     max_output_files: int = Field(default=10_000, gt=0)  # outputs returned to the requester
     # How often the server rewrites its heartbeat: requesters call it offline after missing
     # about two of them (SyftBox takes seconds to carry a file).

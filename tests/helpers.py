@@ -1,13 +1,17 @@
 """What the tests share besides fixtures: the identities on the embedded root, the system
-tools a test needs, and waiting for something to become true (``eventually``)."""
+tools a test needs, waiting for something to become true (``eventually``), and running a
+step as an ordinary user (``as_ordinary_user``) when the tests run as root, as CI does."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import tempfile
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar, Union
@@ -19,6 +23,8 @@ from syft_code_queue.models import JobRef, utcnow
 from syft_code_queue.protocol.layout import QueueLayout
 
 T = TypeVar("T")
+
+NOBODY = 65534  # the ordinary user a root test drops to
 
 OWNER = "owner@example.com"
 ALICE = "alice@example.com"
@@ -150,3 +156,46 @@ def write_submission(
     paths.submission.mkdir(parents=True, exist_ok=True)
     paths.job_file.write_text(json.dumps(document))
     return uid
+
+
+def as_ordinary_user(call: Callable[[], T]) -> T:
+    """``call()`` with an ordinary user's permissions: as it is when the tests run as such a
+    user; run as root (CI), in a fork of this process that dropped to ``NOBODY`` first, with
+    no groups, so that what only root may do fails as it would for anyone else. Its result,
+    or what it raised, comes back pickled. What it needs must be imported already: the
+    interpreter may live where that user cannot read."""
+    if os.geteuid() != 0:
+        return call()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the test session
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            try:
+                outcome: tuple[bool, Any] = (True, call())
+            except BaseException as exc:
+                outcome = (False, RuntimeError("".join(traceback.format_exception(exc))))
+            with os.fdopen(write, "wb") as out:
+                out.write(pickle.dumps(outcome))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        data = answer.read()
+    os.waitpid(pid, 0)
+    assert data, "the step run as an ordinary user died before it answered"
+    ok, value = pickle.loads(data)
+    if not ok:
+        raise value
+    return value
+
+
+def ordinary_user_folder() -> Path:
+    """A fresh folder that the user of ``as_ordinary_user`` owns (remove it when done)."""
+    folder = Path(tempfile.mkdtemp(prefix="scq-ordinary-", dir="/tmp"))
+    if os.geteuid() == 0:
+        os.chown(folder, NOBODY, NOBODY)
+    return folder

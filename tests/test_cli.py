@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import ALICE, EVE, OWNER, write_submission
+from helpers import ALICE, EVE, OWNER, as_ordinary_user, ordinary_user_folder, write_submission
 
 from syft_code_queue.cli import main
 
@@ -17,6 +20,14 @@ def scq(capsys, *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def scq_captured(*args: str) -> tuple[int, str, str]:
+    """``scq ARGS`` with its output captured in memory (in a process of its own, say)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_submit_approve_serve_and_read_back(capsys, root, make_code, server_factory):
@@ -241,29 +252,27 @@ def test_a_broken_syftbox_config_is_one_line_and_exit_2(capsys, tmp_path, monkey
     assert err.count("\n") == 1
 
 
-def test_a_data_folder_that_cannot_be_read_is_one_line_and_exit_2(capsys, root, make_code):
+def test_a_data_folder_that_cannot_be_read_is_one_line_and_exit_2(make_code):
     """Finding 15: a data folder the user cannot read gave a ``PermissionError`` traceback
-    (the CLI caught only some ``OSError``s). Root reads every folder, so this runs as any
-    other user only."""
-    if os.geteuid() == 0:
-        pytest.skip("root can read any folder")
-    datasites = root / "datasites"
-    datasites.mkdir(parents=True)
-    os.chmod(datasites, 0)
+    (the CLI caught only some ``OSError``s). Root reads every folder, so the command runs as
+    an ordinary user (CI runs as root)."""
+    base = ordinary_user_folder()
     try:
-        rc, _, err = scq(
-            capsys,
-            "submit",
-            str(make_code("echo")),
-            "--to",
-            OWNER,
-            "--name",
-            "x",
-            "--email",
-            ALICE,
-            "--data-dir",
-            str(root),
+        code = make_code("echo")
+        shutil.copytree(code, base / "code")
+        (base / "root" / "datasites").mkdir(parents=True)
+        for path in (base / "code", base / "code" / "run.sh", base / "root", base / "root" / "datasites"):
+            os.chown(path, os.stat(base).st_uid, os.stat(base).st_gid)
+        os.chmod(base / "root" / "datasites", 0)
+        me = ["--email", ALICE, "--data-dir", str(base / "root")]
+        commands = (
+            ["list", *me],
+            ["list", "--owner", *me],
+            ["submit", str(base / "code"), "--to", OWNER, "--name", "x", *me],
         )
+        answers = as_ordinary_user(lambda: [scq_captured(*command) for command in commands])
     finally:
-        os.chmod(datasites, 0o755)
-    assert rc == 2 and err.startswith("scq: error: ") and err.count("\n") == 1
+        shutil.rmtree(base, ignore_errors=True)
+    for rc, _, err in answers:
+        assert rc == 2 and err.startswith("scq: error: ") and err.count("\n") == 1
+        assert "Permission denied" in err, err

@@ -9,6 +9,8 @@ Attacks that only the sandbox stops (reading the owner's files, the network) run
 from __future__ import annotations
 
 import ctypes
+import errno
+import json
 import os
 import shutil
 import socket
@@ -20,18 +22,19 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
-from helpers import ALICE, OWNER, need, wait_for
+from helpers import ALICE, NOBODY, OWNER, as_ordinary_user, need, ordinary_user_folder, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.filesystem import make_folders, remove_tree, walk
-from syft_code_queue.models import Job, JobRequest, utcnow
+from syft_code_queue.models import Job, JobRef, JobRequest, utcnow
 from syft_code_queue.protocol.manifest import build_manifest, copy_verified
 from syft_code_queue.runner import CodeRunner, JobRun, RunResult, SafeCodeRunner
 from syft_code_queue.runner.base import TRUNCATION_MARKER
 from syft_code_queue.runner.launcher import JobIds
+from syft_code_queue.runner.python import serving_python
 from syft_code_queue.runner.staging import staging_parent
 
 MiB = 1024 * 1024
@@ -590,6 +593,138 @@ def test_removing_a_staging_folder_someone_else_removed_leaves_the_shared_parent
     gone = parent / "job-removed-by-another-sweeper"
     remove_tree(gone)
     assert stat.S_IMODE(parent.stat().st_mode) == 0o711
+
+
+# --- the approved code: shown to the job, never changed by it ---------------------------
+
+# Every way a job could change the code it runs, tried on each of its files and folders; what
+# worked is written to the outputs, with the inode of the run.sh it sees.
+ATTACK_PY = """
+import json, os
+done = []
+def attempt(what, action):
+    try:
+        action()
+        done.append(what)
+    except OSError:
+        pass
+for path in ("run.sh", "attack.py", "data.txt", "sub/inner.txt"):
+    attempt("append " + path, lambda: open(path, "ab").write(b"evil"))
+    attempt("truncate " + path, lambda: os.truncate(path, 0))
+    attempt("chmod " + path, lambda: os.chmod(path, 0o777))
+    attempt("utime " + path, lambda: os.utime(path, (0, 0)))
+    attempt("xattr " + path, lambda: os.setxattr(path, "user.evil", b"1"))
+for folder in (".", "sub"):
+    attempt("create in " + folder, lambda: open(os.path.join(folder, "new.txt"), "w").write("evil"))
+    attempt("chmod " + folder, lambda: os.chmod(folder, 0o777))
+attempt("rename data.txt", lambda: os.rename("data.txt", "moved.txt"))
+attempt("remove sub/inner.txt", lambda: os.unlink("sub/inner.txt"))
+report = {"done": done, "inode": os.stat("run.sh").st_ino}
+with open(os.path.join(os.environ["SYFT_OUTPUT_DIR"], "attack.json"), "w") as out:
+    json.dump(report, out)
+"""
+ATTACK_FILES = {"attack.py": ATTACK_PY, "data.txt": "data\n", "sub/inner.txt": "inner\n"}
+ATTACK_RUN_SH = "exec python attack.py\n"  # exec: bash reads no more of a run.sh it may have changed
+
+
+def unchanged(code: Path, files: list) -> list[str]:
+    """How ``code`` differs from exactly ``files``, unwritten, as the owner accepted it."""
+    from syft_code_queue.protocol.manifest import compare_to_manifest
+
+    problems = [f"not its approved bytes: {p}" for part in compare_to_manifest(code, files) for p in part]
+    listed = {entry.path for entry in files}
+    for relative, item in walk(code):
+        info = item.stat(follow_symlinks=False)
+        if not item.is_dir(follow_symlinks=False) and relative not in listed:
+            problems.append(f"not approved: {relative}")
+        if info.st_mode & 0o022 or info.st_mtime < 1e9 or os.listxattr(item.path, follow_symlinks=False):
+            problems.append(f"its mode, time or attributes changed: {relative}")
+    return problems
+
+
+@pytest.mark.parametrize("runner", ["bwrap", "none", "plain"])
+def test_a_job_cannot_change_the_approved_code_it_runs(runner, server_factory, client, make_code):
+    """The run is handed the owner's accepted copy itself wherever the job cannot change it,
+    so no byte of the code is copied: in bubblewrap it is bound read-only; a job running as a
+    uid of its own (a root server) is shown hard links to files it can neither write, chmod
+    nor remove. A job running as the server's own user without the sandbox (the plain
+    ``CodeRunner``; ``SafeCodeRunner`` without bubblewrap on a server that is not root) could
+    change a linked file, so it gets a copy of its own to write. Whichever: the accepted copy
+    stays exactly what was approved: handed to the plain runner in place, it is changed (the
+    test fails), and so it is when copied for the sandbox (the job's inode is then another)."""
+    if runner == "bwrap":
+        need("bwrap")
+    chosen = scq.CodeRunner() if runner == "plain" else safe_runner(runner)
+    server = server_factory(auto_approval_enabled=True, runner=chosen).start()
+    code = make_code(ATTACK_RUN_SH, extra=ATTACK_FILES)
+    job = client.submit_code(OWNER, code, "attack", auto_approval=True)
+    done = client.wait_for_job(job.uid, timeout=60)
+    assert done.status == scq.JobStatus.completed, done.error
+    report = json.loads((client.get_job_output(job.uid) / "attack.json").read_text())
+    accepted = server.store.accepted.code_dir(JobRef(ALICE, job.uid))
+    assert unchanged(accepted, done.request.files) == []
+    in_place = runner == "bwrap" or (runner == "none" and os.geteuid() == 0)
+    if in_place:
+        assert report["done"] == []
+        assert report["inode"] == (accepted / "run.sh").stat().st_ino  # the accepted file itself
+    else:
+        assert "append data.txt" in report["done"] and "create in ." in report["done"]  # its own copy
+        assert report["inode"] != (accepted / "run.sh").stat().st_ino
+
+
+def test_on_a_server_that_is_not_root_the_job_cannot_change_the_code_either(sandbox, make_code):
+    """A server running as an ordinary user runs its jobs as itself. In bubblewrap the code is
+    bound read-only in place (the same inode); without it the job could chmod any file of the
+    server's, so it runs on a copy (linked instead, the test fails). Run as an ordinary user
+    here when the tests run as root."""
+    base = ordinary_user_folder()
+    code = make_code(ATTACK_RUN_SH, extra=ATTACK_FILES)
+    shutil.copytree(code, base / "code")
+    if os.geteuid() == 0:
+        for relative, _ in [("", None), *walk(base / "code")]:
+            os.chown(base / "code" / relative, NOBODY, NOBODY)
+
+    python = serving_python(as_other_user=True)  # one any user can run
+
+    def attack() -> tuple[Optional[str], dict, list[str], int]:
+        sys.executable = python.interpreter  # the supervisor server's too: it is standard library only
+        run = prepare_run(base / "code", base)
+        run.python = python
+        result = safe_runner(sandbox).run_job(run)
+        report = json.loads((run.output_dir / "attack.json").read_text())
+        return result.error, report, unchanged(run.code_dir, run.job.request.files), run.code_dir.stat().st_ino
+
+    try:
+        error, report, problems, _ = as_ordinary_user(attack)
+        accepted = next(base.glob("run-*/code"))
+        inode = (accepted / "run.sh").stat().st_ino
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert error is None
+    assert problems == []
+    if sandbox == "bwrap":
+        assert report["done"] == [] and report["inode"] == inode
+    else:
+        assert "append data.txt" in report["done"] and report["inode"] != inode
+
+
+def test_code_on_another_file_system_is_copied_for_a_job_of_its_own_uid(make_code, tmp_path, monkeypatch):
+    """Hard links cannot cross file systems: there the job of a root server gets a copy,
+    still one it cannot change, and runs as usual."""
+    if os.geteuid() != 0:
+        pytest.skip("only a root server's jobs, of a uid of their own, are shown links")
+    from syft_code_queue.runner import staging
+
+    def across_file_systems(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(staging.os, "link", across_file_systems)
+    code = make_code(ATTACK_RUN_SH, extra=ATTACK_FILES)
+    ran = run_job(safe_runner("none"), code, tmp_path)
+    assert ran.result.succeeded, ran.logs
+    report = json.loads(ran.outputs()["attack.json"])
+    assert report["done"] == [] and report["inode"] != (ran.run.code_dir / "run.sh").stat().st_ino
+    assert unchanged(ran.run.code_dir, ran.run.job.request.files) == []
 
 
 # --- what namespaces do not cover: the kernel's keyrings ----------------------------------

@@ -14,15 +14,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from helpers import ALICE, OWNER, need, wait_for
+from helpers import ALICE, EVE, OWNER, need, queue_layout, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.cli import main
-from syft_code_queue.errors import RuntimeNotFound
+from syft_code_queue.errors import RequirementsRefused, RuntimeNotFound
+from syft_code_queue.models import JobRef
+from syft_code_queue.protocol.accepted import AcceptedCopies
 from syft_code_queue.protocol.layout import EnvironmentPaths
 from syft_code_queue.runner.python import JobPython, serving_python
 from syft_code_queue.runtimes import owner as runtimes_owner
@@ -214,6 +217,28 @@ def test_a_forbidden_package_is_refused_before_anything_is_resolved(server_facto
     assert uv_calls == {"resolve": 0, "build": 0}
 
 
+def test_requirements_are_read_from_the_owners_accepted_copy_not_the_inbox(
+    server_factory, client, make_code, uv_calls, monkeypatch
+):
+    """The requester rewrites requirements.txt in the inbox the moment the owner has copied
+    the submission: the resolution reads the owner's copy (a forbidden package, refused
+    before anything is resolved), not the harmless inbox version. Read from the inbox, the
+    job would be resolved against the index instead (and the test fails)."""
+    keep = AcceptedCopies.keep
+
+    def keep_then_rewrite(copies: AcceptedCopies, ref: JobRef, request: object, code: Path) -> Path:
+        kept = keep(copies, ref, request, code)  # type: ignore[arg-type]
+        (code / "requirements.txt").write_text("numpy\n")
+        return kept
+
+    monkeypatch.setattr(AcceptedCopies, "keep", keep_then_rewrite)
+    server = server_factory(auto_approval_enabled=True, allow_requirements=True, forbidden_packages=("termcolor",))
+    server.start()
+    error = refused(server, client, readme_job(make_code, requirements="termcolor\n"))
+    assert error.startswith("termcolor is on the owner's list of forbidden packages (named in requirements.txt)")
+    assert uv_calls == {"resolve": 0, "build": 0}
+
+
 @pytest.mark.index
 def test_a_forbidden_package_pulled_in_by_the_resolution_is_refused(server_factory, client, make_code) -> None:
     # python-slugify depends on text-unidecode
@@ -252,6 +277,56 @@ def test_a_resolution_failure_is_refused_with_uvs_reason(server_factory, client,
     error = refused(server, client, readme_job(make_code, requirements="scq-no-such-package-zz9==1.0\n"))
     assert error.startswith("the requirements could not be resolved: No solution found")
     assert "scq-no-such-package-zz9 was not found in the package registry" in error
+
+
+def test_a_slow_resolution_does_not_hold_up_another_requesters_job(
+    server_factory, client, make_code, monkeypatch, root
+) -> None:
+    """Resolving requirements asks the owner's index, for up to uv's timeout. On the serve
+    thread that held up every other requester's submissions; now it runs on a thread of its
+    own, and its job waits without a state until the resolution is in (here: refused)."""
+    asked, answer = threading.Event(), threading.Event()
+
+    def slow_index(*args: object) -> str:
+        asked.set()
+        answer.wait(60)
+        raise RequirementsRefused("the requirements could not be resolved: the index answered too late")
+
+    monkeypatch.setattr(uv, "compile_requirements", slow_index)
+    server = server_factory(auto_approval_enabled=True, allow_requirements=True).start()
+    slow = client.submit_code(OWNER, readme_job(make_code), name="needs the index", auto_approval=True)
+    assert asked.wait(10), "the resolution never started"
+    eve = scq.create_client(email=EVE, data_dir=root)
+    trivial = eve.submit_code(OWNER, make_code('echo hi > "$SYFT_OUTPUT_DIR/out.txt"\n'), name="t", auto_approval=True)
+    try:
+        assert eve.wait_for_job(trivial.uid, timeout=15).status == scq.JobStatus.completed
+        assert not queue_layout(root).job(JobRef(ALICE, slow.uid)).state_file.exists()  # still resolving
+    finally:
+        answer.set()
+    done = wait_for(server, slow.uid)
+    assert done.status == scq.JobStatus.rejected
+    assert done.error == "the requirements could not be resolved: the index answered too late"
+
+
+def test_one_requester_cannot_fill_the_resolver_without_end(server_factory, client, make_code, monkeypatch) -> None:
+    """Resolutions run one at a time: a requester's jobs waiting for theirs count against
+    ``max_in_flight_per_requester``, as still-arriving ones do (without that, the second job
+    simply waits its turn and the test fails)."""
+    answer = threading.Event()
+
+    def slow_index(*args: object) -> str:
+        answer.wait(60)
+        raise RequirementsRefused("the requirements could not be resolved: the index answered too late")
+
+    monkeypatch.setattr(uv, "compile_requirements", slow_index)
+    server = server_factory(allow_requirements=True, max_in_flight_per_requester=1).start()
+    try:
+        client.submit_code(OWNER, readme_job(make_code), name="first")
+        second = client.submit_code(OWNER, readme_job(make_code, requirements="numpy\n"), name="second")
+        error = wait_for(server, second.uid, timeout=15).error or ""
+    finally:
+        answer.set()
+    assert "being resolved" in error and "max_in_flight_per_requester" in error
 
 
 def test_an_unreachable_index_is_refused_as_such(server_factory, client, make_code, monkeypatch, uv_calls) -> None:

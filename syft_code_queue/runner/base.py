@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterator, Literal, Mapping, Optional
+from typing import IO, Callable, ClassVar, Iterator, Literal, Mapping, Optional
 
 from ..models import Job
 from ..protocol.manifest import folder_entries
@@ -40,6 +40,8 @@ class JobRun:
     """Everything a runner needs for one execution; the server prepares it."""
 
     job: Job
+    # Exactly the approved bytes: a scratch copy of the runner's own, or, for a runner that
+    # ``reads_code_in_place``, the owner's accepted copy itself, which it must never write.
     code_dir: Path
     output_dir: Path
     stdout_path: Path
@@ -147,7 +149,15 @@ class CodeRunner:
     """Runs ``bash run.sh`` in the job's scratch folder and waits for it, under a supervisor of
     its own (supervisor.py, forked by the supervisor server: launcher.py), so the job's whole
     process tree goes when it ends, times out or is cancelled, daemons and ``setsid`` children
-    included."""
+    included.
+
+    The job runs in ``code_dir``, a scratch copy it may write: it runs as the server's user,
+    so it could change any file the server owns, and is never handed the accepted copy.
+    """
+
+    # True for a runner that only reads ``code_dir`` and shows it to the job so that the job
+    # cannot change it: the server then hands it the owner's accepted copy instead of a copy.
+    reads_code_in_place: ClassVar[bool] = False
 
     def __init__(self, timeout: Optional[float] = None, max_output_size: Optional[int] = None) -> None:
         for name, value in (("timeout", timeout), ("max_output_size", max_output_size)):

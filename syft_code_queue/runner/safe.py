@@ -33,7 +33,7 @@ from .launcher import JobIds, Launch
 from .limits import SandboxPolicy, format_size, lease_job_ids, limits_prologue, tasks_of
 from .policy import normalise_names, policy_violations
 from .python import MINIMAL_PATH
-from .staging import INSIDE_ROOT, Staging
+from .staging import INSIDE_ROOT, Staging, code_view
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,12 @@ class SafeCodeRunner(CodeRunner):
     ``allow_network``, ``sandbox`` ("bwrap" or "none"), ``require_sandbox`` and ``job_uid_base``.
 
     The command lists are a policy check on what run.sh says; containment comes from the sandbox.
+
+    It reads ``code_dir`` in place (``reads_code_in_place``): the job sees it read-only, bound
+    by the sandbox or linked (``runner/staging.py``), and a copy only where it could change it.
     """
+
+    reads_code_in_place = True
 
     def __init__(
         self,
@@ -147,7 +152,8 @@ class SafeCodeRunner(CodeRunner):
                 return RunResult(exit_code=None, error=unreadable)
         with ExitStack() as stack:
             ids = stack.enter_context(lease_job_ids(self.policy.job_uid_base)) if os.geteuid() == 0 else None
-            staging = stack.enter_context(Staging.create(job.code_dir, ids))
+            view = code_view(ids, sandboxed=bwrap is not None)
+            staging = stack.enter_context(Staging.create(job.code_dir, ids, view))
             data_dir = None if bwrap else stack.enter_context(data_folder(job.data, ids.uid if ids else None))
             launch = self._launch(job, staging, ids, bwrap, data_dir)
             result = self.supervise(

@@ -1,10 +1,18 @@
-"""A job's staging folder: a private copy of its code, its outputs, home and tmp, outside the
-owner's tree, with a read-only passwd/group shared by every job; held under a lock while in
-use, swept when a dead runner left it behind, and measured against the scratch cap.
+"""A job's staging folder: its code, its outputs, home and tmp, outside the owner's tree, with
+a read-only passwd/group shared by every job; held under a lock while in use, swept when a
+dead runner left it behind, and measured against the scratch cap.
+
+The code is the owner's accepted copy, shown to the job without copying a byte wherever the
+job cannot change it (``CodeView``): bound read-only by the sandbox in place, or hard links
+to its files, made read-only and owned by the server, which a job running as a uid of its own
+can neither write, chmod nor remove. Only a job that runs as the server's own user without
+the sandbox, which could change a linked file, gets a copy; so does code on another file
+system than the staging folder (no links across file systems).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -15,7 +23,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Literal, Optional
 
 from ..filesystem import make_folders, open_regular, remove_tree, walk
 from .launcher import JobIds
@@ -27,25 +35,28 @@ INSIDE_UID = 1000  # the job's uid as seen inside the sandbox
 INSIDE_ROOT = "/job"  # where the staging folder appears inside the sandbox
 LOCK_FILE = ".in-use"  # held (flock) by the runner while a staging folder is in use
 
+CodeView = Literal["bound", "linked", "copied"]  # how the job's code is shown to it
+
 
 # --- the job's staging folder ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Staging:
-    """The only part of the file system a job can write: ``code`` (a copy of the approved
-    code), ``outputs``, ``home``, ``tmp``; without the sandbox also its read-only ``bin``. It
-    lives outside the owner's tree, so a job running as its own uid can reach it. ``etc``
-    holds the sandbox's passwd and group, the same for every job: shared by all staging
-    folders, mounted read-only."""
+    """A job's own part of the file system: ``code`` (the approved code, which it cannot
+    change), writable ``outputs``, ``home`` and ``tmp``; without the sandbox also its read-only
+    ``bin``. It lives outside the owner's tree, so a job running as its own uid can reach it.
+    ``etc`` holds the sandbox's passwd and group, the same for every job: shared by all
+    staging folders, mounted read-only."""
 
     root: Path
     etc: Path
     job_uid: Optional[int] = None  # the job's own uid, when it has one: what it leaves is found by owner
+    bound: Optional[Path] = None  # the approved code itself, which the sandbox binds read-only
 
     @property
     def code(self) -> Path:
-        return self.root / "code"
+        return self.bound or self.root / "code"
 
     @property
     def outputs(self) -> Path:
@@ -73,9 +84,11 @@ class Staging:
 
     @classmethod
     @contextmanager
-    def create(cls, code: Path, ids: Optional[JobIds]) -> Iterator["Staging"]:
-        """A fresh staging folder, locked while the job uses it. Folders whose lock nobody holds
-        were left by a server that died mid-job; they hold a requester's outputs and go now."""
+    def create(cls, code: Path, ids: Optional[JobIds], view: CodeView) -> Iterator["Staging"]:
+        """A fresh staging folder, locked while the job uses it, with ``code`` shown as
+        ``view`` asks (``code_view`` says which is safe; links fall back to a copy). Folders
+        whose lock nobody holds were left by a server that died mid-job; they hold a
+        requester's outputs and go now."""
         parent = staging_parent(ids)
         _sweep_stale(parent)
         root = Path(tempfile.mkdtemp(prefix="job-", dir=parent))
@@ -85,10 +98,13 @@ class Staging:
         lock = os.open(unnamed, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.rename(unnamed, root / LOCK_FILE)
-        staging = cls(root, _sandbox_etc(parent), ids.uid if ids else None)
+        staging = cls(root, _sandbox_etc(parent), ids.uid if ids else None, code if view == "bound" else None)
         try:
             os.chmod(root, 0o711 if ids else 0o700)
-            _copy_code(code, staging.code)
+            if view == "linked":
+                _link_code(code, staging.code)
+            elif view == "copied":
+                _copy_code(code, staging.code)
             for folder in (staging.outputs, staging.home, staging.tmp):
                 folder.mkdir(mode=0o700)
                 if ids:
@@ -248,6 +264,56 @@ def _entries(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
                 todo.append(Path(entry.path))
             else:
                 yield Path(entry.path), info
+
+
+def code_view(ids: Optional[JobIds], sandboxed: bool) -> CodeView:
+    """How a job may be shown its code without being able to change it: bound read-only by
+    the sandbox where it runs as the server's user (who can reach the owner's private copy);
+    linked where it runs as a uid of its own (which cannot reach it, nor change a file of the
+    server's); copied where it runs as the server's user without the sandbox (it could chmod
+    and write a linked file, and so the accepted copy)."""
+    if ids is not None:
+        return "linked"
+    return "bound" if sandboxed else "copied"
+
+
+def _link_code(source: Path, dest: Path) -> None:
+    """Hard-link the approved code's files into ``dest``: no byte copied. Each file is made
+    read-only and must be the server's, so a job of another uid cannot change it; folders are
+    made anew (the server's, not writable by the job). Where links cannot be made (another
+    file system), the code is copied instead."""
+    dest.mkdir()
+    os.chmod(dest, 0o755)
+    descriptors = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for relative, item in walk(source):
+            target = dest / relative
+            if item.is_dir(follow_symlinks=False):
+                target.mkdir()
+                os.chmod(target, 0o755)
+            elif item.is_file(follow_symlinks=False):
+                _link_file(Path(item.path), target, descriptors)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        log.info("the approved code cannot be linked into the staging folder (%s); copying it", exc.strerror)
+        remove_tree(dest)
+        _copy_code(source, dest)
+    finally:
+        os.close(descriptors)
+
+
+def _link_file(source: Path, target: Path, descriptors: int) -> None:
+    """Link the very file opened and checked (``descriptors``: this process's /proc fd
+    folder), whatever its name points at by then."""
+    fd = open_regular(source)
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            raise OSError(errno.EPERM, "a code file is not the server's own", str(source))
+        os.fchmod(fd, 0o444)
+        os.link(str(fd), target, src_dir_fd=descriptors, follow_symlinks=True)
+    finally:
+        os.close(fd)
 
 
 def _copy_code(source: Path, dest: Path) -> None:

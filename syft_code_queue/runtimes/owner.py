@@ -27,7 +27,14 @@ from typing import Iterator, Optional, Sequence
 
 from pydantic import ValidationError
 
-from ..errors import EnvironmentBuildError, RequirementsRefused, RuntimeNotFound, ToolMissing, describe
+from ..errors import (
+    EnvironmentBuildError,
+    RequirementsRefused,
+    ResolutionPending,
+    RuntimeNotFound,
+    ToolMissing,
+    describe,
+)
 from ..models import DEFAULT_RUNTIME, JobRequest, QueueConfig, ResolvedRuntime, RuntimeRecord
 from ..protocol.documents import read_model
 from ..protocol.layout import REQUIREMENTS_FILE, EnvironmentPaths, requirements_file, shared_environments
@@ -176,16 +183,17 @@ class Runtimes:
         return lock
 
     # -- accepting ---------------------------------------------------------------------
-    def resolve(self, request: JobRequest, code_dir: Path) -> Optional[ResolvedRuntime]:
+    def resolve(self, request: JobRequest, code_dir: Path, ask_index: bool = True) -> Optional[ResolvedRuntime]:
         """The runtime a submission is accepted with (None: the default, as it is), or
         ``RequirementsRefused`` saying why it cannot be (also when this server cannot
-        resolve at all: no uv, no interpreter of the runtime's version)."""
+        resolve at all: no uv, no interpreter of the runtime's version). Not ``ask_index``:
+        ``ResolutionPending`` where only the package index can answer (nothing recorded)."""
         try:
-            return self._resolve_request(request, code_dir)
+            return self._resolve_request(request, code_dir, ask_index)
         except (ToolMissing, EnvironmentBuildError) as exc:
             raise RequirementsRefused(f"the owner's server cannot resolve requirements: {exc}") from None
 
-    def _resolve_request(self, request: JobRequest, code_dir: Path) -> Optional[ResolvedRuntime]:
+    def _resolve_request(self, request: JobRequest, code_dir: Path, ask_index: bool) -> Optional[ResolvedRuntime]:
         name = request.runtime or DEFAULT_RUNTIME
         try:
             spec = self._spec(name)
@@ -214,6 +222,8 @@ class Runtimes:
         key = _key(name, base, index_url, [*packages, *wanted])
         lock = self._recorded(key)
         if lock is None:
+            if not ask_index:
+                raise ResolutionPending(f"its requirements are being resolved against {index_url or 'the index'}")
             lock = self._resolve(base, [*packages, *wanted], index_url)
             atomic_write_json(self.paths.resolution(key), Resolution(lock_sha256=lock.sha256).model_dump_json())
         refuse_forbidden(lock.pins, self.config.forbidden_packages, "required by what requirements.txt names")

@@ -10,14 +10,11 @@ never published.
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
 from ..datasets import Dataset, DatasetList, DatasetRegistry, MockRunResult, run_on_mocks
 from ..errors import InvalidTransitionError
 from ..models import Job, JobRef, QueueConfig
-from ..protocol.manifest import copy_verified
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
 
@@ -107,9 +104,6 @@ class DatasetActions:
             raise InvalidTransitionError(f"job {uid} is {job.status.value}; only a job not run yet runs on the mocks")
         request = job.request  # the owner's accepted copy
         mocks = self.datasets.mocks(request.datasets)
-        accepted = self.store.accepted.code_dir(ref) or self.store.layout.job(ref).code_dir
-        with tempfile.TemporaryDirectory(prefix="scq-review-") as code:
-            # exactly the bytes an approval would pin, not what the inbox holds now
-            copy_verified(accepted, Path(code), request.files)
-            paths = self.datasets.layout.mock_run(uid)
-            return run_on_mocks(self.runner, job, Path(code), request.files, mocks, paths, self.config.job_timeout)
+        code = self.store.accepted.code_dir(ref) or self.store.layout.job(ref).code_dir
+        paths = self.datasets.layout.mock_run(uid)  # run_on_mocks copies exactly the pinned bytes
+        return run_on_mocks(self.runner, job, code, request.files, mocks, paths, self.config.job_timeout)

@@ -5,26 +5,30 @@ trust rules or the auto-approval rule says so) once every file matches its manif
 runner's checks pass and its runtime and requirements resolve (``runtimes/``); refused
 (``rejected``, with the reason) when it never can be (a ``supersedes`` naming none of the
 requester's jobs included); and left alone while it is still arriving, up to
-``arrival_timeout``. Only the serve thread calls in, so its one per-job dict (when each
-still-arriving submission was first seen) needs no lock.
+``arrival_timeout``, and while the package index resolves its requirements, on the resolver
+thread (``server/resolving.py``), so that no other submission waits for the index. Only the
+serve thread calls in, so its one per-job dict (when each still-arriving submission was first
+seen) needs no lock.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional
 
 from .. import lifecycle
 from ..datasets import DatasetRegistry
-from ..errors import DatasetError, RequirementsRefused, StillArriving, SubmissionError
+from ..errors import DatasetError, RequirementsRefused, ResolutionPending, StillArriving, SubmissionError
 from ..governance.trust import TRUST_APPROVER, TrustStore, approval_reason
-from ..models import Job, JobRef, JobRequest, JobState, QueueConfig
+from ..models import Job, JobRef, JobRequest, JobState, QueueConfig, ResolvedRuntime
 from ..protocol.bounds import check_request
 from ..protocol.owner import OwnerStore
 from ..runner import CodeRunner
 from ..runtimes.owner import Runtimes
+from .resolving import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,9 @@ class Intake:
         runtimes: Runtimes,
         datasets: DatasetRegistry,
         trust: Optional[TrustStore] = None,
+        resolved: Callable[[JobRef], None] = lambda ref: None,
     ) -> None:
+        """``resolved``: the serve thread must look at a job whose resolution just ended."""
         self.store = store
         self.runtimes = runtimes
         self.datasets = datasets
@@ -51,6 +57,7 @@ class Intake:
         self.auto_approval_callback = auto_approval_callback
         self.trust = trust
         self._first_seen: dict[JobRef, float] = {}  # still arriving: when first seen (monotonic)
+        self.resolver = Resolver(resolved)
 
     @property
     def owner(self) -> str:
@@ -62,6 +69,8 @@ class Intake:
 
         What is accepted is the owner's private copy, made here: the policy, the callback,
         the reviewer and the run all see those bytes, whatever the inbox holds later."""
+        if self.resolver.busy(ref):  # its accepted copy is being read: leave it as it is
+            raise ResolutionPending("its requirements are being resolved")
         try:
             self._in_bounds(ref)
             request = self.store.read_request(ref, self.config)
@@ -90,7 +99,7 @@ class Intake:
         except DatasetError as refused:
             return self.refuse(ref, str(refused)), None
         try:  # the one step of acceptance that may ask the owner's package index
-            runtime = self.runtimes.resolve(request, code)  # the accepted copy: what the run uses
+            runtime = self._runtime(ref, request, code)  # the accepted copy: what the run uses
         except RequirementsRefused as refused:
             return self.refuse(ref, str(refused)), None
         approver, why = None, lifecycle.AUTO_APPROVED
@@ -113,9 +122,22 @@ class Intake:
         self._first_seen.pop(ref, None)
         return state, request
 
+    def _runtime(self, ref: JobRef, request: JobRequest, code: Path) -> Optional[ResolvedRuntime]:
+        """The runtime ``ref`` is accepted with, from what is recorded; where only the package
+        index can tell, its resolution starts on the resolver thread (``ResolutionPending``)."""
+        failed = self.resolver.outcome(ref)
+        if failed is not None:
+            raise failed
+        try:
+            return self.runtimes.resolve(request, code, ask_index=False)
+        except ResolutionPending:
+            self._first_seen.pop(ref, None)  # arrived: what it waits for now is the index
+            self.resolver.start(ref, partial(self.runtimes.resolve, request, code))
+            raise
+
     def _in_bounds(self, ref: JobRef) -> None:
         """Refuse a uid another requester's accepted job holds, and a requester with more than
-        ``max_in_flight_per_requester`` submissions still arriving."""
+        ``max_in_flight_per_requester`` submissions still arriving or waiting for their resolution."""
         layout = self.store.layout
         others = [
             who
@@ -126,10 +148,11 @@ class Intake:
             raise SubmissionError(f"uid {ref.uid} is already another requester's job; submit again with a new uid")
         if ref not in self._first_seen:
             arriving = sum(1 for seen in self._first_seen if seen.requester == ref.requester)
+            arriving += self.resolver.waiting_of(ref.requester)
             if arriving >= self.config.max_in_flight_per_requester:
                 raise SubmissionError(
-                    f"{arriving} submissions of {ref.requester} are still arriving, the most allowed "
-                    "(max_in_flight_per_requester); submit again once they have been accepted"
+                    f"{arriving} submissions of {ref.requester} are still arriving or being resolved, the most "
+                    "allowed (max_in_flight_per_requester); submit again once they have been accepted"
                 )
 
     def _keep(self, ref: JobRef, request: JobRequest) -> Path:
@@ -141,6 +164,8 @@ class Intake:
     def waiting(self, ref: JobRef) -> bool:
         """Whether ``ref`` is still arriving and within its ``arrival_timeout``: nothing but an
         event about it can change that."""
+        if self.resolver.busy(ref):
+            return True
         first = self._first_seen.get(ref)
         return first is not None and time.monotonic() - first <= self.config.arrival_timeout
 

@@ -90,6 +90,7 @@ class CodeQueueServer(DatasetActions, ReleaseActions, ReviewActions, RuntimeActi
             self.runtimes,
             self.datasets,
             self._oversight.trust,
+            resolved=lambda ref: self._mark({Scope.of(ref)}),
         )
         self._desk = desk = ReleaseDesk(self.store, self.config, self._settled, output_policy, auto_release_callback)
         self._workers = Workers(

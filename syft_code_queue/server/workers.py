@@ -1,9 +1,10 @@
 """Workers: run approved jobs, at most ``max_concurrent_jobs`` at once.
 
 A dispatched job waits for a worker; the worker takes a scratch slot, claims the job under
-its lock (its start forced to the start journal first, so it is never run twice), copies
-exactly the approved bytes, finds the approved datasets (still the registrations approved,
-or the job fails saying which is not), runs it, publishes the results and records the end;
+its lock (its start forced to the start journal first, so it is never run twice), hands the
+runner exactly the approved bytes (the accepted copy itself to a runner that reads it in
+place, a verified copy in the slot to any other), finds the approved datasets (still the
+registrations approved, or the job fails saying which is not), runs it, publishes the results and records the end;
 or, when the owner releases them (``release/``), holds them privately and records
 ``awaiting_release``. A job is
 shown ``running`` only if it lasts ``running_shown_after`` (the serve thread publishes that
@@ -36,7 +37,7 @@ from .. import lifecycle
 from ..datasets import DatasetRegistry
 from ..errors import DatasetError, EnvironmentBuildError, InvalidTransitionError, ToolMissing
 from ..models import Job, JobRef, JobRequest, JobResult, JobState, JobStatus, QueueConfig, RuntimeRecord, utcnow
-from ..protocol.manifest import copy_verified
+from ..protocol.manifest import compare_to_manifest, copy_verified
 from ..protocol.owner import OwnerStore
 from ..release import ReleaseDesk
 from ..runner import CodeRunner, JobRun, RunResult
@@ -223,11 +224,9 @@ class Workers:
             run.data = self.datasets.resolve(state.datasets)
         except DatasetError as gone:
             return JobStatus.failed, str(gone), None
-        code = self.store.accepted.code_dir(ref) or self.store.layout.job(ref).code_dir  # (accepted before copies)
-        try:
-            copy_verified(code, run.code_dir, request.files, slot.take_spares(len(request.files)))
-        except (ValueError, OSError) as exc:
-            return JobStatus.failed, f"the approved code could not be read: {exc}", None
+        problem = self._prepare_code(ref, run, slot)
+        if problem is not None:
+            return JobStatus.failed, f"the approved code could not be read: {problem}", None
         with ExitStack() as environment:
             try:  # built outside the sandbox (the only step with network), held while it runs
                 run.python = environment.enter_context(self.runtimes.environment(state.runtime))
@@ -253,6 +252,26 @@ class Workers:
             update={"exit_code": result.exit_code, "truncated": result.truncated, "runtime": runtime}
         )
         return (*self._ending(ref, run, result), published)
+
+    def _prepare_code(self, ref: JobRef, run: JobRun, slot: Slot) -> Optional[str]:
+        """Point the run at exactly the approved bytes, or say why it cannot be. A runner that
+        reads its code in place gets the owner's accepted copy itself, checked against the
+        manifest (no byte copied); any other runner, and a job accepted before copies were
+        kept (its code is the requester's inbox), gets a verified copy in the slot."""
+        files = run.job.request.files
+        accepted = self.store.accepted.code_dir(ref)
+        try:
+            if accepted is not None and self.runner.reads_code_in_place:
+                pending, broken = compare_to_manifest(accepted, files)
+                if pending or broken:
+                    return f"{(broken or pending)[0]} is not the approved file"
+                run.code_dir = accepted
+            else:
+                code = accepted or self.store.layout.job(ref).code_dir
+                copy_verified(code, run.code_dir, files, slot.take_spares(len(files)))
+        except (ValueError, OSError) as exc:
+            return str(exc)
+        return None
 
     def _ending(self, ref: JobRef, run: JobRun, result: RunResult) -> tuple[JobStatus, str]:
         """How a run ended: its status, and why."""

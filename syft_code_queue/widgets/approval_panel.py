@@ -8,6 +8,9 @@ refuses the approval if the code is not what the reviewer was shown.
 However many jobs wait, every one is reachable: the panel shows one page of cards at a
 time, narrowed by a search (name, uid, requester, tag) and by requester and tag filters.
 The view (``query``) is a synced trait; the front end changes it with a ``view`` action.
+
+A job that ran and waits for the owner's release (``awaiting_release``) is listed too, with
+its "Outputs to release" section (``release_view``: previews, verdicts, release or withhold).
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from ..models import Job, JobStatus
 from ..server import CodeQueueServer
+from . import release_view
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
+from .release_view import HeldFileAction, ReleaseAction, WithholdAction, release_section
 from .sources import JobSource, source_for
 
 PAGE_SIZE = 20  # cards drawn at once; the pager reaches the rest
 MAX_BULK = 1000  # jobs one bulk decision may carry
 ACTIVITY_ENTRIES = 15
 FILE_PREVIEW_BYTES = 64 * 1024
-OPEN_STATUSES = (JobStatus.pending, JobStatus.approved, JobStatus.running)
+OPEN_STATUSES = (JobStatus.pending, JobStatus.awaiting_release, JobStatus.approved, JobStatus.running)
 
 
 class ApproveAction(Action):
@@ -87,17 +92,29 @@ class SelectAction(Action):
 
 
 class ViewAction(Action):
-    """Which open jobs the panel lists: a search, a requester, a tag, a page."""
+    """Which open jobs the panel lists: a search, a requester, a tag, a status, a page."""
 
     kind: Literal["view"]
     search: str = Field(default="", max_length=200)
+    status: Optional[Literal[OPEN_STATUSES]] = None  # type: ignore[valid-type]
     requester: str = Field(default="", max_length=320)
     tag: str = Field(default="", max_length=200)
     page: int = Field(default=0, ge=0)
 
 
 PanelAction = Annotated[
-    Union[ApproveAction, RejectAction, CancelAction, BulkAction, OpenFileAction, SelectAction, ViewAction],
+    Union[
+        ApproveAction,
+        RejectAction,
+        CancelAction,
+        BulkAction,
+        OpenFileAction,
+        SelectAction,
+        ViewAction,
+        HeldFileAction,
+        ReleaseAction,
+        WithholdAction,
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -186,6 +203,8 @@ class ApprovalPanel(QueueWidget):
             return self._bulk(action)
         if isinstance(action, OpenFileAction):
             return self._open_file(action)
+        if isinstance(action, release_view.ReleaseActionType):
+            return release_view.handle(self.server, action)
         if isinstance(action, ViewAction):
             with self._lock:
                 self._view = action
@@ -269,9 +288,10 @@ class ApprovalPanel(QueueWidget):
         page = min(view.page, last_page)
         synced = self.source.synced_at
         with self._lock, self.hold_sync():
-            self.jobs = [_card(j) for j in shown[page * self.page_size : (page + 1) * self.page_size]]
+            on_page = shown[page * self.page_size : (page + 1) * self.page_size]
+            self.jobs = [{**_card(j), "release": release_section(self.server, j)} for j in on_page]
             self.total = len(shown)
-            self.query = {**view.model_dump(exclude={"id", "kind"}), "page": page}
+            self.query = {**view.model_dump(exclude={"id", "kind"}, mode="json"), "page": page}
             self.requesters = _tally(j.requester_email for j in open_jobs)
             self.tags = _tally(t for j in open_jobs for t in j.tags)
             self.counts = counts
@@ -293,13 +313,15 @@ class ApprovalPanel(QueueWidget):
 
 
 def _matching(jobs: list[Job], view: ViewAction) -> list[Job]:
-    """The jobs a view lists: the search found in the name, uid, requester or a tag."""
+    """The jobs a view lists: of its status, the search found in the name, uid, requester or a tag."""
     needle = view.search.strip().lower()
     picked = []
     for job in jobs:
         if view.requester and job.requester_email != view.requester:
             continue
         if view.tag and view.tag not in job.tags:
+            continue
+        if view.status and job.status != view.status:
             continue
         if needle and needle not in "\n".join([job.name, job.uid, job.requester_email, *job.tags]).lower():
             continue

@@ -14,7 +14,7 @@ from helpers import OWNER
 from widget_helpers import RecordingComm, act, wait_for
 
 import syft_code_queue as scq
-from syft_code_queue.widgets import ApprovalPanel, JobTable
+from syft_code_queue.widgets import ApprovalPanel, JobTable, SubmitForm
 from syft_code_queue.widgets.base import status_catalog
 from syft_code_queue.widgets.release_view import CSV_ROWS, IMAGE_BYTES, TEXT_BYTES
 
@@ -155,3 +155,16 @@ def test_every_widget_gets_the_statuses_and_their_labels_from_the_enum(client: s
     labels = {s["value"]: s["label"] for s in table.statuses}
     assert labels["awaiting_release"] == "ran, waiting for the owner's release" and labels["withheld"] == "withheld"
     table.close()
+
+
+def test_the_requester_gives_release_notes_in_the_form_checked_like_the_other_fields(
+    server: scq.CodeQueueServer, client: scq.CodeQueueClient, make_code: Callable[..., Path]
+) -> None:
+    form = SubmitForm(client)
+    fields = dict(target_email=OWNER, code_folder=str(make_code("echo hi\n")), name="Counts")
+    ack = act(form, "submit", **fields, release_notes="n" * 10_001)
+    assert ack["errors"] == {"release_notes": "This is longer than 10000 characters; please shorten it."}
+    ack = act(form, "submit", **fields, release_notes="counts rounded to 5; no cell under 10")
+    assert ack["ok"], ack
+    assert client.get_job(ack["job"]["uid"]).release_notes == "counts rounded to 5; no cell under 10"
+    form.close()

@@ -347,10 +347,10 @@ function render({ model, el }) {
     for (const b of buttons) b.disabled = true;
     api.call(kind, payload).then((ack) => {
       for (const b of buttons) b.disabled = false;
-      card.noteState = ack.ok ? { text: ack.message, kind: "ok" } : { text: ack.error, kind: "error" };
+      const fieldError = (ack.errors || {}).reason; // shown under the reason field instead
+      card.noteState = ack.ok ? { text: ack.message, kind: "ok" } : fieldError ? null : { text: ack.error, kind: "error" };
       showNote(card);
       if (ack.ok) status.ack(ack); // stays visible after the decided job's card leaves
-      const fieldError = (ack.errors || {}).reason;
       if (fieldError) {
         markInvalid(r.reason, r.error, fieldError);
         r.reason.focus();

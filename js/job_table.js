@@ -405,7 +405,9 @@ function render({ model, el }) {
       const more = chunk.end < chunk.size;
       const status = (model.get("detail") || {}).status;
       logNote.textContent = !chunk.available
-        ? (status === "running" || status === "approved" || status === "pending" ? "The log is released when the job finishes." : "No log.")
+        ? status === "awaiting_release"
+          ? "The log is held until the owner releases it."
+          : status === "running" || status === "approved" || status === "pending" ? "The log is released when the job finishes." : "No log."
         : more
           ? `Loading… ${fmtSize(chunk.end)} of ${fmtSize(chunk.size)}`
           : chunk.size === 0
@@ -530,7 +532,7 @@ function render({ model, el }) {
                     );
                   }),
                 )
-              : h("div", { class: "scq-muted" }, "No output files."),
+              : h("div", { class: "scq-muted" }, d.status === "awaiting_release" ? "Held until the owner releases them." : "No output files."),
         ),
       ),
       outputView,

@@ -26,7 +26,6 @@ from ..server import CodeQueueServer
 from . import release_view
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
-from .release_view import HeldFileAction, ReleaseAction, WithholdAction, release_section
 from .sources import JobSource, source_for
 
 PAGE_SIZE = 20  # cards drawn at once; the pager reaches the rest
@@ -96,10 +95,18 @@ class ViewAction(Action):
 
     kind: Literal["view"]
     search: str = Field(default="", max_length=200)
-    status: Optional[Literal[OPEN_STATUSES]] = None  # type: ignore[valid-type]
+    status: Optional[JobStatus] = None
     requester: str = Field(default="", max_length=320)
     tag: str = Field(default="", max_length=200)
     page: int = Field(default=0, ge=0)
+
+    @field_validator("status")
+    @classmethod
+    def _open(cls, value: Optional[JobStatus]) -> Optional[JobStatus]:
+        if value is not None and value not in OPEN_STATUSES:
+            names = ", ".join(s.value for s in OPEN_STATUSES)
+            raise ValueError(f"the panel lists only open jobs ({names}); pick one of those or none")
+        return value
 
 
 PanelAction = Annotated[
@@ -111,9 +118,9 @@ PanelAction = Annotated[
         OpenFileAction,
         SelectAction,
         ViewAction,
-        HeldFileAction,
-        ReleaseAction,
-        WithholdAction,
+        release_view.HeldFileAction,
+        release_view.ReleaseAction,
+        release_view.WithholdAction,
     ],
     Field(discriminator="kind"),
 ]
@@ -289,7 +296,7 @@ class ApprovalPanel(QueueWidget):
         synced = self.source.synced_at
         with self._lock, self.hold_sync():
             on_page = shown[page * self.page_size : (page + 1) * self.page_size]
-            self.jobs = [{**_card(j), "release": release_section(self.server, j)} for j in on_page]
+            self.jobs = [{**_card(j), "release": release_view.release_section(self.server, j)} for j in on_page]
             self.total = len(shown)
             self.query = {**view.model_dump(exclude={"id", "kind"}, mode="json"), "page": page}
             self.requesters = _tally(j.requester_email for j in open_jobs)

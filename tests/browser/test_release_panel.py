@@ -104,6 +104,9 @@ def test_the_owner_previews_a_csv_releases_one_of_two_files_and_the_requester_ge
     assert waiting.text_content() == "ran, waiting for the owner's release"
     chip = mine.locator(".scq-chip[data-status='awaiting_release']")
     assert chip.text_content() == "ran, waiting for the owner's release 2"
+    mine.locator("tr.scq-row", has_text="Second look").click()
+    mine.locator(".scq-detail .scq-muted", has_text="Held until the owner releases them.").wait_for()
+    mine.locator(".scq-log-note", has_text="The log is held until the owner releases it.").wait_for()
 
     # The owner lists only what waits for a release, and reads the requester's notes.
     panel.locator("select.scq-filter-status").select_option("awaiting_release")

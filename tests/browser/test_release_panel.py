@@ -22,7 +22,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 OWNER, ALICE = "owner@example.com", "alice@example.com"
 NOTES = "bands of 20 years; counts not rounded yet"
-AGE_BANDS = """
+SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><script>window.__pwned=1</script>'
+    '<rect width="40" height="20" fill="teal"/></svg>'
+)
+AGE_BANDS = (
+    """
 python3 - <<'PY'
 import csv, os
 rows = list(csv.DictReader(open(os.path.join(os.environ["SYFT_DATASET_DIR"], "census.csv"))))
@@ -40,6 +45,9 @@ with open(os.path.join(out, "summary.txt"), "w") as fh:
 print("banded", len(rows), "rows")
 PY
 """
+    + f"""if [ "$SYFT_JOB_NAME" = "Second look" ]; then echo '{SVG}' > "$SYFT_OUTPUT_DIR/plot.svg"; fi
+"""
+)
 
 
 def setup(root: Path) -> str:
@@ -152,6 +160,13 @@ def test_the_owner_previews_a_csv_releases_one_of_two_files_and_the_requester_ge
     page.wait_for_function("el => el.getAttribute('aria-invalid') === 'true'", arg=reason.element_handle())
     described = page.locator(f"#{reason.get_attribute('aria-describedby')}")
     assert "reason is required" in described.text_content()
+    other.locator("li[data-path='plot.svg'] .scq-held-open").click()
+    image = other.locator(".scq-held-view img.scq-output-image")
+    image.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 40", arg=image.element_handle())
+    assert image.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    assert "<script>" in other.locator(".scq-svg-source pre").text_content(), "its source is there to read"
+    assert page.evaluate("() => window.__pwned") is None, "an SVG shown as an image runs no script"
     assert other_card.locator(".scq-card-note").text_content() == "", "said once, under the field"
 
     for name in ("JupyterLab Light", "JupyterLab Dark"):

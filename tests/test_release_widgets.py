@@ -168,3 +168,13 @@ def test_the_requester_gives_release_notes_in_the_form_checked_like_the_other_fi
     assert ack["ok"], ack
     assert client.get_job(ack["job"]["uid"]).release_notes == "counts rounded to 5; no cell under 10"
     form.close()
+
+
+def test_a_held_jobs_section_is_read_once_per_version_of_the_job(held: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server, panel, uid = held
+    reads: list[str] = []
+    original = server.get_held_outputs
+    monkeypatch.setattr(server, "get_held_outputs", lambda u: reads.append(u) or original(u))
+    for search in ("Tab", "", "Tables"):
+        act(panel, "view", search=search)
+    assert card_of(panel, uid)["release"]["notes"] and reads == [], "redrawn from what was read"

@@ -188,6 +188,7 @@ class ApprovalPanel(QueueWidget):
         self.source = source
         self._view = ViewAction(kind="view", id="init")
         self.server: CodeQueueServer = source.api
+        self._releases = release_view.ReleaseSections(self.server)
         source.attach(self)
         self._render()
 
@@ -296,7 +297,8 @@ class ApprovalPanel(QueueWidget):
         synced = self.source.synced_at
         with self._lock, self.hold_sync():
             on_page = shown[page * self.page_size : (page + 1) * self.page_size]
-            self.jobs = [{**_card(j), "release": release_view.release_section(self.server, j)} for j in on_page]
+            sections = self._releases.of(on_page)
+            self.jobs = [{**_card(j), "release": section} for j, section in zip(on_page, sections, strict=True)]
             self.total = len(shown)
             self.query = {**view.model_dump(exclude={"id", "kind"}, mode="json"), "page": page}
             self.requesters = _tally(j.requester_email for j in open_jobs)

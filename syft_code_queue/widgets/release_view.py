@@ -70,6 +70,24 @@ class WithholdAction(Action):
 ReleaseActionType = (HeldFileAction, ReleaseAction, WithholdAction)
 
 
+class ReleaseSections:
+    """The sections of the held jobs a panel shows, each read once per version of its job
+    (the panel redraws a page on every change; a held record never changes while held)."""
+
+    def __init__(self, server: CodeQueueServer) -> None:
+        self.server = server
+        self._known: dict[str, tuple[Job, Optional[dict[str, Any]]]] = {}
+
+    def of(self, jobs: list[Job]) -> list[Optional[dict[str, Any]]]:
+        """Each job's section (None for a job not awaiting release); forgets the others."""
+        known, self._known = self._known, {}
+        for job in jobs:
+            cached = known.get(job.uid)
+            section = cached[1] if cached is not None and cached[0] is job else release_section(self.server, job)
+            self._known[job.uid] = (job, section)
+        return [self._known[job.uid][1] for job in jobs]
+
+
 def release_section(server: CodeQueueServer, job: Job) -> Optional[dict[str, Any]]:
     """What the card of a held job shows beside its outputs; None for any other job."""
     if job.status != JobStatus.awaiting_release:

@@ -2,11 +2,13 @@
 // stopped), a file browser over its submitted code, bulk decisions with a confirmation
 // step, and the queue's recent activity. Cards are kept by uid, so an update never
 // clears a reason being typed or a ticked checkbox. Python sends one page of cards for the
-// view (search, requester, tag, page) this front end asks for; ticked jobs stay ticked
-// across pages and views.
-import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice, keepKeys, numberedLines, countBy, watchConnection } from "./common.js";
+// view (search, requester, tag, status, page) this front end asks for; ticked jobs stay
+// ticked across pages and views. A job awaiting release gets an "Outputs to release" section
+// (the release* functions below): previews, verdicts, release selected or withhold.
+import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice, keepKeys, markInvalid, numberedLines, countBy, watchConnection, setStatuses, statusLabel, previewBody } from "./common.js";
 
 function render({ model, el }) {
+  setStatuses(model.get("statuses"));
   const api = rpc(model, model.get("ack_timeout"));
   const status = notice();
   const cards = new Map(); // uid -> {el, key, reason, check, note, viewer}
@@ -30,26 +32,27 @@ function render({ model, el }) {
   });
   const requesterFilter = h("select", { class: "scq-input scq-filter-requester", "aria-label": "Only jobs from this requester", onchange: () => changeView({ requester: requesterFilter.value, page: 0 }) });
   const tagFilter = h("select", { class: "scq-input scq-filter-tag", "aria-label": "Only jobs with this tag", onchange: () => changeView({ tag: tagFilter.value, page: 0 }) });
+  const statusFilter = h("select", { class: "scq-input scq-filter-status", "aria-label": "Only jobs of this status", onchange: () => changeView({ status: statusFilter.value, page: 0 }) });
   const range = h("span", { class: "scq-range", "aria-live": "polite" });
   const prev = h("button", { type: "button", class: "scq-btn scq-prev", onclick: () => changeView({ page: query.page - 1 }) }, "‹ Prev");
   const next = h("button", { type: "button", class: "scq-btn scq-next", onclick: () => changeView({ page: query.page + 1 }) }, "Next ›");
-  const filters = h("div", { class: "scq-toolbar scq-panel-filters" }, search, requesterFilter, tagFilter, h("span", { class: "scq-pager" }, range, prev, next));
+  const filters = h("div", { class: "scq-toolbar scq-panel-filters" }, search, statusFilter, requesterFilter, tagFilter, h("span", { class: "scq-pager" }, range, prev, next));
 
   function changeView(change) {
     query = { ...query, ...change, page: Math.max(0, (change.page ?? query.page) || 0) };
-    api.call("view", { search: query.search || "", requester: query.requester || "", tag: query.tag || "", page: query.page }).then((ack) => {
+    api.call("view", { search: query.search || "", requester: query.requester || "", tag: query.tag || "", status: query.status || null, page: query.page }).then((ack) => {
       if (!ack.ok) status.show(ack.error, "error");
     });
   }
 
-  function fillFilter(select, entries, current, allLabel) {
+  function fillFilter(select, entries, current, allLabel, label = (value) => value) {
     const key = JSON.stringify([entries, current]);
     if (select.dataset.key === key) return;
     select.dataset.key = key;
     clear(select).append(h("option", { value: "" }, allLabel));
     const values = entries.map(([value]) => value);
     if (current && !values.includes(current)) entries = [[current, 0], ...entries];
-    for (const [value, count] of entries) select.append(h("option", { value }, `${value} (${count})`));
+    for (const [value, count] of entries) select.append(h("option", { value }, `${label(value)} (${count})`));
     select.value = current || "";
   }
 
@@ -265,12 +268,132 @@ function render({ model, el }) {
             ),
           )
         : null,
-      h("div", { class: "scq-actions" }, reason, button("approve", "Approve"), button("reject", "Reject"), button("cancel", "Cancel job")),
+      job.release ? releaseSection(job, card) : h("div", { class: "scq-actions" }, reason, button("approve", "Approve"), button("reject", "Reject"), button("cancel", "Cancel job")),
       note,
     );
     showNote(card);
     renderViewer(job.uid, viewer);
     return card;
+  }
+
+  // -- Outputs to release ---------------------------------------------------------------
+  // What the owner chose for a held job (ticks, the logs' box, the reason typed, the preview
+  // open) lives here by uid, so a card redrawn by an update keeps it.
+  const releases = new Map();
+
+  function releaseState(job) {
+    let r = releases.get(job.uid);
+    if (r) return r;
+    const id = `scq-release-${Math.random().toString(36).slice(2, 10)}`;
+    r = {
+      ticks: new Map(), // path -> ticked, once the owner changed it
+      logs: null, // the logs' box once changed
+      reason: h("input", { type: "text", id, class: "scq-input scq-release-reason", placeholder: "Reason (required to withhold)", "aria-label": `Reason for the release decision on ${job.name}` }),
+      error: h("div", { class: "scq-field-error scq-release-reason-error", id: `${id}-error`, role: "alert" }),
+      viewer: h("div", { class: "scq-output-view scq-held-view", hidden: true }),
+    };
+    r.reason.addEventListener("input", () => markInvalid(r.reason, r.error, ""));
+    releases.set(job.uid, r);
+    return r;
+  }
+
+  const verdictBadge = (verdict) => h("span", { class: `scq-verdict scq-verdict-${verdict}` }, verdict);
+
+  function releaseFile(job, r, f, log) {
+    const box = log ? null : h("input", { type: "checkbox", class: "scq-release-check", checked: r.ticks.has(f.path) ? r.ticks.get(f.path) : f.ticked, disabled: !f.releasable, "aria-label": `Release ${f.path}` });
+    if (box) box.addEventListener("change", () => r.ticks.set(f.path, box.checked));
+    return h(
+      "li",
+      { class: "scq-held-file", dataset: { path: f.path, verdict: f.verdict, log: log ? "true" : "false" } },
+      h(
+        "div",
+        { class: "scq-held-row" },
+        box,
+        h("button", { type: "button", class: "scq-file scq-held-open", title: `Preview ${f.path}`, onclick: () => openHeld(job, r, f, log) }, h("span", { class: "scq-mono" }, f.path)),
+        h("span", { class: "scq-muted" }, fmtSize(f.size)),
+        verdictBadge(f.verdict),
+      ),
+      f.messages.length ? h("ul", { class: "scq-verdict-messages" }, f.messages.map((m) => h("li", {}, m))) : null,
+      f.releasable ? null : h("div", { class: "scq-muted" }, "SyftBox never syncs a file named like this: it cannot be released."),
+    );
+  }
+
+  function openHeld(job, r, f, log) {
+    api.call("held_file", { uid: job.uid, path: f.path, log }).then((ack) => {
+      if (!ack.ok) return status.show(ack.error, "error");
+      r.preview = ack.preview;
+      drawHeldPreview(r);
+    });
+  }
+
+  function drawHeldPreview(r) {
+    const p = r.preview;
+    clear(r.viewer).hidden = !p;
+    if (!p) return;
+    append(r.viewer, [
+      h("div", { class: "scq-viewer-head" }, h("span", { class: "scq-mono scq-viewer-path" }, p.path), h("span", { class: "scq-muted" }, " " + fmtSize(p.size) + (p.log ? " · log" : ""))),
+      previewBody(p),
+      p.truncated ? h("div", { class: "scq-muted" }, "Showing the start of the file.") : null,
+    ]);
+  }
+
+  function decideRelease(job, card, r, kind, logsBox, buttons) {
+    const payload = { uid: job.uid, reason: r.reason.value };
+    if (kind === "release") {
+      payload.files = job.release.files.filter((f) => f.releasable && (r.ticks.has(f.path) ? r.ticks.get(f.path) : f.ticked)).map((f) => f.path);
+      payload.logs = !!(logsBox && logsBox.checked);
+    }
+    markInvalid(r.reason, r.error, "");
+    for (const b of buttons) b.disabled = true;
+    api.call(kind, payload).then((ack) => {
+      for (const b of buttons) b.disabled = false;
+      const fieldError = (ack.errors || {}).reason; // shown under the reason field instead
+      card.noteState = ack.ok ? { text: ack.message, kind: "ok" } : fieldError ? null : { text: ack.error, kind: "error" };
+      showNote(card);
+      if (ack.ok) status.ack(ack); // stays visible after the decided job's card leaves
+      if (fieldError) {
+        markInvalid(r.reason, r.error, fieldError);
+        r.reason.focus();
+      }
+    });
+  }
+
+  function releaseSection(job, card) {
+    const rel = job.release;
+    if (rel.error) return h("div", { class: "scq-release scq-error-box" }, rel.error);
+    const r = releaseState(job);
+    const logsBox = rel.logs.length ? h("input", { type: "checkbox", class: "scq-release-logs", checked: r.logs ?? rel.logs_ticked }) : null;
+    if (logsBox) logsBox.addEventListener("change", () => (r.logs = logsBox.checked));
+    const releaseButton = h("button", { type: "button", class: "scq-btn scq-btn-approve scq-release-selected" }, "Release selected");
+    const withholdButton = h("button", { type: "button", class: "scq-btn scq-btn-reject scq-withhold" }, "Withhold");
+    const buttons = [releaseButton, withholdButton];
+    releaseButton.addEventListener("click", () => decideRelease(job, card, r, "release", logsBox, buttons));
+    withholdButton.addEventListener("click", () => decideRelease(job, card, r, "withhold", logsBox, buttons));
+    drawHeldPreview(r);
+    const ran = rel.exit_code === null || rel.exit_code === undefined ? "It ran" : `It ran (exit code ${rel.exit_code})`;
+    return h(
+      "div",
+      { class: "scq-release", role: "group", "aria-label": `Outputs to release of ${job.name}` },
+      h("div", { class: "scq-section-title" }, "Outputs to release"),
+      h("div", { class: "scq-muted" }, `${ran}; nothing leaves this machine until you release it. ` + (rel.passed ? "Every file passed the output policy." : "Some files need a look: see their verdicts.")),
+      h(
+        "div",
+        { class: "scq-release-grid" },
+        h(
+          "div",
+          { class: "scq-release-files" },
+          h("div", { class: "scq-release-notes" }, h("div", { class: "scq-release-label" }, "The requester's release notes"), rel.notes ? h("div", { class: "scq-description" }, rel.notes) : h("div", { class: "scq-muted" }, "None given.")),
+          h("div", { class: "scq-release-label" }, `Output files (${rel.files.length})`),
+          rel.files.length ? h("ul", { class: "scq-filelist scq-held-files" }, rel.files.map((f) => releaseFile(job, r, f, false))) : h("div", { class: "scq-muted" }, "The run wrote no output files."),
+          h("div", { class: "scq-release-label" }, "Logs"),
+          rel.logs.length
+            ? [h("ul", { class: "scq-filelist scq-held-logs" }, rel.logs.map((f) => releaseFile(job, r, f, true))), h("label", { class: "scq-check" }, logsBox, " Release the logs (stdout and stderr)")]
+            : h("div", { class: "scq-muted" }, "The run left no logs."),
+        ),
+        r.viewer,
+      ),
+      h("div", { class: "scq-actions scq-release-actions" }, h("div", { class: "scq-release-reason-field" }, r.reason, r.error), releaseButton, withholdButton),
+    );
   }
 
   function renderCards() {
@@ -297,6 +420,7 @@ function render({ model, el }) {
       if (!seen.has(uid)) {
         card.el.remove();
         cards.delete(uid);
+        releases.delete(uid);
       }
     }
     const total = model.get("total") || 0;
@@ -306,7 +430,7 @@ function render({ model, el }) {
     range.textContent = total ? `${first}–${first + jobs.length - 1} of ${total}` : "0 of 0";
     prev.disabled = page <= 0;
     next.disabled = (page + 1) * size >= total;
-    const filtered = query.search || query.requester || query.tag;
+    const filtered = query.search || query.requester || query.tag || query.status;
     empty.textContent = filtered ? "No open job matches this search." : "Nothing to review. New submissions appear here as they arrive.";
     empty.hidden = jobs.length > 0;
   }
@@ -340,9 +464,10 @@ function render({ model, el }) {
     if (document.activeElement !== search) search.value = incoming.search || "";
     fillFilter(requesterFilter, model.get("requesters") || [], query.requester, "All requesters");
     fillFilter(tagFilter, model.get("tags") || [], query.tag, "All tags");
-    const c = model.get("counts") || {};
+    const c = model.get("counts") || {}; // every open status, in Python's order
+    fillFilter(statusFilter, Object.entries(c), query.status, "All open statuses", statusLabel);
     clear(counts);
-    append(counts, ["pending", "approved", "running"].map((s) => h("span", { class: `scq-count-pill scq-s-${s}` + (c[s] ? "" : " scq-zero") }, `${s} ${c[s] || 0}`)));
+    append(counts, Object.keys(c).map((s) => h("span", { class: `scq-count-pill scq-s-${s.replace(/[^a-z]/g, "")}` + (c[s] ? "" : " scq-zero"), dataset: { status: s } }, `${statusLabel(s)} ${c[s]}`)));
     updated.textContent = "updated " + fmtTime(model.get("updated_at"));
     renderCards();
     renderBulk();

@@ -1,7 +1,16 @@
 // Helpers shared by the syft-code-queue widgets. Dependency-free; every piece of data is
 // put into the page as text (textContent / text nodes / attribute values), never as HTML.
 
-export const STATUSES = ["pending", "approved", "running", "completed", "failed", "rejected", "cancelled"];
+// The job statuses, in models.JobStatus's order, and how people read them: Python sends them
+// in every widget's `statuses` trait, and a widget's render installs them before it draws.
+let statusList = [];
+let statusLabels = new Map();
+export function setStatuses(entries) {
+  statusList = (entries || []).map((e) => e.value);
+  statusLabels = new Map((entries || []).map((e) => [e.value, e.label]));
+}
+export const allStatuses = () => statusList;
+export const statusLabel = (status) => statusLabels.get(status) ?? String(status);
 
 // h("div", {class: "scq-x", onclick: f}, "text", child) -> an element. Strings become
 // text nodes, so submitted names and file contents can never become markup.
@@ -85,7 +94,8 @@ export function countBy(items, key) {
 }
 
 export function badge(status) {
-  return h("span", { class: "scq-badge scq-s-" + String(status).replace(/[^a-z]/g, "") }, status);
+  const label = statusLabel(status);
+  return h("span", { class: "scq-badge scq-s-" + String(status).replace(/[^a-z]/g, ""), title: label === status ? null : status }, label);
 }
 
 // Actions go to Python as custom messages and come back as {kind: "ack", id, ok, ...}.
@@ -201,6 +211,61 @@ export function downloadBlob(blob, name) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// A number of a CSV column's summary as a checker reads it: whole numbers whole, others to
+// six significant digits; a value Python could not send as a number arrives as text.
+export function fmtStat(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value !== "number") return String(value);
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+}
+
+// The per-column checks of a CSV (Python's ColumnSummary: min, max, min non-zero, whether its
+// counts are multiples of 5) as rows of a table: [{label, cells: [{text, warn}]}]. A column
+// of whole numbers that are not all multiples of 5 is flagged: unrounded counts.
+export function csvCheckRows(columns) {
+  const cols = columns || [];
+  const stat = (key) => cols.map((c) => ({ text: c.numeric ? fmtStat(c[key]) : "—", warn: false }));
+  const fives = cols.map((c) => (c.multiples_of_5 === null || c.multiples_of_5 === undefined ? { text: "—", warn: false } : c.multiples_of_5 ? { text: "yes", warn: false } : { text: "no", warn: true }));
+  return [
+    { label: "min", cells: stat("min") },
+    { label: "max", cells: stat("max") },
+    { label: "min non-zero", cells: stat("min_nonzero") },
+    { label: "multiples of 5", cells: fives },
+  ];
+}
+
+// A file's preview as Python sends it ({type: image | table | text | binary, path, ...}), drawn
+// with text nodes only. An image (an SVG too) goes into an <img> from a data: URL, where no
+// script runs and nothing is fetched; a table with `columns` gets its per-column checks.
+export function previewBody(p) {
+  if (p.type === "image") {
+    return [
+      h("img", { class: "scq-output-image", alt: `Preview of ${p.path}`, src: `data:${p.mime};base64,${p.data}` }),
+      p.source !== undefined ? h("details", { class: "scq-svg-source" }, h("summary", {}, "SVG source (text an image does not show)"), h("pre", { class: "scq-log scq-output-text", tabindex: "0" }, p.source)) : null,
+    ];
+  }
+  if (p.type === "table") {
+    const [first = [], ...rest] = p.rows;
+    const checks = p.columns
+      ? h(
+          "table",
+          { class: "scq-output-table scq-csv-checks", "aria-label": `Column checks of ${p.path}` },
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "check"), p.columns.map((c) => h("th", { scope: "col" }, c.name)))),
+          h("tbody", {}, csvCheckRows(p.columns).map((row) => h("tr", { dataset: { check: row.label } }, h("th", { scope: "row" }, row.label), row.cells.map((c) => h("td", { class: c.warn ? "scq-check-warn" : null }, c.text))))),
+        )
+      : null;
+    return h(
+      "div",
+      { class: "scq-output-table-wrap" },
+      checks,
+      h("table", { class: "scq-output-table scq-csv-rows", "aria-label": `Contents of ${p.path}` }, h("thead", {}, h("tr", {}, first.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rest.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))),
+      p.more ? h("div", { class: "scq-muted" }, p.total_rows !== undefined ? `Showing ${rest.length} of ${p.total_rows} rows.` : "Showing the first rows; download the file for all of them.") : null,
+    );
+  }
+  if (p.type === "text") return h("pre", { class: "scq-log scq-output-text", tabindex: "0" }, p.text);
+  return h("div", { class: "scq-muted" }, p.note);
 }
 
 const pad = (n) => String(n).padStart(2, "0");

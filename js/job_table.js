@@ -8,7 +8,7 @@
 // On the requester's side a line under the header says whether each owner's server is
 // there. A job's detail streams its log (only what follows the shown text is fetched, so
 // scrolling and a selection survive), previews and downloads outputs, cancels, resubmits.
-import { STATUSES, h, append, clear, badge, rpc, fmtTime, fmtShortTime, fmtDuration, fmtSize, notice, keepKeys, visibleTags, watchConnection, presenceText, foldLogChunk, codePointTail, downloadBlob, fromBase64 } from "./common.js";
+import { setStatuses, allStatuses, statusLabel, previewBody, h, append, clear, badge, rpc, fmtTime, fmtShortTime, fmtDuration, fmtSize, notice, keepKeys, visibleTags, watchConnection, presenceText, foldLogChunk, codePointTail, downloadBlob, fromBase64 } from "./common.js";
 
 const COLUMNS = [
   { key: "name", label: "Name" },
@@ -57,6 +57,7 @@ function initialize({ model }) {
 }
 
 function render({ model, el }) {
+  setStatuses(model.get("statuses"));
   const api = rpc(model, model.get("ack_timeout"));
   const status = notice();
   let query = { ...model.get("query") };
@@ -173,7 +174,7 @@ function render({ model, el }) {
   }
 
   const allChip = h("button", { type: "button", class: "scq-chip", dataset: { status: "all" }, onclick: () => changeView({ statuses: [], page: 0 }) }, "All ", h("span", { class: "scq-count" }));
-  const statusChips = STATUSES.map((s) => {
+  const statusChips = allStatuses().map((s) => {
     const chip = h(
       "button",
       {
@@ -184,10 +185,10 @@ function render({ model, el }) {
           const statuses = new Set(query.statuses || []);
           if (statuses.has(s)) statuses.delete(s);
           else statuses.add(s);
-          changeView({ statuses: STATUSES.filter((x) => statuses.has(x)), page: 0 });
+          changeView({ statuses: allStatuses().filter((x) => statuses.has(x)), page: 0 });
         },
       },
-      s + " ",
+      statusLabel(s) + " ",
       h("span", { class: "scq-count" }),
     );
     return { status: s, chip };
@@ -196,7 +197,7 @@ function render({ model, el }) {
 
   function renderChips() {
     const counts = model.get("counts") || {};
-    const all = STATUSES.reduce((n, s) => n + (counts[s] || 0), 0);
+    const all = allStatuses().reduce((n, s) => n + (counts[s] || 0), 0);
     const selected = new Set(query.statuses || []);
     setText(allChip.lastChild, String(all));
     allChip.classList.toggle("scq-chip-on", !selected.size);
@@ -404,7 +405,9 @@ function render({ model, el }) {
       const more = chunk.end < chunk.size;
       const status = (model.get("detail") || {}).status;
       logNote.textContent = !chunk.available
-        ? (status === "running" || status === "approved" || status === "pending" ? "The log is released when the job finishes." : "No log.")
+        ? status === "awaiting_release"
+          ? "The log is held until the owner releases it."
+          : status === "running" || status === "approved" || status === "pending" ? "The log is released when the job finishes." : "No log."
         : more
           ? `Loading… ${fmtSize(chunk.end)} of ${fmtSize(chunk.size)}`
           : chunk.size === 0
@@ -433,22 +436,7 @@ function render({ model, el }) {
       if (!ack.ok) return status.show(ack.error, "error");
       clear(outputView).hidden = false;
       const head = h("div", { class: "scq-viewer-head" }, h("span", { class: "scq-mono scq-viewer-path" }, ack.path), h("span", { class: "scq-muted" }, " " + fmtSize(ack.size)));
-      let body;
-      if (ack.type === "image") {
-        body = h("img", { class: "scq-output-image", alt: `Output ${ack.path}`, src: `data:${ack.mime};base64,${ack.data}` });
-      } else if (ack.type === "table") {
-        const [first = [], ...rest] = ack.rows;
-        body = h(
-          "div",
-          { class: "scq-output-table-wrap" },
-          h("table", { class: "scq-output-table", "aria-label": `Contents of ${ack.path}` }, h("thead", {}, h("tr", {}, first.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rest.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))),
-          ack.more ? h("div", { class: "scq-muted" }, "Showing the first rows; download the file for all of them.") : null,
-        );
-      } else if (ack.type === "text") {
-        body = h("pre", { class: "scq-log scq-output-text", tabindex: "0" }, ack.text);
-      } else {
-        body = h("div", { class: "scq-muted" }, ack.note);
-      }
+      const body = previewBody(ack);
       append(outputView, [head, body, ack.truncated ? h("div", { class: "scq-muted" }, "Showing the start; download the file for all of it.") : null]);
     });
   }
@@ -544,7 +532,7 @@ function render({ model, el }) {
                     );
                   }),
                 )
-              : h("div", { class: "scq-muted" }, "No output files."),
+              : h("div", { class: "scq-muted" }, d.status === "awaiting_release" ? "Held until the owner releases them." : "No output files."),
         ),
       ),
       outputView,

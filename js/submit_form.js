@@ -10,6 +10,7 @@ const FIELDS = [
   { key: "name", label: "Job name", type: "text", placeholder: "Data analysis" },
   { key: "description", label: "Description", type: "textarea", placeholder: "What the code does and why" },
   { key: "tags", label: "Tags (comma-separated)", type: "text", placeholder: "analysis, statistics" },
+  { key: "release_notes", label: "Release notes (for the owner's output review)", type: "textarea", placeholder: "What the outputs are and the disclosure controls applied, e.g. counts rounded to 5; no cell under 10" },
 ];
 
 function render({ model, el }) {
@@ -106,6 +107,7 @@ function render({ model, el }) {
       if (ack.ok) {
         inputs.name.value = "";
         inputs.description.value = "";
+        inputs.release_notes.value = "";
       }
     });
   }

@@ -80,6 +80,8 @@ def test_jobs_without_a_sort_value_come_last_in_both_directions() -> None:
     assert names(JobQuery(sort="started", descending=False)) == ["a", "c", "b", "d"]
     assert names(JobQuery(sort="name", descending=False)) == ["a", "b", "c", "d"]
     assert names(JobQuery(sort="status", descending=False)) == ["b", "d", "a", "c"]  # ties: oldest first
+    urgent_first = (JobStatus.failed, JobStatus.pending, JobStatus.completed)
+    assert names(JobQuery(sort="status", descending=False, statuses=urgent_first)) == ["c", "b", "d", "a"]
 
 
 def test_a_page_past_the_end_is_the_last_page() -> None:

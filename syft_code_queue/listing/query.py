@@ -31,8 +31,10 @@ class JobQuery(BaseModel):
     """A filter (every given field must match), a sort and a slice.
 
     ``search`` is found, case-insensitively, in the name, uid, requester, target, status or
-    a tag. Rows without a value for the sort key (a job not started yet, ...) always come
-    last; ties go by creation time. An ``offset`` past the last match shows the last page."""
+    a tag. Sorting by status follows the order of ``statuses`` when they are given (a
+    panel's most urgent first), else the lifecycle's. Rows without a value for the sort key
+    (a job not started yet, ...) always come last; ties go by creation time. An ``offset``
+    past the last match shows the last page."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -75,6 +77,9 @@ class JobQuery(BaseModel):
             picked = [job for job in picked if job.status in wanted]
         if not (newest_first and self.sort == "created" and self.descending):
             value = SORT_VALUE[self.sort]
+            if self.sort == "status" and self.statuses:
+                rank = {status: i for i, status in enumerate(self.statuses)}
+                value = lambda row, now: rank[row.job.status]  # noqa: E731
             at = now if now is not None else time.time()
             picked = [row.job for row in _sorted(rows.flatten(picked), lambda row: value(row, at), self.descending)]
         offset = self.offset

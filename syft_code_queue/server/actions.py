@@ -14,6 +14,7 @@ from ..governance.diff import CodeDiff, JobDiffs
 from ..governance.notify import Callback
 from ..models import Job, TrustRule
 from ..release import HeldOutputs
+from ..release.held import PREVIEW_BYTES
 
 if TYPE_CHECKING:
     from .server import CodeQueueServer
@@ -35,6 +36,16 @@ class ReleaseActions:
     def get_held_outputs(self: CodeQueueServer, uid: str) -> HeldOutputs:
         """Owner only: every held file (logs included) with its check's verdict, for review."""
         return self._desk.outputs(self._ref(uid))
+
+    def read_held_file(
+        self: CodeQueueServer, uid: str, path: str, max_bytes: int = PREVIEW_BYTES, log: bool = False
+    ) -> bytes:
+        """The start of one held output (with ``log``: ``stdout.txt`` or ``stderr.txt``), for
+        review (the approval panel's release section); the view is audited."""
+        ref = self._ref(uid)
+        head = self._desk.outputs(ref).read(path, max_bytes, log=log)
+        self.store.audit.record("file_view", by=self.email, job=ref, path=path, bytes=len(head), held=True, log=log)
+        return head
 
 
 class ReviewActions:

@@ -8,6 +8,9 @@ refuses the approval if the code is not what the reviewer was shown.
 However many jobs wait, every one is reachable: the panel shows one page of cards at a
 time, narrowed by a search (name, uid, requester, tag) and by requester and tag filters.
 The view (``query``) is a synced trait; the front end changes it with a ``view`` action.
+
+A job that ran and waits for the owner's release (``awaiting_release``) is listed too, with
+its "Outputs to release" section (``release_view``: previews, verdicts, release or withhold).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from ..listing.query import JobQuery, Rows
 from ..models import Job, JobStatus
 from ..server import CodeQueueServer
+from . import release_view
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
 from .sources import JobSource, source_for
@@ -29,7 +33,7 @@ PAGE_SIZE = 20  # cards drawn at once; the pager reaches the rest
 MAX_BULK = 1000  # jobs one bulk decision may carry
 ACTIVITY_ENTRIES = 15
 FILE_PREVIEW_BYTES = 64 * 1024
-OPEN_STATUSES = (JobStatus.pending, JobStatus.approved, JobStatus.running)
+OPEN_STATUSES = (JobStatus.pending, JobStatus.awaiting_release, JobStatus.approved, JobStatus.running)
 
 
 class ApproveAction(Action):
@@ -88,17 +92,37 @@ class SelectAction(Action):
 
 
 class ViewAction(Action):
-    """Which open jobs the panel lists: a search, a requester, a tag, a page."""
+    """Which open jobs the panel lists: a search, a requester, a tag, a status, a page."""
 
     kind: Literal["view"]
     search: str = Field(default="", max_length=200)
+    status: Optional[JobStatus] = None
     requester: str = Field(default="", max_length=320)
     tag: str = Field(default="", max_length=200)
     page: int = Field(default=0, ge=0)
 
+    @field_validator("status")
+    @classmethod
+    def _open(cls, value: Optional[JobStatus]) -> Optional[JobStatus]:
+        if value is not None and value not in OPEN_STATUSES:
+            names = ", ".join(s.value for s in OPEN_STATUSES)
+            raise ValueError(f"the panel lists only open jobs ({names}); pick one of those or none")
+        return value
+
 
 PanelAction = Annotated[
-    Union[ApproveAction, RejectAction, CancelAction, BulkAction, OpenFileAction, SelectAction, ViewAction],
+    Union[
+        ApproveAction,
+        RejectAction,
+        CancelAction,
+        BulkAction,
+        OpenFileAction,
+        SelectAction,
+        ViewAction,
+        release_view.HeldFileAction,
+        release_view.ReleaseAction,
+        release_view.WithholdAction,
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -166,6 +190,7 @@ class ApprovalPanel(QueueWidget):
         self._view = ViewAction(kind="view", id="init")
         self._rows = Rows(by_acceptance=True)  # the open jobs, flattened once per version
         self.server: CodeQueueServer = source.api
+        self._releases = release_view.ReleaseSections(self.server)
         source.attach(self)
         self._render()
 
@@ -188,6 +213,8 @@ class ApprovalPanel(QueueWidget):
             return self._bulk(action)
         if isinstance(action, OpenFileAction):
             return self._open_file(action)
+        if isinstance(action, release_view.ReleaseActionType):
+            return release_view.handle(self.server, action)
         if isinstance(action, ViewAction):
             with self._lock:
                 self._view = action
@@ -264,8 +291,8 @@ class ApprovalPanel(QueueWidget):
             key=lambda tj: tj[0].at,
         )
         view = self._view
-        shown = JobQuery(  # in status order, then oldest first: the longest waiting pending job on top
-            statuses=OPEN_STATUSES,
+        shown = JobQuery(  # in the order of OPEN_STATUSES, then oldest first: the longest wait on top
+            statuses=(view.status,) if view.status else OPEN_STATUSES,
             requester=view.requester,
             tag=view.tag,
             search=view.search,
@@ -276,9 +303,13 @@ class ApprovalPanel(QueueWidget):
         ).page(open_jobs, self._rows)
         synced = self.source.synced_at
         with self._lock, self.hold_sync():
-            self.jobs = [_card(j) for j in shown.jobs]
+            sections = self._releases.of(shown.jobs)
+            self.jobs = [{**_card(j), "release": section} for j, section in zip(shown.jobs, sections, strict=True)]
             self.total = shown.total
-            self.query = {**view.model_dump(exclude={"id", "kind"}), "page": shown.offset // self.page_size}
+            self.query = {
+                **view.model_dump(exclude={"id", "kind"}, mode="json"),
+                "page": shown.offset // self.page_size,
+            }
             self.requesters = _tally(j.requester_email for j in open_jobs)
             self.tags = _tally(t for j in open_jobs for t in j.tags)
             self.counts = counts

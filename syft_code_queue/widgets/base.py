@@ -6,6 +6,9 @@ refused transition, unexpected error) the front end gets exactly one
 ``{"kind": "ack", "id": ..., "ok": ...}`` back, so a button never stays "busy" forever and
 every error is shown where the user clicked. An acknowledgement that does not come within
 ``ack_timeout`` seconds (a busy or restarted kernel) is shown as an error by the front end.
+
+Every widget also sends the job statuses and how people read them (``statuses``, from
+``models.JobStatus``): the front end has no list of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import traitlets
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..errors import InvalidTransitionError, JobNotFoundError, StillArriving, SubmissionError, describe
-from ..models import validate_uid
+from ..models import JobStatus, validate_uid
 from .assets import css_path
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,11 @@ class Action(BaseModel):
     id: str = Field(max_length=64)
 
 
+def status_catalog() -> list[dict[str, str]]:
+    """Every job status, in the enum's order, with its label ("ran, waiting for the owner's release")."""
+    return [{"value": status.value, "label": status.label} for status in JobStatus]
+
+
 def iso(value: Optional[datetime]) -> Optional[str]:
     return value.isoformat() if value is not None else None
 
@@ -58,6 +66,7 @@ class QueueWidget(anywidget.AnyWidget):
     _actions: TypeAdapter[Any]
 
     ack_timeout = traitlets.Float(30.0).tag(sync=True)  # seconds the front end waits for an answer
+    statuses = traitlets.List(status_catalog()).tag(sync=True)  # [{value, label}] of models.JobStatus
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -1,7 +1,9 @@
 """``SubmitForm``: the requester fills in a form instead of calling ``submit_code``.
 
 The form's fields are validated by the API's own ``SubmitRequest`` model, so the form
-accepts exactly what ``client.submit_code`` accepts; errors come back per field.
+accepts exactly what ``client.submit_code`` accepts; errors come back per field. Its
+release notes (the context and disclosure controls applied) go to the owner with the
+outputs, for the output review.
 
 While the owner's email is typed (the synced ``target``), the form shows whether that
 owner's queue server is there (``target_presence``, kept current by the client's shared
@@ -32,12 +34,13 @@ class SubmitAction(Action):
     name: str = Field(max_length=1000)
     description: str = Field(default="", max_length=20_000)
     tags: str = Field(default="", max_length=4000)
+    release_notes: str = Field(default="", max_length=20_000)
     auto_approval: bool = False
     confirmed: bool = False  # the requester saw that the datasite has no queue and sends anyway
 
 
 MAX_TAG = 64  # what a job's request accepts (models.JobRequest)
-FORM_FIELDS = ("target_email", "code_folder", "name", "description", "tags", "auto_approval")
+FORM_FIELDS = ("target_email", "code_folder", "name", "description", "tags", "release_notes", "auto_approval")
 
 
 def _sentence(err: Any) -> str:
@@ -150,6 +153,7 @@ class SubmitForm(QueueWidget):
                 description=action.description,
                 tags=action.tags,
                 auto_approval=action.auto_approval,
+                release_notes=action.release_notes,
             )
         except ValidationError as exc:
             errors = {**field_errors(exc), **errors}
@@ -174,6 +178,7 @@ class SubmitForm(QueueWidget):
                 description=params.description,
                 tags=params.tags,
                 auto_approval=params.auto_approval,
+                release_notes=params.release_notes,
             )
         except (FileNotFoundError, NotADirectoryError) as exc:
             return {

@@ -1,7 +1,7 @@
 // The widgets' pure helpers, as a reader of the table and the code viewer relies on them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { countBy, fmtDuration, fmtShortTime, fmtSize, fmtTime, numberedLines, visibleTags } from "../../js/common.js";
+import { allStatuses, countBy, csvCheckRows, fmtDuration, fmtShortTime, fmtSize, fmtStat, fmtTime, numberedLines, setStatuses, statusLabel, visibleTags } from "../../js/common.js";
 
 test("a row shows two tags and counts the rest", () => {
   assert.deepEqual(visibleTags(["a", "b", "c", "d", "e"]), { shown: ["a", "b"], more: 3 });
@@ -45,4 +45,43 @@ test("a bulk decision is summed up per requester, the busiest first", () => {
   const jobs = [{ by: "bob" }, { by: "alice" }, { by: "bob" }, { by: "carol" }, { by: "alice" }, { by: "bob" }];
   assert.deepEqual(countBy(jobs, (j) => j.by), [["bob", 3], ["alice", 2], ["carol", 1]]);
   assert.deepEqual(countBy([], (j) => j.by), []);
+});
+
+test("a CSV's column checks read as a checker reads them, unrounded counts flagged", () => {
+  const columns = [
+    { name: "region", numeric: false, integers: false, min: null, max: null, min_nonzero: null, multiples_of_5: null },
+    { name: "count", numeric: true, integers: true, min: 0, max: 40, min_nonzero: 35, multiples_of_5: true },
+    { name: "raw", numeric: true, integers: true, min: 3, max: 1501, min_nonzero: 3, multiples_of_5: false },
+    { name: "mean", numeric: true, integers: false, min: -1.23456789, max: 2.5, min_nonzero: 0.1, multiples_of_5: null },
+  ];
+  const rows = csvCheckRows(columns);
+  assert.deepEqual(rows.map((r) => r.label), ["min", "max", "min non-zero", "multiples of 5"]);
+  assert.deepEqual(rows.map((r) => r.cells.map((c) => c.text)), [
+    ["—", "0", "3", "-1.23457"],
+    ["—", "40", "1501", "2.5"],
+    ["—", "35", "3", "0.1"],
+    ["—", "yes", "no", "—"],
+  ]);
+  assert.deepEqual(rows[3].cells.map((c) => c.warn), [false, false, true, false]);
+  assert.deepEqual(rows.slice(0, 3).flatMap((r) => r.cells.map((c) => c.warn)), Array(12).fill(false));
+  assert.deepEqual(csvCheckRows(undefined).map((r) => r.cells), [[], [], [], []]);
+});
+
+test("a number JSON cannot carry arrives as text and is shown as it came", () => {
+  assert.equal(fmtStat("inf"), "inf");
+  assert.equal(fmtStat(null), "—");
+  assert.equal(fmtStat(5), "5");
+  assert.equal(fmtStat(1e21), "1e+21");
+});
+
+test("statuses and their labels are the ones Python sends, in its order", () => {
+  setStatuses([
+    { value: "pending", label: "pending" },
+    { value: "awaiting_release", label: "ran, waiting for the owner's release" },
+  ]);
+  assert.deepEqual(allStatuses(), ["pending", "awaiting_release"]);
+  assert.equal(statusLabel("awaiting_release"), "ran, waiting for the owner's release");
+  assert.equal(statusLabel("unknown_status"), "unknown_status", "a status from a newer server reads as its name");
+  setStatuses(undefined);
+  assert.deepEqual(allStatuses(), []);
 });

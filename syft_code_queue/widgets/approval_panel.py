@@ -8,6 +8,10 @@ refuses the approval if the code is not what the reviewer was shown.
 However many jobs wait, every one is reachable: the panel shows one page of cards at a
 time, narrowed by a search (name, uid, requester, tag) and by requester and tag filters.
 The view (``query``) is a synced trait; the front end changes it with a ``view`` action.
+
+Each card also shows what changed since the job's earlier versions, the runtime and datasets
+its approval covers, a run on the mocks and "Approve and trust"; the panel lists the trust
+rules and tells of new jobs (``review_view.py``, ``notices.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from ..models import Job, JobStatus
 from ..server import CodeQueueServer
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
+from .notices import DismissAction, Notices, arrivals
+from .review_view import REVIEW_ACTIONS, ReviewAction, ReviewPanel
 from .sources import JobSource, source_for
 
 PAGE_SIZE = 20  # cards drawn at once; the pager reaches the rest
@@ -97,7 +103,17 @@ class ViewAction(Action):
 
 
 PanelAction = Annotated[
-    Union[ApproveAction, RejectAction, CancelAction, BulkAction, OpenFileAction, SelectAction, ViewAction],
+    Union[
+        ApproveAction,
+        RejectAction,
+        CancelAction,
+        BulkAction,
+        OpenFileAction,
+        SelectAction,
+        ViewAction,
+        ReviewAction,
+        DismissAction,
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -113,7 +129,7 @@ def allowed_actions(job: Job) -> list[str]:
     return []
 
 
-def _card(job: Job) -> dict[str, Any]:
+def _card(job: Job, review: dict[str, Any]) -> dict[str, Any]:
     files = sorted(job.files, key=lambda f: (f.path != "run.sh", f.path))
     return {
         "uid": job.uid,
@@ -131,10 +147,11 @@ def _card(job: Job) -> dict[str, Any]:
         "total_size": sum(f.size for f in files),
         "history": [{"status": t.status.value, "at": iso(t.at), "by": t.by, "reason": t.reason} for t in job.history],
         "allowed": allowed_actions(job),
+        **review,
     }
 
 
-class ApprovalPanel(QueueWidget):
+class ApprovalPanel(QueueWidget, ReviewPanel, Notices):
     """Review, approve, reject and cancel the jobs of a running queue server."""
 
     _esm = esm("approval_panel.js")
@@ -163,6 +180,7 @@ class ApprovalPanel(QueueWidget):
         )
         self.source = source
         self._view = ViewAction(kind="view", id="init")
+        self._arrived: Optional[set[str]] = None  # the jobs told of (None: not looked yet)
         self.server: CodeQueueServer = source.api
         source.attach(self)
         self._render()
@@ -173,6 +191,11 @@ class ApprovalPanel(QueueWidget):
 
     # -- actions ------------------------------------------------------------------------
     def handle(self, action: Any) -> dict[str, Any]:
+        if isinstance(action, REVIEW_ACTIONS):
+            return self.review_handle(action)
+        if isinstance(action, DismissAction):
+            with self._lock:
+                return self.dismiss()
         if isinstance(action, ApproveAction):
             job = self.server.approve_job(action.uid, action.reason, manifest_sha256=action.manifest_sha256)
             return {"message": f"Approved {job.name!r} [{job.short_uid}]"}
@@ -268,8 +291,16 @@ class ApprovalPanel(QueueWidget):
         last_page = max(0, (len(shown) - 1) // self.page_size)
         page = min(view.page, last_page)
         synced = self.source.synced_at
+        by_uid = {j.uid: j for j in jobs}
+        approved = self.review_context(jobs)
+        self._arrived, news = arrivals(self._arrived, jobs)
         with self._lock, self.hold_sync():
-            self.jobs = [_card(j) for j in shown[page * self.page_size : (page + 1) * self.page_size]]
+            self.jobs = [
+                _card(j, self.review_card(j, approved, by_uid))
+                for j in shown[page * self.page_size : (page + 1) * self.page_size]
+            ]
+            self.review_render({j.uid for j in open_jobs}, by_uid)
+            self.notify(news, one="New job {item}", many="{count} new jobs")
             self.total = len(shown)
             self.query = {**view.model_dump(exclude={"id", "kind"}), "page": page}
             self.requesters = _tally(j.requester_email for j in open_jobs)

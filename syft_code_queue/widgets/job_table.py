@@ -14,6 +14,8 @@ On the requester's side the table also shows whether each owner's queue server i
 (``presence``), and a pending job whose owner is not reads "waiting for the owner's server".
 A job's detail streams its log (``logs.py``), previews and downloads its outputs
 (``outputs.py``), and lets the requester cancel it or resubmit its code as a new job.
+The requester is also told, in a notification, when one of their jobs changes status
+(``notices.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from . import outputs
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
 from .logs import LogAction, log_chunk
+from .notices import DismissAction, Notices, status_changes
 from .sources import Api, JobSource, source_for
 
 SortKey = Literal["name", "uid", "party", "status", "created", "started", "finished", "duration", "tags"]
@@ -87,7 +90,7 @@ class OutputAction(Action):
 
 
 TableAction = Annotated[
-    Union[ViewAction, PauseAction, SelectAction, LogAction, CancelAction, ResubmitAction, OutputAction],
+    Union[ViewAction, PauseAction, SelectAction, LogAction, CancelAction, ResubmitAction, OutputAction, DismissAction],
     Field(discriminator="kind"),
 ]
 
@@ -157,7 +160,7 @@ SORT_VALUE: dict[str, Callable[[_Row, str, float], Any]] = {
 }
 
 
-class JobTable(QueueWidget):
+class JobTable(QueueWidget, Notices):
     """Live, sortable, filterable table of jobs.
 
     ``JobTable(server)`` shows the queue's jobs on the owner's side, ``JobTable(client)``
@@ -198,7 +201,9 @@ class JobTable(QueueWidget):
         self._cache: dict[str, _Row] = {}
         self._frozen: Optional[list[Job]] = None
         self._quiet_rows = False
+        self._statuses: Optional[dict[str, str]] = None  # the requester's jobs' statuses last told
         source.attach(self)
+        self._tell_changes()
         self._render()
 
     # -- Python API ---------------------------------------------------------------------
@@ -215,6 +220,7 @@ class JobTable(QueueWidget):
     # -- updates --------------------------------------------------------------------------
     def source_changed(self, changed: set[str]) -> None:
         with self._lock:
+            self._tell_changes()  # a paused table still tells
             if self.paused:
                 return
             self._render(delta=True)
@@ -225,6 +231,8 @@ class JobTable(QueueWidget):
         if isinstance(action, (LogAction, CancelAction, ResubmitAction, OutputAction)):
             return self._job_action(action)
         with self._lock:
+            if isinstance(action, DismissAction):
+                return self.dismiss()
             if isinstance(action, ViewAction):
                 self._query = action
                 self._render()
@@ -239,6 +247,12 @@ class JobTable(QueueWidget):
                 else:
                     self.detail = {}
         return {}
+
+    def _tell_changes(self) -> None:
+        """On the requester's side: a notification when one of their jobs changes status."""
+        if self._party == "target_email":
+            self._statuses, news = status_changes(self._statuses, self.source.jobs())
+            self.notify(news, one="Job {item}", many="{count} of your jobs changed status")
 
     def _job(self, uid: str) -> Job:
         job = self.source.get(uid)

@@ -478,12 +478,12 @@ function reviewParts(model, api, status) {
     const { previous, approved } = s.diff;
     for (const d of [previous, approved]) {
       if (!d || (d === approved && previous && previous.against === approved.against)) continue;
-      const what = d.basis === "supersedes" ? "Against the job it supersedes, " : "Against the last approved job of this name, ";
+      const what = d.basis === "supersedes" ? "Against the job it supersedes: " : "Against the last approved job of this name: ";
       el.append(
         h(
           "div",
           { class: "scq-diff-basis", dataset: { basis: d.basis } },
-          h("div", { class: "scq-diff-title" }, what, h("code", { class: "scq-mono", title: d.against }, d.short), ": ", h("span", { class: d.identical ? "scq-ok" : "" }, d.summary)),
+          h("div", { class: "scq-diff-title", title: d.against }, what, h("span", { class: d.identical ? "scq-ok" : "" }, d.summary)),
           d.files.map((f) => fileDiff(f)),
           d.unchanged.length ? h("div", { class: "scq-muted scq-unchanged" }, `Unchanged: ${d.unchanged.join(", ")}`) : null,
         ),
@@ -580,7 +580,7 @@ function reviewParts(model, api, status) {
       return;
     }
     if (run.state === "error") return el.append(h("div", { class: "scq-notice-error scq-mock-error", role: "alert" }, run.error));
-    el.append(
+    append(el, [
       h("div", { class: "scq-mock-result" }, badge(run.state), run.exit_code !== null && run.exit_code !== undefined ? ` exit code ${run.exit_code}` : "", h("span", { class: "scq-muted" }, ` · finished ${fmtTime(run.finished)}`), run.error ? h("span", { class: "scq-warn" }, " · " + run.error) : null),
       h("div", { class: "scq-muted" }, "Log (last lines):"),
       h("pre", { class: "scq-log scq-mock-log", tabindex: "0", "aria-label": "The mock run's log" }, run.log_tail || "(no output)"),
@@ -591,7 +591,7 @@ function reviewParts(model, api, status) {
         run.outputs.map((o) => h("li", { dataset: { path: o.path } }, h("span", { class: "scq-mono" }, o.path), h("span", { class: "scq-muted" }, " " + fmtSize(o.size)), o.preview !== null ? h("pre", { class: "scq-log scq-mock-preview" }, o.preview) : null)),
       ),
       run.more_outputs ? h("div", { class: "scq-muted" }, `and ${run.more_outputs} more files`) : null,
-    );
+    ]);
   }
 
   function renderMocks() {

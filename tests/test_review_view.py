@@ -12,6 +12,7 @@ from widget_helpers import RecordingComm, act, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.governance.trust import TRUST_APPROVER
+from syft_code_queue.models import ResolvedRuntime
 from syft_code_queue.widgets import ApprovalPanel, JobTable, review_view
 
 RUN = 'python3 analysis.py > "$SYFT_OUTPUT_DIR/result.txt"'
@@ -169,3 +170,23 @@ def test_the_requester_is_told_when_a_job_of_theirs_changes_status(client, serve
     assert act(mine, "dismiss")["ok"] and mine.notification == {}
     owner_side = JobTable(server)
     assert owner_side.notification == {}, "the owner's table does not notify (the panel does)"
+
+
+def test_the_card_shows_the_runtime_and_pins_the_approval_covers(client, server, make_code):
+    job = client.submit_code(OWNER, make_code("python -c 'import attrs'", {"requirements.txt": "attrs\n"}), "pins")
+    panel = ApprovalPanel(server)
+    card_of(panel, job.uid, accepted=True)
+    seen = server.get_job(job.uid)
+    runtime = ResolvedRuntime(
+        name="sci", python="3.11.9", lock_sha256="ab" * 32, pins=("attrs==24.2.0",), requirements=True
+    )
+    with_runtime = seen.model_copy(update={"state": seen.state.model_copy(update={"runtime": runtime})})
+    card = panel.review_card(with_runtime, {}, {})
+    assert card["runtime"] == {
+        "name": "sci",
+        "python": "3.11.9",
+        "lock_sha256": "ab" * 32,
+        "pins": ["attrs==24.2.0"],
+        "requirements": True,
+    }
+    assert card["may_vary"] == ["requirements.txt"]

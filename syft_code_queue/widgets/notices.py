@@ -68,7 +68,7 @@ def arrivals(known: Optional[set[str]], jobs: list[Job]) -> tuple[set[str], dict
 
 def _how(job: Job) -> str:
     approver = job.history[1] if len(job.history) > 1 else None
-    return f" ({job.status.value} by {approver.by})" if approver is not None else ""
+    return f" ({approver.status.value} by {approver.by})" if approver is not None else ""
 
 
 def status_changes(seen: Optional[dict[str, str]], jobs: list[Job]) -> tuple[dict[str, str], dict[str, str]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, Callable, Literal, Optional, Union
 
 import traitlets
@@ -72,6 +73,7 @@ ReviewAction = Union[DiffAction, TrustAction, RevokeAction, MockAction]
 REVIEW_ACTIONS = (DiffAction, TrustAction, RevokeAction, MockAction)
 
 
+@lru_cache(maxsize=4096)
 def may_vary(path: str) -> bool:
     """Whether a trust rule accepts ``path`` as a variable file (the rule's model decides)."""
     try:

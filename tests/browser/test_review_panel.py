@@ -87,8 +87,11 @@ def test_the_owner_reads_the_diff_trusts_the_code_and_revokes_the_rule(lab: Lab,
             "def rerun():\n"
             "    while not server.list_trust_rules(): time.sleep(0.1)\n"
             "    client.wait_for_job(second.uid, timeout=120)\n"
-            "    global third\n"
+            "    global third, fourth\n"
             "    third = client.resubmit(second.uid)\n"
+            "    client.wait_for_job(third.uid, timeout=120)\n"
+            "    while server.list_trust_rules(): time.sleep(0.1)\n"
+            "    fourth = client.resubmit(third.uid)  # once the rule is revoked\n"
             "later(rerun)",
             "panel = scq.ApprovalPanel(server)\npanel",
         ],
@@ -138,6 +141,14 @@ def test_the_owner_reads_the_diff_trusts_the_code_and_revokes_the_rule(lab: Lab,
     rule.locator("button.scq-revoke").click()
     panel.locator(".scq-notice", has_text=f"Revoked trust rule {rule_id}").wait_for()
     panel.locator(".scq-trust-list", has_text="No trust rules").wait_for()
+
+    # Revoked: the same code again waits for a person, and its card says it is unchanged.
+    again = panel.locator(".scq-card", has_text="row stats")
+    chip = again.locator(".scq-review-chip")
+    chip.wait_for(timeout=60_000)
+    assert chip.text_content().startswith("✓ identical to approved job ")
+    assert again.locator(".scq-badge").text_content() == "pending"
+    screenshot(again, "review_identical_chip.png")
 
 
 MOCK_SETUP = """

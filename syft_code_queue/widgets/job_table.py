@@ -203,7 +203,6 @@ class JobTable(QueueWidget, Notices):
         self._quiet_rows = False
         self._statuses: Optional[dict[str, str]] = None  # the requester's jobs' statuses last told
         source.attach(self)
-        self._tell_changes()
         self._render()
 
     # -- Python API ---------------------------------------------------------------------
@@ -220,8 +219,8 @@ class JobTable(QueueWidget, Notices):
     # -- updates --------------------------------------------------------------------------
     def source_changed(self, changed: set[str]) -> None:
         with self._lock:
-            self._tell_changes()  # a paused table still tells
             if self.paused:
+                self._tell_changes()  # a paused table still tells
                 return
             self._render(delta=True)
             if self.selected:  # an unchanged detail is not sent again
@@ -335,6 +334,7 @@ class JobTable(QueueWidget, Notices):
             if not delta:
                 changed = []
         with self.hold_sync():
+            self._tell_changes()  # in the same update as the rows that show the change
             self._quiet_rows = delta
             try:
                 self.rows = page_rows

@@ -2,7 +2,7 @@
 "Approve and trust", the identical rerun that approves itself and the rule that can be
 revoked; a run on the mocks whose log and outputs only the owner sees; and the notifications
 the owner and the requester get while their widgets are open. Every new text is readable in
-the dark theme.
+the light and the dark theme.
 """
 
 from __future__ import annotations
@@ -133,8 +133,10 @@ def test_the_owner_reads_the_diff_trusts_the_code_and_revokes_the_rule(lab: Lab,
     panel.locator(".scq-activity li", has_text="trust-rule").first.wait_for(timeout=60_000)
     screenshot(panel, "review_trust_rules.png")
 
+    new_texts = "scq-diff-line scq-change scq-trust-rule scq-notification-text scq-supersedes"
+    assert not unreadable(page, new_texts), "in the light theme"
     dark(page)
-    bad = unreadable(page, "scq-diff-line scq-change scq-trust-rule scq-notification-text scq-supersedes")
+    bad = unreadable(page, new_texts)
     screenshot(panel, "dark_review_panel.png")
     assert not bad, bad
 
@@ -194,8 +196,11 @@ def test_the_owner_runs_a_job_on_the_mock_and_sees_its_log_and_outputs(lab: Lab,
     assert "null" not in card.locator(".scq-mock-run").text_content(), "nothing absent is shown as text"
     screenshot(card, "review_mock_run.png")
 
+    new_texts = "scq-mock-log scq-dataset-name scq-mock-preview scq-runtime"
+    assert not unreadable(page, new_texts), "in the light theme"
     dark(page)
-    bad = unreadable(page, "scq-mock-log scq-dataset-name scq-mock-preview")
+    bad = unreadable(page, new_texts)
+    screenshot(card, "dark_review_mock_run.png")
     assert not bad, bad
 
 

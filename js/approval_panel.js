@@ -5,12 +5,16 @@
 // view (search, requester, tag, status, page) this front end asks for; ticked jobs stay
 // ticked across pages and views. A job awaiting release gets an "Outputs to release" section
 // (the release* functions below): previews, verdicts, release selected or withhold.
-import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice, keepKeys, markInvalid, numberedLines, countBy, watchConnection, setStatuses, statusLabel, previewBody } from "./common.js";
+// The review aids (reviewParts, below render) add to each card what changed since the job's
+// earlier versions, its runtime and datasets, a run on the mocks and "Approve and trust",
+// and to the panel the trust rules and a notification of new jobs.
+import { h, append, clear, badge, rpc, fmtTime, fmtSize, notice, keepKeys, markInvalid, numberedLines, countBy, watchConnection, setStatuses, statusLabel, previewBody, diffLines, notificationBar } from "./common.js";
 
 function render({ model, el }) {
   setStatuses(model.get("statuses"));
   const api = rpc(model, model.get("ack_timeout"));
   const status = notice();
+  const review = reviewParts(model, api, status);
   const cards = new Map(); // uid -> {el, key, reason, check, note, viewer}
   const checked = new Map(); // uid -> the card's job, as it was when ticked
   let query = { ...(model.get("query") || {}) };
@@ -79,12 +83,14 @@ function render({ model, el }) {
     "div",
     { class: "scq scq-panel" },
     header,
+    review.notification.el,
     filters,
     bulk,
     confirmBar,
     status.el,
     list,
     empty,
+    review.rules,
     h("div", { class: "scq-section" }, h("div", { class: "scq-section-title" }, "Recent activity"), activity),
   );
   el.append(keepKeys(root));
@@ -137,9 +143,9 @@ function render({ model, el }) {
     yes.focus();
   }
 
-  function act(job, card, kind, button) {
-    const payload = { uid: job.uid, reason: card.reason.value };
-    if (kind === "approve") payload.manifest_sha256 = job.manifest_sha256;
+  function act(job, card, kind, button, extra = {}) {
+    const payload = { uid: job.uid, reason: card.reason.value, ...extra };
+    if (kind === "approve" || kind === "approve_trust") payload.manifest_sha256 = job.manifest_sha256;
     for (const b of card.buttons) b.disabled = true;
     button.classList.add("scq-busy");
     api.call(kind, payload).then((ack) => {
@@ -247,6 +253,7 @@ function render({ model, el }) {
         job.auto_approval ? h("span", { class: "scq-muted" }, " · asked for auto-approval") : null,
         " ",
         (job.tags || []).map((t) => h("span", { class: "scq-tag" }, t)),
+        review.chips(job),
       ),
       job.description ? h("div", { class: "scq-description" }, job.description) : null,
       !job.accepted ? h("div", { class: "scq-muted" }, "Still arriving: waiting for all files to sync.") : null,
@@ -255,6 +262,7 @@ function render({ model, el }) {
             "div",
             { class: "scq-card-body" },
             h("div", { class: "scq-manifest" }, "Manifest sha256 (approval pins it): ", h("code", { class: "scq-mono scq-hash" }, job.manifest_sha256 || "not accepted yet")),
+            review.body(job),
             h("div", { class: "scq-browser" }, files, viewer),
             h(
               "details",
@@ -268,7 +276,7 @@ function render({ model, el }) {
             ),
           )
         : null,
-      job.release ? releaseSection(job, card) : h("div", { class: "scq-actions" }, reason, button("approve", "Approve"), button("reject", "Reject"), button("cancel", "Cancel job")),
+      job.release ? releaseSection(job, card) : h("div", { class: "scq-actions" }, reason, button("approve", "Approve"), review.trustButton(job, card, act), button("reject", "Reject"), button("cancel", "Cancel job")),
       note,
     );
     showNote(card);
@@ -484,11 +492,289 @@ function render({ model, el }) {
 
   return () => {
     clearTimeout(searchTimer);
+    review.dispose();
     model.off("change:version", onVersion);
     model.off("change:selected", renderCards);
     model.off("change:file_view", onFileView);
     unwatch();
     api.dispose();
+  };
+}
+
+// -- review aids ---------------------------------------------------------------------------
+// What a card shows and does beyond deciding, kept per uid so a card rebuilt by an update
+// keeps its loaded diff, its trust terms and its mock run.
+const EXPIRY_DAYS = [["", "never expires"], ["1", "expires in 1 day"], ["7", "expires in 7 days"], ["30", "expires in 30 days"], ["90", "expires in 90 days"]];
+
+function reviewParts(model, api, status) {
+  const states = new Map(); // uid -> {diffKey, diff, diffError, diffEl, mockEl, mockError, vary, expiry, timer}
+  const state = (uid) => {
+    if (!states.has(uid)) states.set(uid, { vary: new Set(), expiry: "" });
+    return states.get(uid);
+  };
+  const notification = notificationBar(model, api);
+  const rulesList = h("ul", { class: "scq-trust-list" });
+  const rulesTitle = h("div", { class: "scq-section-title" });
+  const rules = h("div", { class: "scq-section scq-trust-rules" }, rulesTitle, rulesList);
+
+  function chips(job) {
+    return [
+      job.supersedes ? h("span", { class: "scq-muted scq-supersedes", title: job.supersedes }, ` · resubmission of ${job.supersedes.slice(0, 8)}`) : null,
+      job.chip ? h("span", { class: "scq-review-chip" }, "✓ " + job.chip) : null,
+    ];
+  }
+
+  function body(job) {
+    return h("div", { class: "scq-review" }, runtimeSection(job), datasetsSection(job), diffSection(job), trustTerms(job), mockSection(job));
+  }
+
+  function runtimeSection(job) {
+    const r = job.runtime;
+    if (!job.accepted) return null;
+    if (!r) return h("div", { class: "scq-runtime" }, h("strong", {}, "Runtime: "), "the server's own Python environment (the default)");
+    const pins = r.pins || [];
+    return h(
+      "div",
+      { class: "scq-runtime" },
+      h("strong", {}, "Runtime: "),
+      h("span", { class: "scq-mono scq-runtime-name" }, r.name),
+      ` · Python ${r.python}`,
+      r.lock_sha256 ? h("span", { class: "scq-muted" }, " · lock ", h("code", { class: "scq-mono", title: r.lock_sha256 }, r.lock_sha256.slice(0, 12))) : null,
+      pins.length
+        ? h(
+            "details",
+            { class: "scq-pins" },
+            h("summary", {}, `${pins.length} pinned package${pins.length === 1 ? "" : "s"}${r.requirements ? " resolved from requirements.txt" : ""}; the approval covers them`),
+            h("ul", { class: "scq-pin-list" }, pins.map((p) => h("li", { class: "scq-mono" }, p))),
+          )
+        : null,
+    );
+  }
+
+  function datasetsSection(job) {
+    const sets = job.datasets || [];
+    if (!sets.length) return null;
+    return h(
+      "div",
+      { class: "scq-datasets-used" },
+      h("strong", {}, "Datasets "),
+      h("span", { class: "scq-muted" }, "(the approval lets the job read these, read-only at /job/data/<name>)"),
+      h(
+        "ul",
+        { class: "scq-dataset-list" },
+        sets.map((d) =>
+          h(
+            "li",
+            { dataset: { dataset: d.name } },
+            h("span", { class: "scq-mono scq-dataset-name" }, d.name),
+            d.missing ? h("span", { class: "scq-warn" }, " ⚠ not registered any more: the job would fail") : null,
+            d.summary ? h("span", {}, " — " + d.summary) : null,
+            d.private_size !== null && d.private_size !== undefined ? h("span", { class: "scq-muted" }, ` · private part ${fmtSize(d.private_size)}`) : null,
+          ),
+        ),
+      ),
+    );
+  }
+
+  function diffSection(job) {
+    if (!job.previous && !job.last_approved) return null;
+    const s = state(job.uid);
+    s.diffEl = h("div", { class: "scq-diffs" });
+    const key = [job.manifest_sha256, job.previous && job.previous.against, job.last_approved && job.last_approved.against].join("|");
+    if (s.diffKey !== key) {
+      s.diffKey = key;
+      s.diff = null;
+      s.diffError = null;
+      api.call("diff", { uid: job.uid }).then((ack) => {
+        if (s.diffKey !== key) return;
+        if (ack.ok) s.diff = ack.diffs;
+        else s.diffError = ack.error;
+        renderDiff(s);
+      });
+    }
+    renderDiff(s);
+    return h("div", { class: "scq-diff-section" }, h("div", { class: "scq-section-title" }, "What changed"), s.diffEl);
+  }
+
+  function renderDiff(s) {
+    const el = clear(s.diffEl);
+    if (s.diffError) return el.append(h("div", { class: "scq-notice-error" }, s.diffError));
+    if (!s.diff) return el.append(h("div", { class: "scq-muted" }, "Reading the diff…"));
+    const { previous, approved } = s.diff;
+    for (const d of [previous, approved]) {
+      if (!d || (d === approved && previous && previous.against === approved.against)) continue;
+      const what = d.basis === "supersedes" ? "Against the job it supersedes: " : "Against the last approved job of this name: ";
+      el.append(
+        h(
+          "div",
+          { class: "scq-diff-basis", dataset: { basis: d.basis } },
+          h("div", { class: "scq-diff-title", title: d.against }, what, h("span", { class: d.identical ? "scq-ok" : "" }, d.summary)),
+          d.files.map((f) => fileDiff(f)),
+          d.unchanged.length ? h("div", { class: "scq-muted scq-unchanged" }, `Unchanged: ${d.unchanged.join(", ")}`) : null,
+        ),
+      );
+    }
+  }
+
+  function fileDiff(f) {
+    const sizes = [f.old_size, f.new_size].filter((x) => x !== null && x !== undefined).map(fmtSize).join(" → ");
+    return h(
+      "div",
+      { class: "scq-diff-file", dataset: { path: f.path, change: f.change } },
+      h("div", { class: "scq-diff-head" }, h("span", { class: `scq-change scq-change-${f.change}` }, f.change), " ", h("span", { class: "scq-mono scq-diff-path" }, f.path), h("span", { class: "scq-muted" }, ` ${sizes}`)),
+      f.note ? h("div", { class: "scq-muted" }, f.note) : null,
+      f.diff
+        ? h(
+            "pre",
+            { class: "scq-diff", tabindex: "0", "aria-label": `Changes to ${f.path}` },
+            h("span", { class: "scq-diff-lines" }, diffLines(f.diff).map((line) => h("span", { class: `scq-diff-line scq-diff-${line.kind}` }, line.text))),
+          )
+        : null,
+      f.cut ? h("div", { class: "scq-muted" }, f.cut) : null,
+    );
+  }
+
+  function trustTerms(job) {
+    if (!job.allowed.includes("approve")) return null;
+    const s = state(job.uid);
+    const expiry = h("select", { class: "scq-input scq-trust-expiry", "aria-label": `How long the trust in ${job.name} lasts`, onchange: () => (s.expiry = expiry.value) }, EXPIRY_DAYS.map(([value, label]) => h("option", { value }, label)));
+    expiry.value = s.expiry;
+    const vary = (job.may_vary || []).map((path) => {
+      const box = h("input", { type: "checkbox", class: "scq-trust-vary", checked: s.vary.has(path), dataset: { path } });
+      box.addEventListener("change", () => (box.checked ? s.vary.add(path) : s.vary.delete(path)));
+      return h("label", { class: "scq-check" }, box, " ", h("span", { class: "scq-mono" }, path));
+    });
+    return h(
+      "fieldset",
+      { class: "scq-trust-terms" },
+      h("legend", {}, "Terms for “Approve and trust”"),
+      h("span", { class: "scq-muted" }, `The same code from ${job.requester}${(job.datasets || []).length ? " for the same datasets" : ""} is then approved without you; `),
+      expiry,
+      vary.length ? h("div", { class: "scq-trust-vary-list" }, h("span", { class: "scq-muted" }, "Files that may differ: "), vary) : null,
+    );
+  }
+
+  function trustButton(job, card, act) {
+    const s = state(job.uid);
+    const b = h("button", { type: "button", class: "scq-btn scq-approve-trust", dataset: { action: "approve" }, disabled: !job.allowed.includes("approve"), title: "Approve, and approve identical later submissions of this code automatically" }, "Approve and trust");
+    b.addEventListener("click", () => act(job, card, "approve_trust", b, { variable_files: [...s.vary], expires_days: s.expiry ? Number(s.expiry) : null }));
+    card.buttons.push(b);
+    return b;
+  }
+
+  function mockSection(job) {
+    if (!job.accepted || job.status !== "pending") return null;
+    const s = state(job.uid);
+    s.mockEl = h("div", { class: "scq-mock-run" });
+    s.mockJob = job;
+    renderMock(job.uid);
+    return h("div", { class: "scq-mock-section" }, h("div", { class: "scq-section-title" }, "Run on mock"), s.mockEl);
+  }
+
+  function renderMock(uid) {
+    const s = state(uid);
+    if (!s.mockEl) return;
+    const job = s.mockJob;
+    const run = (model.get("mock_runs") || {})[uid];
+    clearTimeout(s.timer);
+    const el = clear(s.mockEl);
+    const running = run && run.state === "running";
+    const button = h("button", { type: "button", class: "scq-btn scq-run-mock" + (running || s.asking ? " scq-busy" : ""), disabled: running || s.asking, "aria-busy": running || s.asking ? "true" : "false" }, running ? "Running on mock…" : run ? "Run on mock again" : "Run on mock");
+    button.addEventListener("click", () => {
+      s.asking = true;
+      s.mockError = null;
+      renderMock(uid);
+      api.call("run_on_mock", { uid }).then((ack) => {
+        s.asking = false;
+        if (!ack.ok) s.mockError = ack.error;
+        renderMock(uid);
+      });
+    });
+    const sets = (job.datasets || []).map((d) => d.name).join(", ");
+    el.append(button, " ", h("span", { class: "scq-muted" }, sets ? `Runs the code in the sandbox on the mocks of ${sets}; only you see the result, nothing is published.` : "Runs the code in the sandbox with no data; only you see the result, nothing is published."));
+    if (s.mockError) el.append(h("div", { class: "scq-notice-error scq-mock-error", role: "alert" }, s.mockError));
+    if (!run) return;
+    if (running) {
+      const waited = (Date.now() - Date.parse(run.started)) / 1000;
+      if (waited > run.deadline) {
+        el.append(h("div", { class: "scq-notice-error scq-mock-error", role: "alert" }, `No result after ${Math.round(waited)} s: the mock run did not answer; the kernel may have stopped. Re-run this cell to try again.`));
+      } else {
+        el.append(h("div", { class: "scq-muted", role: "status" }, `Started ${fmtTime(run.started)}; the result appears here.`));
+        s.timer = setTimeout(() => renderMock(uid), (run.deadline - waited) * 1000 + 500);
+      }
+      return;
+    }
+    if (run.state === "error") return el.append(h("div", { class: "scq-notice-error scq-mock-error", role: "alert" }, run.error));
+    append(el, [
+      h("div", { class: "scq-mock-result" }, badge(run.state), run.exit_code !== null && run.exit_code !== undefined ? ` exit code ${run.exit_code}` : "", h("span", { class: "scq-muted" }, ` · finished ${fmtTime(run.finished)}`), run.error ? h("span", { class: "scq-warn" }, " · " + run.error) : null),
+      h("div", { class: "scq-muted" }, "Log (last lines):"),
+      h("pre", { class: "scq-log scq-mock-log", tabindex: "0", "aria-label": "The mock run's log" }, run.log_tail || "(no output)"),
+      h("div", { class: "scq-muted" }, run.outputs.length ? "Outputs:" : "No output files."),
+      h(
+        "ul",
+        { class: "scq-mock-outputs" },
+        run.outputs.map((o) => h("li", { dataset: { path: o.path } }, h("span", { class: "scq-mono" }, o.path), h("span", { class: "scq-muted" }, " " + fmtSize(o.size)), o.preview !== null ? h("pre", { class: "scq-log scq-mock-preview" }, o.preview) : null)),
+      ),
+      run.more_outputs ? h("div", { class: "scq-muted" }, `and ${run.more_outputs} more files`) : null,
+    ]);
+  }
+
+  function renderMocks() {
+    for (const uid of states.keys()) renderMock(uid);
+  }
+
+  function renderRules() {
+    const list = model.get("trust_rules") || [];
+    const error = model.get("trust_error");
+    rulesTitle.textContent = `Trust rules (${list.length})`;
+    clear(rulesList);
+    if (error) rulesList.append(h("li", { class: "scq-notice-error" }, error));
+    if (!list.length && !error) rulesList.append(h("li", { class: "scq-muted" }, "No trust rules. “Approve and trust” on a card adds one."));
+    for (const r of list) {
+      const revoke = h("button", { type: "button", class: "scq-btn scq-revoke", "aria-label": `Revoke trust rule ${r.id}` }, "Revoke");
+      revoke.addEventListener("click", () => {
+        revoke.disabled = true;
+        api.call("revoke_trust", { rule_id: r.id }).then((ack) => {
+          status.ack(ack);
+          if (!ack.ok) revoke.disabled = false;
+        });
+      });
+      rulesList.append(
+        h(
+          "li",
+          { class: "scq-trust-rule" + (r.expired ? " scq-expired" : ""), dataset: { rule: r.id } },
+          h("code", { class: "scq-mono" }, r.id),
+          " the code of job ",
+          h("code", { class: "scq-mono", title: r.source_uid || "" }, (r.source_uid || "").slice(0, 8)),
+          r.source_name ? ` (${r.source_name})` : "",
+          ` from ${r.requesters.join(", ")}`,
+          r.datasets.length ? ` for ${r.datasets.join(", ")}` : "",
+          r.variable_files.length ? h("span", { class: "scq-muted" }, ` · may differ: ${r.variable_files.join(", ")}`) : null,
+          h("span", { class: r.expired ? "scq-warn" : "scq-muted" }, r.expired ? " · expired" : r.expires ? ` · expires ${fmtTime(r.expires)}` : " · never expires"),
+          h("span", { class: "scq-muted" }, ` · by ${r.created_by || "?"} ${fmtTime(r.created_at)} `),
+          revoke,
+        ),
+      );
+    }
+  }
+
+  model.on("change:mock_runs", renderMocks);
+  model.on("change:trust_rules", renderRules);
+  model.on("change:trust_error", renderRules);
+  renderRules();
+  return {
+    notification,
+    rules,
+    chips,
+    body,
+    trustButton,
+    dispose() {
+      for (const s of states.values()) clearTimeout(s.timer);
+      notification.dispose();
+      model.off("change:mock_runs", renderMocks);
+      model.off("change:trust_rules", renderRules);
+      model.off("change:trust_error", renderRules);
+    },
   };
 }
 

@@ -138,6 +138,43 @@ export function noAnswer(seconds) {
   return `No answer from the kernel after ${seconds} s: it is busy with another cell or has stopped; wait for it (the action may still happen) or re-run this cell.`;
 }
 
+// A unified diff as lines to show, each with its kind: "added", "removed", "context", "hunk"
+// (an @@ line) or "note" ("\\ No newline at end of file"). The ---/+++ file names are dropped:
+// the view names the file.
+export function diffLines(text) {
+  const lines = String(text ?? "").split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  const out = [];
+  let header = true;
+  for (const line of lines) {
+    if (header && (line.startsWith("--- ") || line.startsWith("+++ "))) continue;
+    header = false;
+    const kind = line.startsWith("@@") ? "hunk" : line.startsWith("+") ? "added" : line.startsWith("-") ? "removed" : line.startsWith("\\") ? "note" : "context";
+    out.push({ kind, text: line });
+  }
+  return out;
+}
+
+// A widget's notification (Python's `notification` trait: {id, text, count}): one line that
+// is announced politely, never takes the focus, and goes when dismissed.
+export function notificationBar(model, api) {
+  const text = h("span", { class: "scq-notification-text" });
+  const close = h("button", { type: "button", class: "scq-btn scq-notification-dismiss", "aria-label": "Dismiss the notification" }, "Dismiss");
+  const el = h("div", { class: "scq-notification", role: "status", "aria-live": "polite", hidden: true }, h("span", { class: "scq-notification-icon", "aria-hidden": "true" }, "●"), text, close);
+  const show = () => {
+    const n = model.get("notification") || {};
+    el.hidden = !n.text;
+    text.textContent = n.text || "";
+  };
+  close.addEventListener("click", () => {
+    el.hidden = true;
+    api.call("dismiss").then((ack) => { if (!ack.ok) show(); });
+  });
+  model.on("change:notification", show);
+  show();
+  return { el, dispose: () => model.off("change:notification", show) };
+}
+
 // A widget whose kernel restarted or stopped cannot act any more: its Python object is gone.
 // Say so, and disable every control (also those drawn later). JupyterLab and Notebook 7 tell
 // through the widget manager's kernel; a manager that marks dead comms is heard too.

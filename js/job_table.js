@@ -8,7 +8,7 @@
 // On the requester's side a line under the header says whether each owner's server is
 // there. A job's detail streams its log (only what follows the shown text is fetched, so
 // scrolling and a selection survive), previews and downloads outputs, cancels, resubmits.
-import { setStatuses, allStatuses, statusLabel, previewBody, h, append, clear, badge, rpc, fmtTime, fmtShortTime, fmtDuration, fmtSize, notice, keepKeys, visibleTags, watchConnection, presenceText, foldLogChunk, codePointTail, downloadBlob, fromBase64 } from "./common.js";
+import { setStatuses, allStatuses, statusLabel, previewBody, h, append, clear, badge, rpc, fmtTime, fmtShortTime, fmtDuration, fmtSize, notice, keepKeys, visibleTags, watchConnection, presenceText, foldLogChunk, codePointTail, downloadBlob, fromBase64, notificationBar } from "./common.js";
 
 const COLUMNS = [
   { key: "name", label: "Name" },
@@ -102,7 +102,8 @@ function render({ model, el }) {
   const footer = h("div", { class: "scq-footer" }, range, h("span", { class: "scq-pager" }, prev, next));
 
   const detail = h("div", { class: "scq-detail", hidden: true });
-  const root = h("div", { class: "scq scq-jobtable" }, header, presenceLine, toolbar, scroller, empty, footer, status.el, detail);
+  const notification = notificationBar(model, api); // the requester's: their jobs' status changes
+  const root = h("div", { class: "scq scq-jobtable" }, header, notification.el, presenceLine, toolbar, scroller, empty, footer, status.el, detail);
   el.append(keepKeys(root));
   const unwatch = watchConnection(model, el, root);
   root.addEventListener("keydown", (event) => {
@@ -580,6 +581,7 @@ function render({ model, el }) {
     model.off("change:selected", markSelection);
     model.off("change:paused", renderStatusLine);
     unwatch();
+    notification.dispose();
     api.dispose();
   };
 }

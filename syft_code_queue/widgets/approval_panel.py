@@ -11,6 +11,9 @@ The view (``query``) is a synced trait; the front end changes it with a ``view``
 
 A job that ran and waits for the owner's release (``awaiting_release``) is listed too, with
 its "Outputs to release" section (``release_view``: previews, verdicts, release or withhold).
+Each card also shows what changed since the job's earlier versions, the runtime and datasets
+its approval covers, a run on the mocks and "Approve and trust"; the panel lists the trust
+rules and tells of new jobs (``review_view.py``, ``notices.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from ..server import CodeQueueServer
 from . import release_view
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
+from .notices import DismissAction, Notices, arrivals
+from .review_view import REVIEW_ACTIONS, ReviewAction, ReviewPanel
 from .sources import JobSource, source_for
 
 PAGE_SIZE = 20  # cards drawn at once; the pager reaches the rest
@@ -122,6 +127,8 @@ PanelAction = Annotated[
         release_view.HeldFileAction,
         release_view.ReleaseAction,
         release_view.WithholdAction,
+        ReviewAction,
+        DismissAction,
     ],
     Field(discriminator="kind"),
 ]
@@ -138,7 +145,7 @@ def allowed_actions(job: Job) -> list[str]:
     return []
 
 
-def _card(job: Job) -> dict[str, Any]:
+def _card(job: Job, review: dict[str, Any]) -> dict[str, Any]:
     files = sorted(job.files, key=lambda f: (f.path != "run.sh", f.path))
     return {
         "uid": job.uid,
@@ -156,10 +163,11 @@ def _card(job: Job) -> dict[str, Any]:
         "total_size": sum(f.size for f in files),
         "history": [{"status": t.status.value, "at": iso(t.at), "by": t.by, "reason": t.reason} for t in job.history],
         "allowed": allowed_actions(job),
+        **review,
     }
 
 
-class ApprovalPanel(QueueWidget):
+class ApprovalPanel(QueueWidget, ReviewPanel, Notices):
     """Review, approve, reject and cancel the jobs of a running queue server."""
 
     _esm = esm("approval_panel.js")
@@ -189,6 +197,7 @@ class ApprovalPanel(QueueWidget):
         self.source = source
         self._view = ViewAction(kind="view", id="init")
         self._rows = Rows(by_acceptance=True)  # the open jobs, flattened once per version
+        self._arrived: Optional[set[str]] = None  # the jobs told of (None: not looked yet)
         self.server: CodeQueueServer = source.api
         self._releases = release_view.ReleaseSections(self.server)
         source.attach(self)
@@ -200,6 +209,11 @@ class ApprovalPanel(QueueWidget):
 
     # -- actions ------------------------------------------------------------------------
     def handle(self, action: Any) -> dict[str, Any]:
+        if isinstance(action, REVIEW_ACTIONS):
+            return self.review_handle(action)
+        if isinstance(action, DismissAction):
+            with self._lock:
+                return self.dismiss()
         if isinstance(action, ApproveAction):
             job = self.server.approve_job(action.uid, action.reason, manifest_sha256=action.manifest_sha256)
             return {"message": f"Approved {job.name!r} [{job.short_uid}]"}
@@ -302,9 +316,17 @@ class ApprovalPanel(QueueWidget):
             limit=self.page_size,
         ).page(open_jobs, self._rows)
         synced = self.source.synced_at
+        by_uid = {j.uid: j for j in jobs}
+        approved = self.review_context(jobs)
+        self._arrived, news = arrivals(self._arrived, jobs)
         with self._lock, self.hold_sync():
             sections = self._releases.of(shown.jobs)
-            self.jobs = [{**_card(j), "release": section} for j, section in zip(shown.jobs, sections, strict=True)]
+            self.jobs = [
+                {**_card(j, self.review_card(j, approved, by_uid)), "release": section}
+                for j, section in zip(shown.jobs, sections, strict=True)
+            ]
+            self.review_render({j.uid for j in open_jobs}, by_uid)
+            self.notify(news, one="New job {item}", many="{count} new jobs")
             self.total = shown.total
             self.query = {
                 **view.model_dump(exclude={"id", "kind"}, mode="json"),

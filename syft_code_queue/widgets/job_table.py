@@ -15,6 +15,8 @@ On the requester's side the table also shows whether each owner's queue server i
 (``presence``), and a pending job whose owner is not reads "waiting for the owner's server".
 A job's detail streams its log (``logs.py``), previews and downloads its outputs
 (``outputs.py``), and lets the requester cancel it or resubmit its code as a new job.
+The requester is also told, in a notification, when one of their jobs changes status
+(``notices.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from . import outputs
 from .assets import esm
 from .base import Action, QueueWidget, Uid, iso
 from .logs import LogAction, log_chunk
+from .notices import DismissAction, Notices, status_changes
 from .sources import Api, JobSource, source_for
 
 SortKey = Literal["name", "uid", "party", "status", "created", "started", "finished", "duration", "tags"]
@@ -87,7 +90,7 @@ class OutputAction(Action):
 
 
 TableAction = Annotated[
-    Union[ViewAction, PauseAction, SelectAction, LogAction, CancelAction, ResubmitAction, OutputAction],
+    Union[ViewAction, PauseAction, SelectAction, LogAction, CancelAction, ResubmitAction, OutputAction, DismissAction],
     Field(discriminator="kind"),
 ]
 
@@ -116,7 +119,7 @@ def _public(job: Job, party: str, away: frozenset[str] = frozenset()) -> dict[st
     }
 
 
-class JobTable(QueueWidget):
+class JobTable(QueueWidget, Notices):
     """Live, sortable, filterable table of jobs.
 
     ``JobTable(server)`` shows the queue's jobs on the owner's side, ``JobTable(client)``
@@ -157,6 +160,7 @@ class JobTable(QueueWidget):
         self._rows_of_jobs = Rows(by_acceptance=owner_side)  # the jobs, flattened once per version
         self._frozen: Optional[list[Job]] = None
         self._quiet_rows = False
+        self._statuses: Optional[dict[str, str]] = None  # the requester's jobs' statuses last told
         source.attach(self)
         self._render()
 
@@ -174,6 +178,7 @@ class JobTable(QueueWidget):
     def source_changed(self, changed: set[str]) -> None:
         with self._lock:
             if self.paused:
+                self._tell_changes()  # a paused table still tells
                 return
             self._render(delta=True)
             if self.selected:  # an unchanged detail is not sent again
@@ -183,6 +188,8 @@ class JobTable(QueueWidget):
         if isinstance(action, (LogAction, CancelAction, ResubmitAction, OutputAction)):
             return self._job_action(action)
         with self._lock:
+            if isinstance(action, DismissAction):
+                return self.dismiss()
             if isinstance(action, ViewAction):
                 self._query = action
                 self._render()
@@ -197,6 +204,12 @@ class JobTable(QueueWidget):
                 else:
                     self.detail = {}
         return {}
+
+    def _tell_changes(self) -> None:
+        """On the requester's side: a notification when one of their jobs changes status."""
+        if self._party == "target_email":
+            self._statuses, news = status_changes(self._statuses, self.source.jobs())
+            self.notify(news, one="Job {item}", many="{count} of your jobs changed status")
 
     def _job(self, uid: str) -> Job:
         job = self.source.get(uid)
@@ -263,6 +276,7 @@ class JobTable(QueueWidget):
             if not delta:
                 changed = []
         with self.hold_sync():
+            self._tell_changes()  # in the same update as the rows that show the change
             self._quiet_rows = delta
             try:
                 self.rows = page_rows

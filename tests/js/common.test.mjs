@@ -1,7 +1,7 @@
 // The widgets' pure helpers, as a reader of the table and the code viewer relies on them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { allStatuses, countBy, csvCheckRows, fmtDuration, fmtShortTime, fmtSize, fmtStat, fmtTime, numberedLines, setStatuses, statusLabel, visibleTags } from "../../js/common.js";
+import { allStatuses, countBy, csvCheckRows, diffLines, fmtDuration, fmtShortTime, fmtSize, fmtStat, fmtTime, numberedLines, setStatuses, statusLabel, visibleTags } from "../../js/common.js";
 
 test("a row shows two tags and counts the rest", () => {
   assert.deepEqual(visibleTags(["a", "b", "c", "d", "e"]), { shown: ["a", "b"], more: 3 });
@@ -84,4 +84,17 @@ test("statuses and their labels are the ones Python sends, in its order", () => 
   assert.equal(statusLabel("unknown_status"), "unknown_status", "a status from a newer server reads as its name");
   setStatuses(undefined);
   assert.deepEqual(allStatuses(), []);
+});
+
+test("a diff's lines are told apart: added, removed, context, hunks and notes, without the file names", () => {
+  const diff = "--- a/1a2b/analysis.py\n+++ b/3c4d/analysis.py\n@@ -1,2 +1,2 @@\n rows = [3, 4]\n-print(rows)\n+print(sum(rows))\n--- a removed line of dashes\n\\ No newline at end of file\n";
+  assert.deepEqual(diffLines(diff), [
+    { kind: "hunk", text: "@@ -1,2 +1,2 @@" },
+    { kind: "context", text: " rows = [3, 4]" },
+    { kind: "removed", text: "-print(rows)" },
+    { kind: "added", text: "+print(sum(rows))" },
+    { kind: "removed", text: "--- a removed line of dashes" },
+    { kind: "note", text: "\\ No newline at end of file" },
+  ]);
+  assert.deepEqual(diffLines(""), []);
 });

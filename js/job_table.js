@@ -364,7 +364,7 @@ function render({ model, el }) {
                   ? [" · lock ", h("code", { class: "scq-mono scq-runtime-lock", title: rt.lock_sha256 }, rt.lock_sha256.slice(0, 12))]
                   : h("span", { class: "scq-muted" }, " · the owner's own environment"),
               ]
-            : h("span", { class: "scq-muted" }, " · recorded when the owner accepts the job"),
+            : h("span", { class: "scq-muted" }, ` · ${rt.note}`),
         ),
         shown.length ? h("div", { class: "scq-mono scq-runtime-pins", title: rt.pins.join("\n") }, shown.join(", ") + (more ? ` +${more} more` : "")) : null,
       ),

@@ -298,7 +298,7 @@ function render({ model, el }) {
     api.call("test_mock", payload).then((ack) => {
       if (root.classList.contains("scq-disconnected")) return;
       for (const [key, text] of Object.entries(ack.errors || {})) setError(key, text);
-      if (!ack.ok) status.ack(ack);
+      status.ack(ack);
       renderMockRun();
     });
   });

@@ -203,7 +203,7 @@ def test_the_job_tables_detail_shows_the_jobs_datasets_and_runtime(
     eventually(lambda: table.source.get(job.uid))
     act(table, "select", uid=job.uid)
     assert table.detail["datasets"] == ["census"]
-    assert table.detail["runtime"] == {"name": "default", "recorded": False}
+    assert table.detail["runtime"] == {"name": "default", "recorded": False, "note": "recorded when the job runs"}
 
     server.approve_job(accepted(server, job.uid))
     assert wait_for(server, job.uid).status == scq.JobStatus.completed

@@ -101,10 +101,12 @@ def presence_of(status: QueueStatus) -> dict[str, Any]:
 def runtime_of(job: Job) -> dict[str, Any]:
     """The job's runtime as its detail shows it: the record (name, interpreter version, lock
     hash, and the lock's pins when the owner accepted it with them), or before the owner
-    accepted it only the name it asked for (``recorded`` False)."""
+    accepted it only the name it asked for (``recorded`` False) and when it will be recorded:
+    a declared runtime at acceptance, the default one (which has no lock) when the job runs."""
     record = job.runtime
     if record is None:
-        return {"name": job.request.runtime or DEFAULT_RUNTIME, "recorded": False}
+        when = "the owner accepts the job" if job.request.runtime else "the job runs"
+        return {"name": job.request.runtime or DEFAULT_RUNTIME, "recorded": False, "note": f"recorded when {when}"}
     resolved = job.state.runtime if job.state else None
     same_lock = resolved is not None and resolved.lock_sha256 == record.lock_sha256
     return {

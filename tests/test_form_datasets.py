@@ -84,6 +84,18 @@ def test_the_form_lists_the_owners_datasets_with_their_summaries_and_runtimes_de
     )
 
 
+def test_a_listing_that_cannot_be_read_is_shown_as_an_error_with_its_cause(form, server, client, monkeypatch) -> None:
+    def unreadable(owner: str) -> None:
+        raise PermissionError(13, "Permission denied", owner)
+
+    monkeypatch.setattr(client, "list_datasets", unreadable)
+    widget = form()
+    assert widget.datasets["state"] == "error"
+    assert widget.datasets["message"].startswith(f"Could not read {OWNER}'s datasets ([Errno 13] Permission denied")
+    assert widget.datasets["message"].endswith("; check the email and try again.")
+    assert widget.runtimes["state"] == "ready", "the runtimes are read on their own"
+
+
 def test_a_mock_that_is_still_syncing_shows_as_such_and_turns_ready_by_itself(form, server, owner_data, client) -> None:
     publish_census(server, owner_data)
     mock = client.get_dataset(OWNER, "census").mock_path / "census.csv"

@@ -82,7 +82,7 @@ def result_view(result: MockRunResult, seconds: float) -> dict[str, Any]:
 
 def run_in_background(
     client: CodeQueueClient, action: MockRunAction, timeout: float, done: Callable[[dict[str, Any]], None]
-) -> threading.Thread:
+) -> None:
     """Start the mock run; ``done(view)`` gets ``{"state": "done", ...result_view}`` or
     ``{"state": "error", "error": ..., "errors": {field: sentence}}``."""
 
@@ -112,6 +112,4 @@ def run_in_background(
             view.setdefault("error", "Please fix the highlighted fields.")
         done(view)
 
-    thread = threading.Thread(target=run, name="scq-mock-run", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=run, name="scq-mock-run", daemon=True).start()

@@ -189,6 +189,7 @@ function render({ model, el }) {
 
   // -- the owner's datasets and runtimes --------------------------------------------------
   const picked = new Set();
+  const openReadmes = new Set(); // READMEs opened stay open when the list is drawn again
   let datasetsOwner = null;
   function pickedDatasets() {
     return ((model.get("datasets") || {}).items || []).map((d) => d.name).filter((name) => picked.has(name));
@@ -214,7 +215,7 @@ function render({ model, el }) {
         setError("datasets", "");
       });
       const mock = d.files ? `mock: ${d.files} file${d.files === 1 ? "" : "s"}, ${fmtSize(d.size)}` : "no mock files";
-      datasetList.append(
+      append(datasetList, [
         h(
           "label",
           { class: "scq-option scq-dataset", dataset: { name: d.name } },
@@ -233,7 +234,15 @@ function render({ model, el }) {
             d.mock_note ? h("span", { class: "scq-muted scq-option-note" }, "Mock: " + d.mock_note) : null,
           ),
         ),
-      );
+        d.readme
+          ? h(
+              "details",
+              { class: "scq-dataset-readme", dataset: { name: d.name }, open: openReadmes.has(d.name), ontoggle: (e) => (e.target.open ? openReadmes.add(d.name) : openReadmes.delete(d.name)) },
+              h("summary", {}, `README of ${d.name}`),
+              h("div", { class: "scq-readme-text" }, d.readme + (d.readme_cut ? "…" : "")),
+            )
+          : null,
+      ]);
       if (focused === d.name) box.focus();
     }
   }

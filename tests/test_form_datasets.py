@@ -58,13 +58,15 @@ def finished_test(form: SubmitForm, timeout: float = 60) -> dict[str, Any]:
 def test_the_form_lists_the_owners_datasets_with_their_summaries_and_runtimes_default_first(
     form, server, owner_data, client
 ) -> None:
-    publish_census(server, owner_data)
+    publish_census(server, owner_data, readme="# Census\nOne row per person.\n" + "x" * 5000)
     widget = form()
 
     assert widget.datasets["state"] == "ready" and widget.datasets["owner"] == OWNER
     [census] = widget.datasets["items"]
     assert census["name"] == "census" and census["summary"] == "Census extract, one row per person"
     assert census["mock_note"] == "4 synthetic rows, same columns"
+    assert census["readme"].startswith("# Census\nOne row per person.\nxxx") and len(census["readme"]) == 4000
+    assert census["readme_cut"], "a long README is cut, and says so"
     assert (census["files"], census["size"], census["pending"]) == (1, len(MOCK_CSV), 0)
     [default] = widget.runtimes["items"]
     assert default["default"] and default["name"] == "default" and default["python"].startswith("3.")

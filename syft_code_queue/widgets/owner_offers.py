@@ -22,6 +22,7 @@ from ..runtimes.documents import PublishedRuntime
 # share no dataset with this requester; "ready": ``items`` lists them; "error": ``message``.
 OffersState = Literal["", "not_synced", "none", "ready", "error"]
 VERIFIED_FILES = 4096
+README_CHARS = 4000  # of a dataset's README shown in the picker
 
 
 def _view(owner: str, state: OffersState, message: str = "", items: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -40,6 +41,8 @@ def dataset_item(dataset: Dataset, verified: VerifiedFiles) -> dict[str, Any]:
         "summary": dataset.summary,
         "tags": list(dataset.tags),
         "mock_note": dataset.mock_note,
+        "readme": (dataset.readme or "")[:README_CHARS],
+        "readme_cut": len(dataset.readme or "") > README_CHARS,
         "files": len(dataset.files),
         "size": dataset.mock_size,
         "pending": mock_pending(dataset, verified),

@@ -46,6 +46,7 @@ server.add_dataset(
     mock_path=folder("census-mock", {"census.csv": "name,age\\np1,30\\np2,40\\np3,50\\np4,60\\n"}),
     summary="Census extract, one row per person",
     mock_note="4 synthetic rows, same columns",
+    readme="# Census\\nOne row per person; ages in whole years.\\n",
 )
 code = folder("mean_age", {"run.sh": '''sleep 1
 echo "reading the $SYFT_DATA_KIND data"
@@ -80,6 +81,9 @@ def test_the_requester_picks_a_dataset_tests_on_its_mock_and_submits_it(lab: Lab
     census.wait_for(timeout=30_000)
     assert "Census extract, one row per person" in census.text_content()
     assert "Mock: 4 synthetic rows, same columns" in census.text_content()
+    readme = form.locator(".scq-dataset-readme[data-name='census']")
+    readme.locator("summary").click()
+    assert "ages in whole years" in readme.locator(".scq-readme-text").text_content()
     default = form.locator(".scq-runtime[data-name='default'] input")
     assert default.is_checked(), "the owner's default runtime is picked unless another is"
 
@@ -122,6 +126,7 @@ def test_the_requester_picks_a_dataset_tests_on_its_mock_and_submits_it(lab: Lab
     row.locator(".scq-s-completed").wait_for(timeout=60_000)
     row.click()
     detail = table.locator(".scq-detail")
+    detail.locator(".scq-detail-name", has_text="Mean age").wait_for()
     assert detail.locator(".scq-detail-datasets li").all_text_contents() == ["census"]
     runtime = detail.locator(".scq-runtime-record")
     runtime.filter(has_text="the owner's own environment").wait_for()
@@ -172,6 +177,7 @@ def test_the_requester_picks_a_runtime_and_the_detail_shows_its_record(lab: Lab,
     row = table.locator("tr.scq-row", has_text="In tiny")
     row.locator(".scq-s-completed").wait_for(timeout=120_000)
     row.click()
+    table.locator(".scq-detail .scq-detail-name", has_text="In tiny").wait_for()
     record = table.locator(".scq-detail .scq-runtime-record")
     record.locator(".scq-runtime-lock").wait_for()
     assert record.locator(".scq-runtime-name").text_content() == "tiny"

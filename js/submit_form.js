@@ -65,6 +65,7 @@ function render({ model, el }) {
   rows.splice(FIELDS.findIndex((f) => f.key === "code_folder") + 1, 0, datasetField, runtimeField);
   const testButton = h("button", { type: "button", class: "scq-btn scq-test-mock", title: "Run the code here on the picked datasets' mocks, as the owner's server will run it on the real data" }, "Test on mock");
   const mockResult = h("div", { class: "scq-mock-result", "aria-live": "polite", hidden: true });
+  const mockStale = h("div", { class: "scq-mock-stale", hidden: true }, "The owner, code folder or datasets changed since this test; test again before you submit.");
 
   const auto = h("input", { type: "checkbox", name: "auto_approval" });
   errors.auto_approval = h("div", { class: "scq-field-error", id: `scq-auto-${Math.random().toString(36).slice(2, 8)}-error` });
@@ -97,6 +98,7 @@ function render({ model, el }) {
     warning.hidden = true;
     setError("datasets", "");
     setError("runtime", "");
+    markStale();
     targetTimer = setTimeout(() => {
       model.set("target", inputs.target_email.value.trim());
       model.save_changes();
@@ -213,6 +215,7 @@ function render({ model, el }) {
         if (box.checked) picked.add(d.name);
         else picked.delete(d.name);
         setError("datasets", "");
+        markStale();
       });
       const mock = d.files ? `mock: ${d.files} file${d.files === 1 ? "" : "s"}, ${fmtSize(d.size)}` : "no mock files";
       append(datasetList, [
@@ -312,6 +315,17 @@ function render({ model, el }) {
     });
   });
 
+  // A result shown is of the owner, folder and datasets it was run with: say when they differ.
+  function markStale() {
+    const run = model.get("mock_run") || {};
+    const same =
+      run.target_email === inputs.target_email.value.trim() &&
+      run.code_folder === inputs.code_folder.value.trim() &&
+      (run.datasets || []).join("\n") === pickedDatasets().join("\n");
+    mockStale.hidden = run.state !== "done" || same;
+  }
+  inputs.code_folder.addEventListener("input", markStale);
+
   const runSeen = new Map(); // a running test's id -> when this view first saw it
   let drawnRun = "";
   function mockElapsed(run) {
@@ -333,14 +347,15 @@ function render({ model, el }) {
     clear(mockResult).hidden = false;
     mockResult.dataset.state = lost ? "lost" : run.state;
     if (lost) {
-      append(mockResult, h("div", { class: "scq-error-box scq-mock-lost" }, `No result after ${elapsed} s: the kernel is busy with another cell or has stopped; wait for it, or re-run this cell.`));
+      append(mockResult, [h("div", { class: "scq-error-box scq-mock-lost" }, `No result after ${elapsed} s: the kernel is busy with another cell or has stopped; wait for it, or re-run this cell.`)]);
     } else if (running) {
-      append(mockResult, h("div", { class: "scq-muted scq-mock-running" }, `Running run.sh on the mock of ${(run.datasets || []).join(", ")}… (stopped after ${timeout} s)`));
+      append(mockResult, [h("div", { class: "scq-muted scq-mock-running" }, `Running run.sh on the mock of ${(run.datasets || []).join(", ")}… (stopped after ${timeout} s)`)]);
     } else if (run.state === "error") {
       for (const [field, text] of Object.entries(run.errors || {})) setError(field, text);
-      append(mockResult, h("div", { class: "scq-error-box scq-mock-error" }, run.error));
+      append(mockResult, [h("div", { class: "scq-error-box scq-mock-error" }, run.error)]);
     } else {
-      append(mockResult, mockResultView(run));
+      append(mockResult, [mockStale, mockResultView(run)]);
+      markStale();
     }
   }
 

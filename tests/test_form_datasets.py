@@ -123,6 +123,7 @@ def test_test_on_mock_runs_the_code_on_the_mock_in_the_background_and_shows_its_
     run = finished_test(widget)
 
     assert (run["state"], run["status"], run["exit_code"], run["datasets"]) == ("done", "completed", 0, ["census"])
+    assert (run["target_email"], run["code_folder"]) == (OWNER, str(folder)), "what the result is of"
     assert run["log_tail"].splitlines() == [f"line {i}" for i in range(11, 31)], "the last 20 lines"
     assert run["log_lines"] == 31 and run["error"] is None
     copy, rows = run["outputs"]

@@ -214,14 +214,20 @@ class SubmitForm(QueueWidget):
         with self._lock:
             if self.mock_run.get("state") == "running":
                 return {"ok": False, "error": "A test on the mock is still running; wait for its result."}
-            self.mock_run = {"id": run_id, "state": "running", "datasets": action.datasets}
+            self.mock_run = {
+                "id": run_id,
+                "state": "running",
+                "target_email": owner,
+                "code_folder": action.code_folder.strip(),
+                "datasets": action.datasets,
+            }
         run_in_background(self.client, action, self.mock_timeout, lambda view: self._mock_done(run_id, view))
         return {"message": f"Testing on the mock of {', '.join(action.datasets)}…", "run": run_id}
 
     def _mock_done(self, run_id: str, view: dict[str, Any]) -> None:
         with self._lock:
             if self.comm is not None and self.mock_run.get("id") == run_id:
-                self.mock_run = {"id": run_id, **view}
+                self.mock_run = {**self.mock_run, **view}
 
     def close(self) -> None:
         if self.__dict__.get("_tracked"):

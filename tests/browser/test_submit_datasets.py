@@ -101,8 +101,19 @@ def test_the_requester_picks_a_dataset_tests_on_its_mock_and_submits_it(lab: Lab
     page.keyboard.press("Space")
     assert census.locator("input").is_checked()
     assert datasets_error.text_content() == ""
+
+    # A folder that is not there: the run says so, under the code folder.
+    folder = form.locator('input[name="code_folder"]')
+    path = folder.input_value()
+    folder.fill(path + "-gone")
+    test.click()
+    form.locator("[data-field='code_folder'] .scq-field-error", has_text="Code folder not found").wait_for()
+    assert form.locator(".scq-mock-result .scq-mock-error").text_content() == "Please fix the highlighted fields."
+    folder.fill(path)
+
     test.click()
     form.locator("button.scq-test-mock:disabled", has_text="Testing on mock…").wait_for()
+    form.locator(".scq-mock-running", has_text="Running run.sh on the mock of census…").wait_for()
     form.locator(".scq-notice-ok", has_text="Testing on the mock of census…").wait_for()
     form.locator('input[name="name"]').fill("typed while it runs")
     result = form.locator(".scq-mock-result")
@@ -117,6 +128,15 @@ def test_the_requester_picks_a_dataset_tests_on_its_mock_and_submits_it(lab: Lab
     assert "which SyftBox never syncs" in result.text_content()
     assert not test.is_disabled() and test.text_content() == "Test on mock"
     screenshot(form, "submit_form_mock_run.png")
+
+    # The result is of what was tested: unpicking the dataset says so, picking it again not.
+    stale = result.locator(".scq-mock-stale")
+    assert stale.is_hidden()
+    census.locator("input").uncheck()
+    stale.wait_for()
+    assert "changed since this test" in stale.text_content()
+    census.locator("input").check()
+    assert stale.is_hidden()
 
     # Submitted with the dataset: it runs on the private data, and the detail says so.
     submit_with_auto_approval(form, "Mean age")
@@ -188,3 +208,21 @@ def test_the_requester_picks_a_runtime_and_the_detail_shows_its_record(lab: Lab,
     assert "termcolor==" in table.locator(".scq-detail .scq-runtime-pins").text_content()
     screenshot(form, "submit_form_runtimes.png")
     screenshot(table.locator(".scq-detail"), "job_detail_runtime.png")
+
+
+def test_a_test_whose_result_never_comes_is_given_up_with_an_error(lab: Lab, page: Any) -> None:
+    """The runner stops a test at ``mock_timeout``; a result that still does not arrive (the
+    kernel stopped answering) leaves the form usable, with an error that says so."""
+    lost = "form = scq.SubmitForm(client, target_email='owner@example.com', code_folder=code, mock_timeout=1)\n"
+    lost += "form._mock_done = lambda run_id, view: None  # the result never reaches the page\nform"
+    open_notebook(lab, page, "lost.ipynb", SETUP, [lost])
+    form = page.locator(".scq-submitform")
+    form.locator(".scq-dataset[data-name='census'] input").check()
+    test = form.locator("button.scq-test-mock")
+    test.click()
+    form.locator("button.scq-test-mock:disabled", has_text="Testing on mock…").wait_for()
+    error = form.locator(".scq-mock-result .scq-mock-lost")
+    error.wait_for(timeout=60_000)
+    assert error.text_content().startswith("No result after 3")
+    assert "the kernel is busy with another cell or has stopped" in error.text_content()
+    assert not test.is_disabled() and test.text_content() == "Test on mock"

@@ -356,6 +356,8 @@ function render({ model, el }) {
     } else {
       append(mockResult, [mockStale, mockResultView(run)]);
       markStale();
+      const ok = run.status === "completed";
+      if (runSeen.has(run.id)) status.show(ok ? "The test on the mock completed." : "The test on the mock failed; its log is below.", ok ? "ok" : "error");
     }
   }
 

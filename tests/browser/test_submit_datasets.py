@@ -114,10 +114,10 @@ def test_the_requester_picks_a_dataset_tests_on_its_mock_and_submits_it(lab: Lab
     test.click()
     form.locator("button.scq-test-mock:disabled", has_text="Testing on mock…").wait_for()
     form.locator(".scq-mock-running", has_text="Running run.sh on the mock of census…").wait_for()
-    form.locator(".scq-notice-ok", has_text="Testing on the mock of census…").wait_for()
     form.locator('input[name="name"]').fill("typed while it runs")
     result = form.locator(".scq-mock-result")
     result.locator(".scq-s-completed").wait_for(timeout=60_000)
+    form.locator(".scq-notice-ok", has_text="The test on the mock completed.").wait_for()
     assert "exit code 0" in result.locator(".scq-mock-head").text_content()
     log = result.locator("pre.scq-mock-log").text_content()
     assert "reading the mock data" in log and "p1,30" in log and "ada" not in log

@@ -341,6 +341,38 @@ function render({ model, el }) {
     return h("div", { class: "scq-section" }, h("div", { class: "scq-section-title" }, title), ...children);
   }
 
+  // The datasets the job reads and the runtime it runs in (recorded once the owner accepted it).
+  function dataAndRuntime(d) {
+    const datasets = d.datasets || [];
+    const rt = d.runtime || {};
+    const { shown, more } = visibleTags(rt.pins, 8);
+    return [
+      section(
+        "Datasets",
+        datasets.length
+          ? h("ul", { class: "scq-files scq-detail-datasets" }, datasets.map((name) => h("li", { class: "scq-mono", dataset: { name } }, name)))
+          : h("div", { class: "scq-muted scq-detail-datasets-none" }, "None: the job reads none of the owner's data."),
+      ),
+      section(
+        "Runtime",
+        h(
+          "div",
+          { class: "scq-runtime-record" },
+          h("strong", { class: "scq-runtime-name" }, rt.name),
+          rt.recorded
+            ? [
+                h("span", { class: "scq-runtime-python" }, ` · Python ${rt.python}`),
+                rt.lock_sha256
+                  ? [" · lock ", h("code", { class: "scq-mono scq-runtime-lock", title: rt.lock_sha256 }, rt.lock_sha256.slice(0, 12))]
+                  : h("span", { class: "scq-muted" }, " · the owner's own environment"),
+              ]
+            : h("span", { class: "scq-muted" }, ` · ${rt.note}`),
+        ),
+        shown.length ? h("div", { class: "scq-mono scq-runtime-pins", title: rt.pins.join("\n") }, shown.join(", ") + (more ? ` +${more} more` : "")) : null,
+      ),
+    ];
+  }
+
   // The detail: its upper part is rebuilt when the job changes; the log below it is one
   // element that only ever grows (or is replaced when the log is laid out anew).
   const detailMain = h("div", { class: "scq-detail-main" });
@@ -535,6 +567,7 @@ function render({ model, el }) {
                 )
               : h("div", { class: "scq-muted" }, d.status === "awaiting_release" ? "Held until the owner releases them." : "No output files."),
         ),
+        dataAndRuntime(d),
       ),
       outputView,
     ]);

@@ -59,6 +59,12 @@ def iso(value: Optional[datetime]) -> Optional[str]:
     return value.isoformat() if value is not None else None
 
 
+def sentence(text: str, remedy: str = "") -> str:
+    """``text`` capitalised and ended with a full stop, the ``remedy`` after a semicolon."""
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + (f"; {remedy}" if remedy else "") + "."
+
+
 class QueueWidget(anywidget.AnyWidget):
     """An anywidget whose actions are validated by ``_actions`` and always acknowledged."""
 

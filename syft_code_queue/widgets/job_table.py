@@ -14,9 +14,10 @@ delta into its copy of ``rows``, so the model's state stays the whole page for n
 On the requester's side the table also shows whether each owner's queue server is there
 (``presence``), and a pending job whose owner is not reads "waiting for the owner's server".
 A job's detail streams its log (``logs.py``), previews and downloads its outputs
-(``outputs.py``), and lets the requester cancel it or resubmit its code as a new job.
-The requester is also told, in a notification, when one of their jobs changes status
-(``notices.py``).
+(``outputs.py``), shows the datasets it reads and the runtime it runs in (the one recorded
+once the owner accepted it, with its pins), and lets the requester cancel it or resubmit its
+code as a new job. The requester is also told, in a notification, when one of their jobs
+changes status (``notices.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pydantic import Field, TypeAdapter
 from ..client import CodeQueueClient
 from ..listing.query import JobQuery, Page, Rows
 from ..listing.table import jobs_to_dataframe
-from ..models import Job, JobStatus, QueueStatus
+from ..models import DEFAULT_RUNTIME, Job, JobStatus, QueueStatus
 from ..server import CodeQueueServer
 from . import outputs
 from .assets import esm
@@ -97,6 +98,26 @@ TableAction = Annotated[
 
 def presence_of(status: QueueStatus) -> dict[str, Any]:
     return {"owner": status.owner, "state": status.state, "last_seen": iso(status.last_seen)}
+
+
+def runtime_of(job: Job) -> dict[str, Any]:
+    """The job's runtime as its detail shows it: the record (name, interpreter version, lock
+    hash, and the lock's pins when the owner accepted it with them), or before the owner
+    accepted it only the name it asked for (``recorded`` False) and when it will be recorded:
+    a declared runtime at acceptance, the default one (which has no lock) when the job runs."""
+    record = job.runtime
+    if record is None:
+        when = "the owner accepts the job" if job.request.runtime else "the job runs"
+        return {"name": job.request.runtime or DEFAULT_RUNTIME, "recorded": False, "note": f"recorded when {when}"}
+    resolved = job.state.runtime if job.state else None
+    same_lock = resolved is not None and resolved.lock_sha256 == record.lock_sha256
+    return {
+        "name": record.name,
+        "python": record.python,
+        "lock_sha256": record.lock_sha256,
+        "pins": list(resolved.pins) if same_lock and resolved is not None else [],
+        "recorded": True,
+    }
 
 
 def _public(job: Job, party: str, away: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -319,6 +340,8 @@ class JobTable(QueueWidget, Notices):
             "error": job.error,
             "exit_code": job.exit_code,
             "supersedes": job.supersedes,
+            "datasets": job.datasets,
+            "runtime": runtime_of(job),
             "presence": presence_of(status) if status is not None else None,
             "waiting": job.status == JobStatus.pending and status is not None and not status.online,
             "allowed": allowed,

@@ -71,29 +71,43 @@ def image_type(head: bytes) -> Optional[str]:
 
 def preview(api: Any, job: Job, path: str) -> dict[str, Any]:
     entry, file = open_output(api, job, path)
-    head = _read(file, max(PREVIEW_BYTES, IMAGE_BYTES) + 1)
-    base = {"uid": job.uid, "path": entry.path, "size": entry.size}
+    return {"uid": job.uid, **file_preview(entry.path, entry.size, file)}
+
+
+def file_preview(
+    path: str,
+    size: int,
+    file: Path,
+    text_bytes: int = PREVIEW_BYTES,
+    rows: int = CSV_ROWS,
+    image_bytes: int = IMAGE_BYTES,
+) -> dict[str, Any]:
+    """How one output file (``path`` as listed, ``size`` bytes, its bytes at ``file``) is
+    previewed: an image, a CSV as rows, text, or a note; at most ``text_bytes`` of text,
+    ``rows`` rows and an image of ``image_bytes``."""
+    head = _read(file, max(text_bytes, image_bytes) + 1)
+    base = {"path": path, "size": size}
     mime = image_type(head)
     if mime is not None:
-        if len(head) > IMAGE_BYTES:
+        if len(head) > image_bytes:
             return {**base, "type": "binary", "note": "This image is too large to preview; download it."}
         return {**base, "type": "image", "mime": mime, "data": base64.b64encode(head).decode("ascii")}
-    shown = head[:PREVIEW_BYTES]
-    truncated = len(head) > PREVIEW_BYTES
+    shown = head[:text_bytes]
+    truncated = len(head) > text_bytes
     if b"\0" in shown[:8192]:
         return {**base, "type": "binary", "note": "Binary file; download it to open it."}
     text = shown.decode("utf-8", errors="replace")
     if truncated:  # the last line may be cut: show whole lines only
         text = text[: text.rfind("\n") + 1] or text
-    if entry.path.lower().endswith((".csv", ".tsv")):
-        delimiter = "\t" if entry.path.lower().endswith(".tsv") else ","
-        rows = []
+    if path.lower().endswith((".csv", ".tsv")):
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
+        table = []
         for row in csv.reader(io.StringIO(text), delimiter=delimiter):
-            rows.append(row)
-            if len(rows) > CSV_ROWS:
+            table.append(row)
+            if len(table) > rows:
                 break
-        more = len(rows) > CSV_ROWS or truncated
-        return {**base, "type": "table", "rows": rows[:CSV_ROWS], "more": more}
+        more = len(table) > rows or truncated
+        return {**base, "type": "table", "rows": table[:rows], "more": more}
     return {**base, "type": "text", "text": text, "truncated": truncated}
 
 

@@ -8,20 +8,31 @@ outputs, for the output review.
 While the owner's email is typed (the synced ``target``), the form shows whether that
 owner's queue server is there (``target_presence``, kept current by the client's shared
 source), and before it sends a job to a datasite with no queue it asks to confirm.
+
+Under it the form lists that owner's datasets (with their summaries and whether each mock
+has synced here) and the runtimes their queue offers (``owner_offers.py``), looked at again
+every few seconds while a mock syncs. "Test on mock" runs the code folder here on the picked
+datasets' mocks before anything is sent (``mock_run.py``), in the background: the latest
+run's state and result are the synced ``mock_run``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Optional
+import time
+import uuid
+from typing import Annotated, Any, Literal, Optional, Union
 
 import traitlets
 from pydantic import Field, TypeAdapter, ValidationError
 
 from ..client import CodeQueueClient
-from ..models import EMAIL_PATTERN, Job, SubmitRequest
+from ..models import DEFAULT_RUNTIME, EMAIL_PATTERN, Job, SubmitRequest, validate_dataset_names, validate_email
+from ..protocol.manifest import VerifiedFiles
 from .assets import esm
-from .base import Action, QueueWidget, iso
+from .base import Action, QueueWidget, iso, sentence
+from .mock_run import MockRunAction, run_in_background
+from .owner_offers import VERIFIED_FILES, datasets_view, mock_pending, runtimes_view
 from .sources import source_for
 
 
@@ -36,11 +47,27 @@ class SubmitAction(Action):
     tags: str = Field(default="", max_length=4000)
     release_notes: str = Field(default="", max_length=20_000)
     auto_approval: bool = False
+    datasets: list[str] = Field(default_factory=list, max_length=32)
+    runtime: Optional[str] = Field(default=None, max_length=64)  # None or "default": the owner's own environment
     confirmed: bool = False  # the requester saw that the datasite has no queue and sends anyway
 
 
+FormAction = Annotated[Union[SubmitAction, MockRunAction], Field(discriminator="kind")]
+
 MAX_TAG = 64  # what a job's request accepts (models.JobRequest)
-FORM_FIELDS = ("target_email", "code_folder", "name", "description", "tags", "release_notes", "auto_approval")
+FORM_FIELDS = (
+    "target_email",
+    "code_folder",
+    "name",
+    "description",
+    "tags",
+    "release_notes",
+    "auto_approval",
+    "datasets",
+    "runtime",
+)
+OFFERS_SECONDS = 3.0  # how often the owner's datasets and runtimes are looked at again
+MOCK_TIMEOUT = 300.0  # seconds a test on the mock may run
 
 
 def _sentence(err: Any) -> str:
@@ -53,12 +80,6 @@ def _sentence(err: Any) -> str:
     if kind == "too_long":
         return f"At most {ctx.get('max_length')} are allowed; please remove some."
     return sentence(str(err["msg"]).removeprefix("Value error, "))
-
-
-def sentence(text: str, remedy: str = "") -> str:
-    """``text`` capitalised and ended with a full stop, the ``remedy`` after a semicolon."""
-    text = text.strip().rstrip(".")
-    return text[:1].upper() + text[1:] + (f"; {remedy}" if remedy else "") + "."
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
@@ -87,29 +108,37 @@ class SubmitForm(QueueWidget):
     """Submit a code folder (with ``run.sh``) to a data owner; shows the new job's uid."""
 
     _esm = esm("submit_form.js")
-    _actions = TypeAdapter(SubmitAction)
+    _actions = TypeAdapter(FormAction)
 
     requester = traitlets.Unicode("").tag(sync=True)
     defaults = traitlets.Dict().tag(sync=True)
     submitted = traitlets.List().tag(sync=True)  # jobs submitted from this form, newest first
     target = traitlets.Unicode("").tag(sync=True)  # the owner's email as typed (set by the front end)
     target_presence = traitlets.Dict().tag(sync=True)  # {owner, state, last_seen} of ``target``
+    datasets = traitlets.Dict().tag(sync=True)  # ``target``'s datasets: owner_offers.datasets_view
+    runtimes = traitlets.Dict().tag(sync=True)  # ``target``'s runtimes: owner_offers.runtimes_view
+    mock_run = traitlets.Dict().tag(sync=True)  # the latest test on the mock: {id, state, ...}
+    mock_timeout = traitlets.Float(MOCK_TIMEOUT).tag(sync=True)
 
     def __init__(
         self,
         client: CodeQueueClient,
         target_email: str = "",
         code_folder: Optional[os.PathLike[str] | str] = None,
+        mock_timeout: float = MOCK_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             requester=client.email,
             defaults={"target_email": target_email, "code_folder": str(code_folder or "")},
+            mock_timeout=mock_timeout,
             **kwargs,
         )
         self.client = client
         self.job: Optional[Job] = None
         self._tracked = ""
+        self._verified = VerifiedFiles(VERIFIED_FILES)
+        self._offers_at = 0.0
         self.source = source_for(client)
         self.source.attach(self)
         self.observe(self._follow_target, names="target")
@@ -117,6 +146,8 @@ class SubmitForm(QueueWidget):
 
     def source_changed(self, changed: set[str]) -> None:
         self._show_presence()
+        if time.monotonic() - self._offers_at >= OFFERS_SECONDS:
+            self._show_offers()
 
     def _follow_target(self, change: Any) -> None:
         owner = str(change["new"]).strip()
@@ -127,6 +158,7 @@ class SubmitForm(QueueWidget):
             self.source.track(owner)
             self._tracked = owner
         self._show_presence()
+        self._show_offers()
 
     def _show_presence(self) -> None:
         status = self.source.presence().get(self._tracked) if self._tracked else None
@@ -135,6 +167,81 @@ class SubmitForm(QueueWidget):
                 {"owner": status.owner, "state": status.state, "last_seen": iso(status.last_seen)} if status else {}
             )
 
+    def _show_offers(self) -> None:
+        """The tracked owner's datasets and runtimes, read afresh (unchanged ones are not sent again)."""
+        owner = self._tracked
+        datasets = datasets_view(self.client, owner, self._verified)
+        runtimes = runtimes_view(self.client, owner)
+        with self._lock:
+            self._offers_at = time.monotonic()
+            if owner == self._tracked:  # not a slower read of the owner typed before
+                self.datasets, self.runtimes = datasets, runtimes
+
+    def _dataset_error(self, owner: str, names: list[str], mock: bool) -> Optional[str]:
+        """Why the picked datasets cannot be sent (``mock``: tested on their mocks), if they cannot."""
+        try:
+            validate_dataset_names(names)
+        except ValueError as exc:
+            return sentence(str(exc))
+        listed = {dataset.name: dataset for dataset in self.client.list_datasets(owner)}
+        if not names:
+            if not mock:
+                return None
+            if listed:
+                return "Pick the datasets your code reads; the test runs on their mocks."
+            return f"{owner} has published no dataset you may use, so there is no mock to test on; submit as it is."
+        unknown = [name for name in names if name not in listed]
+        if unknown:
+            return f"{owner} publishes no dataset {unknown[0]!r} that has synced here; pick one from the list."
+        for name in names if mock else ():
+            pending = mock_pending(listed[name], self._verified)
+            if pending:
+                return (
+                    f"The mock of {name!r} has not synced here yet ({pending} of {len(listed[name].files)} files "
+                    "still arriving); wait for SyftBox and test again."
+                )
+        return None
+
+    def _runtime_error(self, owner: str, runtime: Optional[str]) -> Optional[str]:
+        offered = [r.name for r in self.client.list_runtimes(owner)]
+        if runtime is None or not offered or runtime in offered:
+            return None
+        return f"{owner} no longer offers the runtime {runtime!r}; pick one of: {', '.join(offered)}."
+
+    def _test_on_mock(self, action: MockRunAction) -> dict[str, Any]:
+        """Check what the test needs, then start it; its result arrives in ``mock_run``."""
+        errors: dict[str, str] = {}
+        owner = ""
+        try:
+            owner = validate_email(action.target_email)
+        except ValueError as exc:
+            errors["target_email"] = sentence(str(exc))
+        if not action.code_folder.strip():
+            errors["code_folder"] = "The path of a folder holding run.sh is required; please fill it in."
+        problem = self._dataset_error(owner, action.datasets, mock=True) if owner else None
+        if problem:
+            errors["datasets"] = problem
+        if errors:
+            return {"ok": False, "error": "Please fix the highlighted fields.", "errors": errors}
+        run_id = uuid.uuid4().hex[:12]
+        with self._lock:
+            if self.mock_run.get("state") == "running":
+                return {"ok": False, "error": "A test on the mock is still running; wait for its result."}
+            self.mock_run = {
+                "id": run_id,
+                "state": "running",
+                "target_email": owner,
+                "code_folder": action.code_folder.strip(),
+                "datasets": action.datasets,
+            }
+        run_in_background(self.client, action, self.mock_timeout, lambda view: self._mock_done(run_id, view))
+        return {"message": f"Testing on the mock of {', '.join(action.datasets)}…", "run": run_id}
+
+    def _mock_done(self, run_id: str, view: dict[str, Any]) -> None:
+        with self._lock:
+            if self.comm is not None and self.mock_run.get("id") == run_id:
+                self.mock_run = {**self.mock_run, **view}
+
     def close(self) -> None:
         if self.__dict__.get("_tracked"):
             self.source.untrack(self._tracked)
@@ -142,7 +249,10 @@ class SubmitForm(QueueWidget):
         super().close()
 
     def handle(self, action: Any) -> dict[str, Any]:
+        if isinstance(action, MockRunAction):
+            return self._test_on_mock(action)
         errors: dict[str, str] = {}
+        runtime = None if action.runtime in (None, "", DEFAULT_RUNTIME) else action.runtime
         if not action.code_folder.strip():
             errors["code_folder"] = "The path of a folder holding run.sh is required; please fill it in."
         try:
@@ -154,6 +264,8 @@ class SubmitForm(QueueWidget):
                 tags=action.tags,
                 auto_approval=action.auto_approval,
                 release_notes=action.release_notes,
+                datasets=action.datasets,
+                runtime=runtime,
             )
         except ValidationError as exc:
             errors = {**field_errors(exc), **errors}
@@ -161,6 +273,12 @@ class SubmitForm(QueueWidget):
             problem = tag_error(params.tags)
             if problem:
                 errors["tags"] = problem
+            for field, problem in (
+                ("datasets", self._dataset_error(params.target_email, params.datasets, mock=False)),
+                ("runtime", self._runtime_error(params.target_email, params.runtime)),
+            ):
+                if problem:
+                    errors[field] = problem
         if errors:
             return {"ok": False, "error": "Please fix the highlighted fields.", "errors": errors}
         folder_ok = (params.code_folder.expanduser() / "run.sh").is_file()  # else the folder's error comes first
@@ -179,6 +297,8 @@ class SubmitForm(QueueWidget):
                 tags=params.tags,
                 auto_approval=params.auto_approval,
                 release_notes=params.release_notes,
+                datasets=params.datasets,
+                runtime=params.runtime,
             )
         except (FileNotFoundError, NotADirectoryError) as exc:
             return {
@@ -189,7 +309,13 @@ class SubmitForm(QueueWidget):
         except ValidationError as exc:
             return {"ok": False, "error": "Please fix the highlighted fields.", "errors": field_errors(exc)}
         self.job = job
-        entry = {"uid": job.uid, "short_uid": job.short_uid, "name": job.name, "target": job.target_email}
+        entry = {
+            "uid": job.uid,
+            "short_uid": job.short_uid,
+            "name": job.name,
+            "target": job.target_email,
+            "datasets": job.datasets,
+        }
         with self._lock:
             self.submitted = [entry, *self.submitted][:10]
         self.source.poll_now()  # a JobTable of this client shows the new job at once

@@ -30,6 +30,16 @@ folder.mkdir()
 (folder / "run.sh").write_text("#!/bin/bash\\n" + {LONG_LINE!r} + "\\necho done\\n")
 tags = ["statistics", "quarterly-report", "finance", "draft", "team-blue"]
 jobs = [client.submit_code("owner@example.com", folder, f"Analysis {{i}}", tags=tags[: i + 1]) for i in range(5)]
+for part in ("private", "mock"):
+    (Path(workdir.name) / part).mkdir()
+    (Path(workdir.name) / part / "census.csv").write_text("name,age\\nada,36\\n")
+server.add_dataset(
+    "census",
+    private_path=Path(workdir.name) / "private",
+    mock_path=Path(workdir.name) / "mock",
+    summary="Census extract, one row per person",
+    mock_note="synthetic rows",
+)
 """
 CELLS = {
     "form": "form = scq.SubmitForm(client, target_email='owner@example.com', code_folder=folder)\nform",
@@ -198,6 +208,19 @@ def test_every_text_is_readable_in_the_light_and_the_dark_theme(lab: Lab, page: 
     for name, locator in [("form", form), ("table", mine), ("panel", page.locator(".scq-panel"))]:
         screenshot(locator, f"{tag}_{name}.png")
     assert not unreadable, unreadable
+
+    # The form's datasets and runtimes, and a test on the mock with its log.
+    form.locator('input[name="target_email"]').fill("owner@example.com")
+    form.locator(".scq-dataset[data-name='census'] input").check()
+    form.locator("button.scq-test-mock").click()
+    form.locator(".scq-mock-result .scq-s-completed").wait_for(timeout=60_000)
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(500)
+    results = form.evaluate(CONTRAST)
+    assert any(r["text"].startswith("Census extract") for r in results), "the check saw the dataset's summary"
+    assert any(r["cls"].startswith("scq-log scq-mock-log") for r in results), "the check saw the mock's log"
+    screenshot(form, f"{tag}_form_mock_run.png")
+    assert not [r for r in results if r["ratio"] < 4.5]
 
 
 def test_the_table_fits_a_notebook_output_and_stays_compact_when_narrow(lab: Lab, page: Any) -> None:

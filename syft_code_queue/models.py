@@ -413,7 +413,10 @@ class TrustRule(BaseModel):
 
     Given to ``approve_job(uid, trust=TrustRule(...))`` only the terms are set; ``requesters``
     and ``datasets`` left as None take the approved job's, and the approval pins the rest:
-    ``files`` (the job's manifest minus the variable files), ``source_uid``, ``id``."""
+    ``files`` (the job's manifest minus the variable files), the runtime the job asked for and
+    the hash of the lock its packages were resolved into (``runtime``, ``lock_sha256``: an
+    approval covers the packages too, so a rerun whose requirements resolve differently, even
+    through a variable file, is not approved by the rule), ``source_uid``, ``id``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -423,6 +426,8 @@ class TrustRule(BaseModel):
     variable_files: tuple[str, ...] = ()
     expires: Optional[datetime] = None
     files: tuple[FileEntry, ...] = ()
+    runtime: Optional[str] = Field(default=None, pattern=RUNTIME_NAME_PATTERN)
+    lock_sha256: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     source_uid: Optional[str] = None
     created_at: Optional[datetime] = None
     created_by: Optional[str] = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import Optional
 
 import pytest
 from helpers import ALICE, EVE, OWNER, accepted, eventually, wait_status
@@ -191,9 +192,24 @@ def test_trust_covers_only_the_datasets_it_names(client, server, make_code, trus
     files = list(rule.files)  # params.json may vary, so the pinned files alone match
 
     def request(datasets: list[str]) -> SimpleNamespace:  # the fields matching reads
-        return SimpleNamespace(requester_email=ALICE, files=files, datasets=datasets)
+        return SimpleNamespace(requester_email=ALICE, files=files, datasets=datasets, runtime=None)
 
     census = rule.model_copy(update={"datasets": ("census",)})
-    assert matches(census, request([])) and matches(census, request(["census"]))
-    assert not matches(census, request(["census", "payroll"]))
-    assert not matches(rule, request(["census"]))  # the approved job asked for none
+    assert matches(census, request([]), None) and matches(census, request(["census"]), None)
+    assert not matches(census, request(["census", "payroll"]), None)
+    assert not matches(rule, request(["census"]), None)  # the approved job asked for none
+
+
+def test_trust_covers_only_the_runtime_and_packages_it_was_approved_with(trusted):
+    _, rule = trusted
+    pinned = rule.model_copy(update={"runtime": "sci", "lock_sha256": "a" * 64})
+    resolved = SimpleNamespace(lock_sha256="a" * 64)
+
+    def request(runtime: Optional[str]) -> SimpleNamespace:
+        return SimpleNamespace(requester_email=ALICE, files=list(rule.files), datasets=[], runtime=runtime)
+
+    assert matches(pinned, request("sci"), resolved)
+    assert not matches(pinned, request(None), resolved)  # another runtime
+    assert not matches(pinned, request("sci"), SimpleNamespace(lock_sha256="b" * 64))  # other packages
+    assert not matches(pinned, request("sci"), None)  # nothing resolved
+    assert not matches(rule, request("sci"), resolved)  # the approved job asked for the default

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from helpers import ALICE, EVE, OWNER, need, queue_layout, wait_for
+from helpers import ALICE, EVE, OWNER, eventually, need, queue_layout, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.cli import main
 from syft_code_queue.errors import RequirementsRefused, RuntimeNotFound
+from syft_code_queue.governance.trust import TRUST_APPROVER
 from syft_code_queue.models import JobRef
 from syft_code_queue.protocol.accepted import AcceptedCopies
 from syft_code_queue.protocol.layout import EnvironmentPaths
@@ -170,6 +171,29 @@ def test_a_second_job_with_the_same_requirements_needs_no_resolution_and_no_buil
     assert done.status == scq.JobStatus.completed, server.get_job_logs(second.uid)
     assert uv_calls == {"resolve": 1, "build": 1}
     assert done.runtime.lock_sha256 == server.get_job(first.uid).runtime.lock_sha256
+
+
+@pytest.mark.index
+def test_a_trust_rule_pins_the_resolved_packages_even_through_a_variable_requirements_file(
+    server_factory, client, make_code
+) -> None:
+    """The owner trusts the README job with requirements.txt allowed to vary. A rerun whose
+    requirements resolve into the same lock approves itself; one that names another package
+    (the same code otherwise) waits for a person: the approval covered the packages."""
+    server = server_factory(allow_requirements=True).start()
+    first = client.submit_code(OWNER, readme_job(make_code), name="analysis")
+    eventually(lambda: server.get_job(first.uid).state is not None, 120, "the first job's resolution")
+    server.approve_job(first.uid, trust=scq.TrustRule(variable_files=("requirements.txt",)))
+    assert wait_for(server, first.uid, timeout=180).status == scq.JobStatus.completed
+    (rule,) = server.list_trust_rules()
+    assert (rule.runtime, rule.lock_sha256) == (None, server.get_job(first.uid).state.runtime.lock_sha256)
+
+    same = client.submit_code(OWNER, readme_job(make_code, requirements=f"# reworded\n{PACKAGE}\n"), name="same")
+    assert wait_for(server, same.uid, timeout=120).history[1].by == TRUST_APPROVER
+
+    more = client.submit_code(OWNER, readme_job(make_code, requirements=f"{PACKAGE}\ntext-unidecode\n"), name="more")
+    eventually(lambda: server.get_job(more.uid).state is not None, 120, "the third job's resolution")
+    assert server.get_job(more.uid).status == scq.JobStatus.pending  # a person decides
 
 
 @pytest.mark.index

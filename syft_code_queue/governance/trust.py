@@ -2,9 +2,12 @@
 same bytes approves itself.
 
 A rule pins the approved job's manifest (path, size and hash of every file) minus its
-``variable_files``, which may differ or be missing (a parameters file). A submission matches
-when it comes from one of the rule's requesters, asks only for datasets the rule names, its
-other files are exactly the pinned ones, and the rule has not expired. The rules live in the
+``variable_files``, which may differ or be missing (a parameters file), and the runtime it
+ran in: the runtime's name and the hash of the lock its packages resolved into. A submission
+matches when it comes from one of the rule's requesters, asks only for datasets the rule
+names, its other files are exactly the pinned ones, it asks for the same runtime and its
+requirements resolved into the same lock (so a variable ``requirements.txt`` may vary only in
+ways that change no package), and the rule has not expired. The rules live in the
 owner's private ``<queue>.trust.json``, changed under a lock file by whichever owner process
 acts, and every change is recorded in the audit log.
 """
@@ -21,7 +24,7 @@ from typing import Iterator, Optional, Union
 from pydantic import ValidationError
 
 from ..errors import ConfigurationError, TrustRuleNotFound, describe
-from ..models import JobRef, JobRequest, TrustRule, TrustRules, utcnow
+from ..models import JobRef, JobRequest, ResolvedRuntime, TrustRule, TrustRules, utcnow
 from ..protocol.audit import AuditLog
 from ..protocol.layout import PrivateLayout
 from ..syftbox import atomic_write_json
@@ -37,8 +40,17 @@ def requested_datasets(request: JobRequest) -> tuple[str, ...]:
     return tuple(sorted(request.datasets))
 
 
-def matches(rule: TrustRule, request: JobRequest, now: Optional[datetime] = None) -> bool:
+def lock_of(runtime: Optional[ResolvedRuntime]) -> Optional[str]:
+    return runtime.lock_sha256 if runtime is not None else None
+
+
+def matches(
+    rule: TrustRule, request: JobRequest, runtime: Optional[ResolvedRuntime], now: Optional[datetime] = None
+) -> bool:
+    """``runtime``: what the request's runtime and requirements resolved into at acceptance."""
     if rule.expired(now) or request.requester_email not in (rule.requesters or ()):
+        return False
+    if request.runtime != rule.runtime or lock_of(runtime) != rule.lock_sha256:
         return False
     if not set(requested_datasets(request)) <= set(rule.datasets or ()):
         return False
@@ -73,19 +85,23 @@ class TrustStore:
                 " fix or remove the file (no job is approved by trust until then)"
             ) from None
 
-    def match(self, request: JobRequest) -> Optional[TrustRule]:
-        """The rule that approves ``request``, if one does; unreadable rules approve nothing."""
+    def match(self, request: JobRequest, runtime: Optional[ResolvedRuntime]) -> Optional[TrustRule]:
+        """The rule that approves ``request`` (whose packages resolved into ``runtime``), if one
+        does; unreadable rules approve nothing."""
         try:
             rules = self.rules()
         except ConfigurationError as exc:
             log.error("%s", exc)
             return None
         now = utcnow()
-        return next((rule for rule in rules if matches(rule, request, now)), None)
+        return next((rule for rule in rules if matches(rule, request, runtime, now)), None)
 
-    def pin(self, trust: Trust, request: JobRequest, by: str) -> Optional[TrustRule]:
+    def pin(
+        self, trust: Trust, request: JobRequest, runtime: Optional[ResolvedRuntime], by: str
+    ) -> Optional[TrustRule]:
         """The rule approving ``request`` with ``trust`` creates (None for ``False``): the
-        terms given, and the request's requester, datasets and files for the rest."""
+        terms given, and the request's requester, datasets, files and resolved runtime for
+        the rest."""
         if trust is False:
             return None
         terms = TrustRule() if trust is True else trust
@@ -103,6 +119,8 @@ class TrustStore:
                 "requesters": terms.requesters or (request.requester_email,),
                 "datasets": terms.datasets if terms.datasets is not None else requested_datasets(request),
                 "files": tuple(f for f in request.files if f.path not in set(terms.variable_files)),
+                "runtime": request.runtime,
+                "lock_sha256": lock_of(runtime),
                 "source_uid": request.uid,
                 "created_at": utcnow(),
                 "created_by": by,

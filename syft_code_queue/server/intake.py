@@ -103,7 +103,7 @@ class Intake:
         except RequirementsRefused as refused:
             return self.refuse(ref, str(refused)), None
         approver, why = None, lifecycle.AUTO_APPROVED
-        rule = self.trust.match(request) if self.trust is not None else None
+        rule = self.trust.match(request, runtime) if self.trust is not None else None
         if rule is not None:  # the owner's own rule: no auto-approval setting needed
             approver, why = TRUST_APPROVER, approval_reason(rule)
         elif self._auto_approves(job):

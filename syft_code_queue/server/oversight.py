@@ -109,7 +109,7 @@ class Oversight:
                     f"job {ref.uid}'s job.json no longer names the code that was accepted; reject it and ask"
                     " for a new submission instead of trusting it"
                 )
-            rule = self.trust.pin(trust, request, by=self.owner)
+            rule = self.trust.pin(trust, request, state.runtime, by=self.owner)
         self.store.update(ref, approve)
         if rule is not None:
             self.trust.add(rule, ref)

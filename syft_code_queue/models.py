@@ -122,7 +122,10 @@ TERMINAL_STATUSES = frozenset(
         JobStatus.changes_requested,
     }
 )
-STATUS_LABELS = {JobStatus.awaiting_release: "ran, waiting for the owner's release"}
+STATUS_LABELS = {
+    JobStatus.awaiting_release: "ran, waiting for the owner's release",
+    JobStatus.changes_requested: "sent back for changes",
+}
 
 # Whose decision releases a job's results: a person, nobody (at once), or the output policy.
 ReleasePolicy = Literal["manual", "auto", "checks"]

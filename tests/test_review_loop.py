@@ -25,6 +25,7 @@ def test_changes_resubmit_diff_trust_and_an_identical_rerun_approves_itself(clie
     wait_status(client, first.uid, scq.JobStatus.changes_requested)
     sent_back = client.get_job(first.uid)
     assert sent_back.error == "print an aggregate, never the rows"
+    assert sent_back.status.label == "sent back for changes"  # as tables and the CLI name it
     assert (sent_back.history[-1].by, sent_back.history[-1].reason) == (OWNER, "print an aggregate, never the rows")
 
     second = client.resubmit(first.uid, make_code(RUN, {"analysis.py": AGGREGATED, "params.json": "{}"}))

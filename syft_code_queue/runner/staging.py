@@ -22,8 +22,9 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Iterator, Literal, Optional
+from typing import Callable, Iterator, Literal, Optional
 
 from ..filesystem import make_folders, open_regular, remove_tree, walk
 from .launcher import JobIds
@@ -282,17 +283,9 @@ def _link_code(source: Path, dest: Path) -> None:
     read-only and must be the server's, so a job of another uid cannot change it; folders are
     made anew (the server's, not writable by the job). Where links cannot be made (another
     file system), the code is copied instead."""
-    dest.mkdir()
-    os.chmod(dest, 0o755)
     descriptors = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for relative, item in walk(source):
-            target = dest / relative
-            if item.is_dir(follow_symlinks=False):
-                target.mkdir()
-                os.chmod(target, 0o755)
-            elif item.is_file(follow_symlinks=False):
-                _link_file(Path(item.path), target, descriptors)
+        _stage_tree(source, dest, partial(_link_file, descriptors=descriptors))
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
@@ -318,16 +311,26 @@ def _link_file(source: Path, target: Path, descriptors: int) -> None:
 
 def _copy_code(source: Path, dest: Path) -> None:
     """Copy the approved code, readable by the job's uid; only directories and regular files."""
+    _stage_tree(source, dest, _copy_readable)
+
+
+def _copy_readable(source: Path, target: Path) -> None:
+    _copy_file(source, target)
+    os.chmod(target, 0o644)
+
+
+def _stage_tree(source: Path, dest: Path, place: Callable[[Path, Path], None]) -> None:
+    """``dest`` made as ``source``'s folders (the server's, 0755 whatever its umask), with
+    ``place(file, target)`` for each regular file; nothing else is carried over."""
     dest.mkdir()
-    os.chmod(dest, 0o755)  # explicit: the server's umask may be stricter
+    os.chmod(dest, 0o755)
     for relative, item in walk(source):
         target = dest / relative
         if item.is_dir(follow_symlinks=False):
             target.mkdir()
             os.chmod(target, 0o755)
         elif item.is_file(follow_symlinks=False):
-            _copy_file(Path(item.path), target)
-            os.chmod(target, 0o644)
+            place(Path(item.path), target)
 
 
 def _copy_file(source: Path, target: Path) -> None:

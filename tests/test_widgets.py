@@ -554,6 +554,10 @@ def test_python_writing_back_the_clamped_page_does_not_render_again() -> None:
     front_end_sets(table, query=dict(table.query))
     assert table.version == version + 1, "an unchanged view is no new view"
 
+    table.query = {"statuses": ["failed"]}  # from Python, in part: the rest are the defaults
+    assert table.query["sort"] == "created" and table.query["page"] == 0 and table.version == version + 2
+    assert table.rows and {r["status"] for r in table.rows} == {"failed"}
+
 
 def test_escaped_html_repr_and_raw_text_in_widget_state(
     server: scq.CodeQueueServer, client: scq.CodeQueueClient, make_code: Callable[..., Path]

@@ -51,7 +51,7 @@ Uid = Annotated[str, AfterValidator(validate_uid)]
 Selection = Union[Literal[""], Uid]  # the job whose detail is open, or "" for none
 
 
-class ViewState(traitlets.TraitType):  # type: ignore[type-arg]
+class ViewState(traitlets.TraitType[Any, Any]):
     """A synced trait of view state, always valid for ``schema`` and held in its JSON form.
 
     An invalid value is logged and replaced by the trait's last valid value, which is sent to

@@ -2,8 +2,9 @@
 // stopped), a file browser over its submitted code, bulk decisions with a confirmation
 // step, and the queue's recent activity. Cards are kept by uid, so an update never
 // clears a reason being typed or a ticked checkbox. Python sends one page of cards for the
-// view (search, requester, tag, status, page) this front end asks for; ticked jobs stay
-// ticked across pages and views. A job awaiting release gets an "Outputs to release" section
+// view (`query`: search, requester, tag, status, page), synced state this front end sets
+// itself, as it sets the open card (`selected`); ticked jobs stay ticked across pages and
+// views. Only actions (approve, reject, open a file, ...) are acknowledged messages. A job awaiting release gets an "Outputs to release" section
 // (the release* functions below): previews, verdicts, release selected or withhold.
 // The review aids (reviewParts, below render) add to each card what changed since the job's
 // earlier versions, its runtime and datasets, a run on the mocks and "Approve and trust",
@@ -44,9 +45,8 @@ function render({ model, el }) {
 
   function changeView(change) {
     query = { ...query, ...change, page: Math.max(0, (change.page ?? query.page) || 0) };
-    api.call("view", { search: query.search || "", requester: query.requester || "", tag: query.tag || "", status: query.status || null, page: query.page }).then((ack) => {
-      if (!ack.ok) status.show(ack.error, "error");
-    });
+    model.set("query", { search: query.search || "", requester: query.requester || "", tag: query.tag || "", status: query.status || null, page: query.page });
+    model.save_changes();
   }
 
   function fillFilter(select, entries, current, allLabel, label = (value) => value) {
@@ -168,8 +168,8 @@ function render({ model, el }) {
   }
 
   function toggle(job) {
-    const open = model.get("selected") === job.uid;
-    api.call("select", { uid: open ? null : job.uid }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
+    model.set("selected", model.get("selected") === job.uid ? "" : job.uid);
+    model.save_changes();
   }
 
   function openFile(job, path) {

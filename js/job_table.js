@@ -1,6 +1,9 @@
-// JobTable front end: shows the page of rows Python sends and asks Python for other views
-// (sort, status filter, search, page). Rows are kept by uid and updated in place, so an
-// update never loses the selection, the scroll position or the focus.
+// JobTable front end: shows the page of rows Python sends. The view is synced state the
+// front end sets itself (`query`: sort, status filter, search, page; `paused`; `selected`);
+// Python answers with that page, the page it clamped written back into `query`. Only the
+// job actions (log, output, cancel, resubmit, dismiss) are messages with acknowledgements.
+// Rows are kept by uid and updated in place, so an update never loses the selection, the
+// scroll position or the focus.
 // Python sends the whole page in `rows` for a new view; when jobs change it sends a delta
 // instead: `row_order` (the page's uids) and `changed_rows` (only rows whose content changed).
 // mergeDelta folds a delta into the model's `rows` (locally, never saved back), once per
@@ -119,23 +122,19 @@ function render({ model, el }) {
     query = { ...query, ...change };
     renderHead();
     renderChips();
-    api.call("view", {
-      sort: query.sort,
-      descending: query.descending,
-      statuses: query.statuses,
-      search: query.search,
-      page: Math.max(0, query.page),
-    }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
+    const { sort, descending, statuses, search } = query;
+    model.set("query", { sort, descending, statuses, search, page: Math.max(0, query.page) });
+    model.save_changes();
   }
 
   function togglePause() {
-    const paused = !model.get("paused");
-    api.call("pause", { paused }).then((ack) => status.ack(ack, paused ? "Paused" : "Live again"));
+    model.set("paused", !model.get("paused"));
+    model.save_changes();
   }
 
   function select(uid) {
-    const next = model.get("selected") === uid ? null : uid;
-    api.call("select", { uid: next }).then((ack) => { if (!ack.ok) status.show(ack.error, "error"); });
+    model.set("selected", model.get("selected") === uid ? "" : uid);
+    model.save_changes();
   }
 
   // Headers and chips are built once and updated in place: an update that changes

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 import comm
 import pytest
 from helpers import MOCK_CSV, OWNER, accepted, publish_census, wait_for
-from widget_helpers import RecordingComm, act
+from widget_helpers import RecordingComm, act, front_end_sets
 from widget_helpers import wait_for as eventually
 
 import syft_code_queue as scq
@@ -216,7 +216,7 @@ def test_the_job_tables_detail_shows_the_jobs_datasets_and_runtime(
     table = JobTable(client)
     widgets.append(table)
     eventually(lambda: table.source.get(job.uid))
-    act(table, "select", uid=job.uid)
+    front_end_sets(table, selected=job.uid)
     assert table.detail["datasets"] == ["census"]
     assert table.detail["runtime"] == {"name": "default", "recorded": False, "note": "recorded when the job runs"}
 
@@ -250,7 +250,7 @@ def test_a_declared_runtime_is_offered_with_its_packages_and_recorded_with_its_p
     table = JobTable(client)
     widgets.append(table)
     eventually(lambda: table.source.get(uid) and table.source.get(uid).status == scq.JobStatus.completed)
-    act(table, "select", uid=uid)
+    front_end_sets(table, selected=uid)
     runtime = table.detail["runtime"]
     assert (runtime["name"], runtime["lock_sha256"], runtime["recorded"]) == ("tiny", declared.lock_sha256, True)
     assert runtime["pins"] == list(declared.packages)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 import comm
 import pytest
 from helpers import OWNER
-from widget_helpers import RecordingComm, act, wait_for
+from widget_helpers import RecordingComm, act, front_end_sets, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.widgets import ApprovalPanel, JobTable, SubmitForm
@@ -73,11 +73,12 @@ def test_a_held_job_is_listed_with_the_requesters_notes_and_each_files_verdict(h
     assert "not an allowed extension" in files["model.pkl"]["messages"][0]
     assert [f["path"] for f in section["logs"]] == ["stdout.txt", "stderr.txt"] and section["logs_ticked"]
 
-    act(panel, "view", status="pending")
+    front_end_sets(panel, query={**panel.query, "status": "pending"})
     assert panel.jobs == [] and panel.query["status"] == "pending"
-    act(panel, "view", status="awaiting_release")
+    front_end_sets(panel, query={**panel.query, "status": "awaiting_release"})
     assert [c["uid"] for c in panel.jobs] == [uid]
-    assert not act(panel, "view", status="completed")["ok"], "only open statuses are a panel's filter"
+    front_end_sets(panel, query={**panel.query, "status": "completed"})
+    assert panel.query["status"] == "awaiting_release", "only open statuses are a panel's filter"
 
 
 def test_previews_are_bounded_images_cannot_run_script_and_every_view_is_audited(held: Any) -> None:
@@ -176,5 +177,5 @@ def test_a_held_jobs_section_is_read_once_per_version_of_the_job(held: Any, monk
     original = server.get_held_outputs
     monkeypatch.setattr(server, "get_held_outputs", lambda u: reads.append(u) or original(u))
     for search in ("Tab", "", "Tables"):
-        act(panel, "view", search=search)
+        front_end_sets(panel, query={**panel.query, "search": search})
     assert card_of(panel, uid)["release"]["notes"] and reads == [], "redrawn from what was read"

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import comm
 import pytest
 from helpers import ALICE, EVE, OWNER
-from widget_helpers import RecordingComm, act, state_updates, update_bytes, wait_for
+from widget_helpers import RecordingComm, act, front_end_sets, state_updates, update_bytes, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.errors import JobNotFoundError
@@ -147,7 +147,7 @@ def test_submit_approve_run_and_table_shows_completed(
     assert [a["status"] for a in panel.activity[:4]] == ["completed", "running", "approved", "pending"]
     assert panel.activity[2]["reason"] == "looks fine"
 
-    assert act(table, "select", uid=uid)["ok"]
+    front_end_sets(table, selected=uid)
     assert table.detail["status"] == "completed"
     log = act(table, "log", uid=uid)
     assert log["ok"] and log["complete"] and "hello" in log["text"]
@@ -252,6 +252,9 @@ def test_file_browser_shows_text_binary_truncated_and_tampered_files(
     (code_dir / "lib" / "a.py").write_text("print('something else')\n")
     act(panel, "open_file", uid=job.uid, path="lib/a.py")
     assert panel.file_view["matches_manifest"] is False
+
+    front_end_sets(panel, selected="")  # the card is closed: its file goes with it
+    assert panel.selected == "" and panel.file_view == {}
 
 
 def test_panel_needs_a_server(client: scq.CodeQueueClient) -> None:
@@ -374,8 +377,9 @@ def test_ten_thousand_jobs_send_only_the_page_shown(ten_thousand: FakeApi) -> No
     assert sum(table.counts.values()) == 10_000
 
     before = len(update_bytes(table))
-    ack = act(table, "view", sort="name", descending=False, statuses=["failed", "running"], search="odd", page=3)
-    assert ack["ok"]
+    front_end_sets(
+        table, query=dict(sort="name", descending=False, statuses=["failed", "running"], search="odd", page=3)
+    )
     sizes = update_bytes(table)[before:]
     assert len(sizes) == 1, "one view request, one update message"
     assert table.query["page"] == 3 and len(table.rows) == 50
@@ -396,15 +400,18 @@ def test_ten_thousand_jobs_send_only_the_page_shown(ten_thousand: FakeApi) -> No
     update = state_updates(table)[-1]
     assert "rows" not in update and update_bytes(table)[-1] < 1000, update
 
-    past_end = act(table, "view", page=10_000)
-    assert past_end["ok"] and table.query["page"] == table.total // 50 - (table.total % 50 == 0)
+    last_page = table.total // 50 - (table.total % 50 == 0)
+    before = len(update_bytes(table))
+    front_end_sets(table, query={**table.query, "page": 10_000})
+    assert table.query["page"] == last_page and len(update_bytes(table)) == before + 1, "one update, page clamped"
+    assert state_updates(table)[-1]["query"]["page"] == last_page, "the front end is told the page it shows"
     assert first, "the table pushed its first snapshot"
 
 
 def test_one_job_change_on_the_page_sends_only_that_row(ten_thousand: FakeApi) -> None:
     source = JobSource(ten_thousand, poll_interval=3600, listen=False)
     table = JobTable(source)
-    assert act(table, "view", sort="created", descending=True, statuses=[], search="", page=0)["ok"]
+    front_end_sets(table, query=dict(sort="created", descending=True, statuses=[], search="", page=0))
     page = [dict(r) for r in table.rows]
     assert len(page) == 50
     target = next(r for r in page if r["status"] == "pending")
@@ -428,14 +435,14 @@ def test_one_job_change_on_the_page_sends_only_that_row(ten_thousand: FakeApi) -
 
     # A change of sort is a new view: the whole page again, and no delta.
     before = len(update_bytes(table))
-    assert act(table, "view", sort="name", descending=False, statuses=[], search="", page=0)["ok"]
+    front_end_sets(table, query=dict(sort="name", descending=False, statuses=[], search="", page=0))
     update = state_updates(table)[before:][0]
     assert len(update["rows"]) == 50 and update["rows"] == table.rows
     assert delta_bytes * 5 < update_bytes(table)[before], "the delta is a small part of a page"
     assert update["row_order"] == [r["uid"] for r in table.rows] and update["changed_rows"] == []
 
     # A job that leaves the page sends the new order and only the row that moves in.
-    assert act(table, "view", sort="status", descending=False, statuses=[], search="", page=0)["ok"]
+    front_end_sets(table, query=dict(sort="status", descending=False, statuses=[], search="", page=0))
     first, old_order = table.rows[0], list(table.row_order)
     ten_thousand.touch(first["uid"], JobStatus.cancelled)
     before = len(update_bytes(table))
@@ -451,10 +458,10 @@ def test_one_job_change_on_the_page_sends_only_that_row(ten_thousand: FakeApi) -
 def test_sorting_keeps_unset_values_last_in_both_directions(ten_thousand: FakeApi) -> None:
     table = JobTable(JobSource(ten_thousand, poll_interval=3600, listen=False), page_size=200)
     for descending in (False, True):
-        act(table, "view", sort="started", descending=descending, page=0)
-        act(table, "view", sort="started", descending=descending, page=table.total // 200)
+        front_end_sets(table, query=dict(sort="started", descending=descending, page=0))
+        front_end_sets(table, query=dict(sort="started", descending=descending, page=table.total // 200))
         assert table.rows[-1]["started"] is None
-        act(table, "view", sort="started", descending=descending, page=0)
+        front_end_sets(table, query=dict(sort="started", descending=descending, page=0))
         assert table.rows[0]["started"] is not None
 
 
@@ -463,17 +470,19 @@ def test_pause_freezes_the_rows_and_resume_catches_up() -> None:
     source = JobSource(api, poll_interval=3600, listen=False)
     table = JobTable(source)
     top = table.rows[0]["uid"]
-    assert act(table, "pause", paused=True)["ok"] and table.paused
+    front_end_sets(table, paused=True)
+    assert table.paused
     version = table.version
     api.touch(top, JobStatus.cancelled)
     source.job_changed(top)
     source.pump.flush()
     assert table.version == version, "no updates while paused"
-    assert act(table, "view", search="JOB 0019", page=0)["ok"], "the paused snapshot can still be browsed"
-    assert table.total == 10 and table.rows[0]["uid"] == top and table.rows[0]["status"] != "cancelled"
-    act(table, "view", search="", page=0)
+    front_end_sets(table, query=dict(search="JOB 0019", page=0))
+    assert table.total == 10, "the paused snapshot can still be browsed"
     assert table.rows[0]["uid"] == top and table.rows[0]["status"] != "cancelled"
-    act(table, "pause", paused=False)
+    front_end_sets(table, query=dict(search="", page=0))
+    assert table.rows[0]["uid"] == top and table.rows[0]["status"] != "cancelled"
+    front_end_sets(table, paused=False)
     assert not table.paused and table.rows[0]["status"] == "cancelled"
 
 
@@ -490,7 +499,7 @@ def test_a_tables_dataframe_is_current_even_before_its_next_live_update(
     assert [r["status"] for r in table.rows] == ["pending"]
     server.reject_job(job.uid, reason="not now")
     assert list(table.df["status"]) == ["rejected"], "what the previous cell did, not the last update"
-    act(table, "pause", paused=True)
+    table.paused = True  # from Python, as the front end's Pause does
     assert list(table.df["status"]) == ["pending"], "a paused table keeps what it froze"
 
 
@@ -498,7 +507,7 @@ def test_selection_survives_updates_and_the_whole_log_streams_without_repeats() 
     source = JobSource(FakeApi(200), poll_interval=3600, listen=False)
     table = JobTable(source)
     uid = table.rows[0]["uid"]
-    act(table, "select", uid=uid)
+    front_end_sets(table, selected=uid)
     whole = act(table, "log", uid=uid)
     assert whole["text"] == "line\n" * 2000 and whole["start"] == 0 and whole["complete"], "the whole log, not a tail"
     again = act(table, "log", uid=uid, offset=whole["end"], source=whole["source"], tail=whole["text"][-64:])
@@ -508,9 +517,46 @@ def test_selection_survives_updates_and_the_whole_log_streams_without_repeats() 
     source.job_changed(uid)
     wait_for(lambda: True)
     assert table.selected == uid and table.detail["uid"] == uid
-    assert act(table, "select", uid=None)["ok"] and table.detail == {} and table.selected == ""
-    bad = act(table, "view", sort="password", page=0)
-    assert not bad["ok"] and "sort" in bad["error"]
+    front_end_sets(table, selected="")
+    assert table.detail == {} and table.selected == ""
+    table.selected = uid  # Python opens a detail as a click does
+    assert table.detail["uid"] == uid
+
+
+def test_view_state_the_front_end_gets_wrong_is_replaced_by_the_last_valid_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    table = JobTable(JobSource(FakeApi(200), poll_interval=3600, listen=False))
+    uid = table.rows[3]["uid"]
+    front_end_sets(table, query={**table.query, "sort": "name", "page": 1}, selected=uid)
+    view, version, rows = dict(table.query), table.version, list(table.rows)
+    before = len(state_updates(table))
+
+    with caplog.at_level("WARNING", logger="syft_code_queue.widgets.base"):
+        front_end_sets(table, query={**view, "sort": "password"})
+        front_end_sets(table, query=["not", "a", "view"], paused="yes", selected="../../etc/passwd")
+    assert table.query == view and not table.paused and table.selected == uid, "the last valid values"
+    assert table.version == version and table.rows == rows and table.detail["uid"] == uid, "nothing re-rendered"
+    sent = state_updates(table)[before:]
+    assert {"query": view} in sent and {"paused": False} in sent and {"selected": uid} in sent, (
+        "the front end is sent back what Python shows"
+    )
+    refused = [r.getMessage() for r in caplog.records]
+    assert len(refused) == 4 and "refused query=" in refused[0] and "sort" in refused[0], refused
+
+
+def test_python_writing_back_the_clamped_page_does_not_render_again() -> None:
+    table = JobTable(JobSource(FakeApi(120), poll_interval=3600, listen=False))
+    version, before = table.version, len(state_updates(table))
+    front_end_sets(table, query={**table.query, "page": 9})
+    assert table.query["page"] == 2 and table.version == version + 1, "one render for one view"
+    assert [u["query"]["page"] for u in state_updates(table)[before:] if "query" in u] == [2]
+    front_end_sets(table, query=dict(table.query))
+    assert table.version == version + 1, "an unchanged view is no new view"
+
+    table.query = {"statuses": ["failed"]}  # from Python, in part: the rest are the defaults
+    assert table.query["sort"] == "created" and table.query["page"] == 0 and table.version == version + 2
+    assert table.rows and {r["status"] for r in table.rows} == {"failed"}
 
 
 def test_escaped_html_repr_and_raw_text_in_widget_state(

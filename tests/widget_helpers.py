@@ -1,9 +1,10 @@
-"""Drive widgets without a browser: a comm that records what Python sends, and a way to
-play the front end's part (custom messages in, acknowledgements out)."""
+"""Drive widgets without a browser: a comm that records what Python sends, and ways to
+play the front end's part (custom messages in, acknowledgements out; view state set)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any, Callable, Optional
 
@@ -43,6 +44,29 @@ def act(widget: Any, kind: str, **payload: Any) -> dict[str, Any]:
     acks = [d["content"] for d in sent_to(widget) if d.get("method") == "custom" and d["content"].get("id") == msg_id]
     assert len(acks) == 1, f"expected exactly one acknowledgement, got {acks}"
     return acks[0]
+
+
+class _Caught(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def front_end_sets(widget: Any, **state: Any) -> None:
+    """Play the front end's ``model.set(key, value); model.save_changes()``: the comm message
+    ipywidgets receives, handled as it is in a kernel. ipywidgets catches and only logs what
+    raises while it applies the state; here that fails the test."""
+    caught = _Caught()
+    widget.log.addHandler(caught)
+    try:
+        update = {"method": "update", "state": state, "buffer_paths": []}
+        widget.comm.handle_msg({"content": {"data": update}, "buffers": []})
+    finally:
+        widget.log.removeHandler(caught)
+    assert not caught.records, f"setting {sorted(state)} raised into ipywidgets: {caught.records[0].getMessage()}"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30, message: Optional[str] = None) -> Any:

@@ -7,7 +7,8 @@ refuses the approval if the code is not what the reviewer was shown.
 
 However many jobs wait, every one is reachable: the panel shows one page of cards at a
 time, narrowed by a search (name, uid, requester, tag) and by requester and tag filters.
-The view (``query``) is a synced trait; the front end changes it with a ``view`` action.
+The view (``query``, a ``PanelView``) and the open card (``selected``) are synced view state
+(``base.ViewState``) that the front end sets; Python renders what they ask for.
 
 A job that ran and waits for the owner's release (``awaiting_release``) is listed too, with
 its "Outputs to release" section (``release_view``: previews, verdicts, release or withhold).
@@ -29,7 +30,7 @@ from ..models import Job, JobStatus
 from ..server import CodeQueueServer
 from . import release_view
 from .assets import esm
-from .base import Action, QueueWidget, Uid, iso
+from .base import Action, QueueWidget, Selection, Uid, ViewState, iso
 from .notices import DismissAction, Notices, arrivals
 from .review_view import REVIEW_ACTIONS, ReviewAction, ReviewPanel
 from .sources import JobSource, source_for
@@ -91,15 +92,11 @@ class OpenFileAction(Action):
     path: str = Field(min_length=1, max_length=4096)
 
 
-class SelectAction(Action):
-    kind: Literal["select"]
-    uid: Optional[Uid] = None
+class PanelView(BaseModel):
+    """Which open jobs the panel lists (its ``query``): a search, a requester, a tag, a status, a page."""
 
+    model_config = ConfigDict(extra="forbid")
 
-class ViewAction(Action):
-    """Which open jobs the panel lists: a search, a requester, a tag, a status, a page."""
-
-    kind: Literal["view"]
     search: str = Field(default="", max_length=200)
     status: Optional[JobStatus] = None
     requester: str = Field(default="", max_length=320)
@@ -122,8 +119,6 @@ PanelAction = Annotated[
         CancelAction,
         BulkAction,
         OpenFileAction,
-        SelectAction,
-        ViewAction,
         release_view.HeldFileAction,
         release_view.ReleaseAction,
         release_view.WithholdAction,
@@ -176,13 +171,13 @@ class ApprovalPanel(QueueWidget, ReviewPanel, Notices):
     title = traitlets.Unicode("").tag(sync=True)
     jobs = traitlets.List().tag(sync=True)
     counts = traitlets.Dict().tag(sync=True)
-    query = traitlets.Dict().tag(sync=True)  # the view: search, requester, tag, page
+    query = ViewState(PanelView, {})  # the view: search, status, requester, tag, page
     page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)  # open jobs matching the view, on every page
     requesters = traitlets.List().tag(sync=True)  # [[email, open jobs]], for the filter
     tags = traitlets.List().tag(sync=True)  # [[tag, open jobs]], for the filter
     activity = traitlets.List().tag(sync=True)
-    selected = traitlets.Unicode("").tag(sync=True)
+    selected = ViewState(Selection, "")  # the open card
     file_view = traitlets.Dict().tag(sync=True)
     version = traitlets.Int(0).tag(sync=True)
     updated_at = traitlets.Unicode("").tag(sync=True)
@@ -195,7 +190,7 @@ class ApprovalPanel(QueueWidget, ReviewPanel, Notices):
             title=f"Review queue {source.api.queue_name!r} of {source.api.email}", page_size=page_size, **kwargs
         )
         self.source = source
-        self._view = ViewAction(kind="view", id="init")
+        self._view = PanelView.model_validate(self.query)  # what ``_render`` applies
         self._rows = Rows(by_acceptance=True)  # the open jobs, flattened once per version
         self._arrived: Optional[set[str]] = None  # the jobs told of (None: not looked yet)
         self.server: CodeQueueServer = source.api
@@ -227,17 +222,25 @@ class ApprovalPanel(QueueWidget, ReviewPanel, Notices):
             return self._bulk(action)
         if isinstance(action, OpenFileAction):
             return self._open_file(action)
-        if isinstance(action, release_view.ReleaseActionType):
-            return release_view.handle(self.server, action)
-        if isinstance(action, ViewAction):
-            with self._lock:
-                self._view = action
-                self._render()
-            return {}
+        return release_view.handle(self.server, action)
+
+    # -- view state (set by the front end or by Python; already valid) --------------------
+    @traitlets.observe("query")
+    def _query_changed(self, change: dict[str, Any]) -> None:
+        if "source" not in self.__dict__:
+            return  # set in __init__, which renders once set up
         with self._lock:
-            self.selected = action.uid or ""
-            self.file_view = {}
-        return {}
+            view = PanelView.model_validate(change["new"])
+            if view != self._view:  # not ``_render`` writing back the page it clamped
+                self._view = view
+                self._render()
+
+    @traitlets.observe("selected")
+    def _selected_changed(self, change: dict[str, Any]) -> None:
+        if "source" not in self.__dict__:
+            return
+        with self._lock:
+            self.file_view = {}  # a file shown belongs to the card that was open
 
     def _bulk(self, action: BulkAction) -> dict[str, Any]:
         if action.decision == "reject" and not action.reason.strip():
@@ -328,10 +331,9 @@ class ApprovalPanel(QueueWidget, ReviewPanel, Notices):
             self.review_render({j.uid for j in open_jobs}, by_uid)
             self.notify(news, one="New job {item}", many="{count} new jobs")
             self.total = shown.total
-            self.query = {
-                **view.model_dump(exclude={"id", "kind"}, mode="json"),
-                "page": shown.offset // self.page_size,
-            }
+            # The page shown, which is past the last one no more; the observer sees an equal view.
+            self._view = view.model_copy(update={"page": shown.offset // self.page_size})
+            self.query = self._view.model_dump(mode="json")
             self.requesters = _tally(j.requester_email for j in open_jobs)
             self.tags = _tally(t for j in open_jobs for t in j.tags)
             self.counts = counts

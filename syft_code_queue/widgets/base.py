@@ -1,4 +1,10 @@
-"""What every queue widget shares: validated, acknowledged front-end actions.
+"""What every queue widget shares: validated view state and validated, acknowledged actions.
+
+What the front end shows (a widget's query, a pause, the selected job) is view state: synced
+traits (``ViewState``) that the front end sets itself (``model.set``; ``model.save_changes``)
+and Python observes. Each is checked by a pydantic type as it arrives; an invalid value (a
+buggy or hostile front end) is logged and replaced by the last valid one, which is sent back,
+so the front end shows the truth and nothing raises into ipywidgets.
 
 The front end sends each user action as a custom message ``{"kind": ..., "id": ...}``.
 It is parsed by the widget's pydantic action models; whatever happens (invalid message,
@@ -13,10 +19,12 @@ Every widget also sends the job statuses and how people read them (``statuses``,
 
 from __future__ import annotations
 
+import copy
 import logging
+import reprlib
 import threading
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import anywidget
 import traitlets
@@ -40,6 +48,34 @@ EXPECTED_ERRORS = (
 
 
 Uid = Annotated[str, AfterValidator(validate_uid)]
+Selection = Union[Literal[""], Uid]  # the job whose detail is open, or "" for none
+
+
+class ViewState(traitlets.TraitType[Any, Any]):
+    """A synced trait of view state, always valid for ``schema`` and held in its JSON form.
+
+    An invalid value is logged and replaced by the trait's last valid value, which is sent to
+    the front end again: within ipywidgets' ``set_state`` the trait then does not change, so
+    nothing else would tell the front end that its value was refused."""
+
+    def __init__(self, schema: Any, default: Any) -> None:
+        self._schema = TypeAdapter(schema)
+        super().__init__(default_value=self._schema.dump_python(self._schema.validate_python(default), mode="json"))
+        self.tag(sync=True)
+
+    def default(self, obj: Any = None) -> Any:
+        return copy.deepcopy(self.default_value)  # never one mutable default shared by widgets
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        try:
+            return self._schema.dump_python(self._schema.validate_python(value), mode="json")
+        except ValidationError as exc:
+            last = self.get(obj, type(obj))
+            problem = describe(exc, subject=self.name, limit=1)
+            shown = reprlib.repr(value)
+            log.warning("%s refused %s=%s (%s); it keeps %r", type(obj).__name__, self.name, shown, problem, last)
+            obj.send_state(self.name)
+            return last
 
 
 class Action(BaseModel):
@@ -66,7 +102,8 @@ def sentence(text: str, remedy: str = "") -> str:
 
 
 class QueueWidget(anywidget.AnyWidget):
-    """An anywidget whose actions are validated by ``_actions`` and always acknowledged."""
+    """An anywidget whose actions are validated by ``_actions`` and always acknowledged
+    (view state is not an action: see ``ViewState``)."""
 
     _css = css_path()
     _actions: TypeAdapter[Any]

@@ -1,9 +1,11 @@
 """``JobTable``: a live table of a server's or a client's jobs.
 
 Sorting, filtering and paging happen in Python, by the one listing query
-(``listing/query.py``, as ``list_jobs`` does); the front end asks for a view and receives
-only the rows of the page it shows (about 50), so 10,000 jobs cost the browser what 50 do.
-Updates keep the view: a refresh re-applies the same query.
+(``listing/query.py``, as ``list_jobs`` does); the front end sets the view (``query``, a
+``TableView``), ``paused`` and ``selected`` as synced view state (``base.ViewState``) and
+receives only the rows of the page it shows (about 50), so 10,000 jobs cost the browser what
+50 do. Python may set them too (``table.paused = True``). Updates keep the view: a refresh
+re-applies the same query, and Python writes the page it clamped back into ``query``.
 
 A new view (sort, filter, search, page, pause/resume) sends the whole page in ``rows``. A
 job change sends a delta instead: ``row_order`` (the page's uids, only when it changed) and
@@ -26,7 +28,7 @@ import time
 from typing import Annotated, Any, Literal, Optional, Union
 
 import traitlets
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter
 
 from ..client import CodeQueueClient
 from ..listing.query import JobQuery, Page, Rows
@@ -35,7 +37,7 @@ from ..models import DEFAULT_RUNTIME, Job, JobStatus, QueueStatus
 from ..server import CodeQueueServer
 from . import outputs
 from .assets import esm
-from .base import Action, QueueWidget, Uid, iso
+from .base import Action, QueueWidget, Selection, Uid, ViewState, iso
 from .logs import LogAction, log_chunk
 from .notices import DismissAction, Notices, status_changes
 from .sources import Api, JobSource, source_for
@@ -45,27 +47,16 @@ PAGE_SIZE = 50
 CANCELLABLE = (JobStatus.pending, JobStatus.approved, JobStatus.running)
 
 
-class ViewAction(Action):
-    """Which slice of the jobs the front end shows."""
+class TableView(BaseModel):
+    """Which slice of the jobs the table shows (its ``query``)."""
 
-    kind: Literal["view"]
+    model_config = ConfigDict(extra="forbid")
+
     sort: SortKey = "created"
-    descending: bool = True
+    descending: StrictBool = True
     statuses: list[JobStatus] = Field(default_factory=list, max_length=len(JobStatus))
     search: str = Field(default="", max_length=200)
     page: int = Field(default=0, ge=0)
-
-
-class PauseAction(Action):
-    kind: Literal["pause"]
-    paused: bool
-
-
-class SelectAction(Action):
-    """Open (or with ``uid=None`` close) a job's detail; sent again to refresh it."""
-
-    kind: Literal["select"]
-    uid: Optional[Uid] = None
 
 
 class CancelAction(Action):
@@ -91,7 +82,7 @@ class OutputAction(Action):
 
 
 TableAction = Annotated[
-    Union[ViewAction, PauseAction, SelectAction, LogAction, CancelAction, ResubmitAction, OutputAction, DismissAction],
+    Union[LogAction, CancelAction, ResubmitAction, OutputAction, DismissAction],
     Field(discriminator="kind"),
 ]
 
@@ -151,7 +142,7 @@ class JobTable(QueueWidget, Notices):
 
     title = traitlets.Unicode("").tag(sync=True)
     party_label = traitlets.Unicode("Requester").tag(sync=True)
-    query = traitlets.Dict().tag(sync=True)
+    query = ViewState(TableView, {})
     page_size = traitlets.Int(PAGE_SIZE).tag(sync=True)
     rows = traitlets.List().tag(sync=True)  # the page; sent whole only for a new view
     row_order = traitlets.List().tag(sync=True)  # the page's uids, in order
@@ -161,8 +152,8 @@ class JobTable(QueueWidget, Notices):
     version = traitlets.Int(0).tag(sync=True)
     updated_at = traitlets.Unicode("").tag(sync=True)
     clock = traitlets.Float(0.0).tag(sync=True)  # Python's time at the push: the browser's offset
-    paused = traitlets.Bool(False).tag(sync=True)
-    selected = traitlets.Unicode("").tag(sync=True)
+    paused = ViewState(StrictBool, False)  # a paused table keeps the jobs it froze
+    selected = ViewState(Selection, "")  # the job whose detail is open
     detail = traitlets.Dict().tag(sync=True)
     presence = traitlets.List().tag(sync=True)  # the requester's side: each owner's queue status
 
@@ -177,13 +168,15 @@ class JobTable(QueueWidget, Notices):
         )
         self.source = source
         self._party = "requester_email" if owner_side else "target_email"
-        self._query = ViewAction(kind="view", id="init")
+        self._view = TableView.model_validate(self.query)  # what ``_render`` applies
         self._rows_of_jobs = Rows(by_acceptance=owner_side)  # the jobs, flattened once per version
-        self._frozen: Optional[list[Job]] = None
+        self._frozen: Optional[list[Job]] = source.jobs() if self.paused else None
         self._quiet_rows = False
         self._statuses: Optional[dict[str, str]] = None  # the requester's jobs' statuses last told
         source.attach(self)
         self._render()
+        if self.selected:
+            self._load_detail(self.selected)
 
     # -- Python API ---------------------------------------------------------------------
     @property
@@ -205,26 +198,40 @@ class JobTable(QueueWidget, Notices):
             if self.selected:  # an unchanged detail is not sent again
                 self._load_detail(self.selected)
 
-    def handle(self, action: Any) -> dict[str, Any]:
-        if isinstance(action, (LogAction, CancelAction, ResubmitAction, OutputAction)):
-            return self._job_action(action)
+    # -- view state (set by the front end or by Python; already valid) --------------------
+    @traitlets.observe("query")
+    def _query_changed(self, change: dict[str, Any]) -> None:
+        if "source" not in self.__dict__:
+            return  # set in __init__, which renders once set up
         with self._lock:
-            if isinstance(action, DismissAction):
-                return self.dismiss()
-            if isinstance(action, ViewAction):
-                self._query = action
+            view = TableView.model_validate(change["new"])
+            if view != self._view:  # not ``_render`` writing back the page it clamped
+                self._view = view
                 self._render()
-            elif isinstance(action, PauseAction):
-                self._frozen = self.source.jobs() if action.paused else None
-                self.paused = action.paused
-                self._render()
+
+    @traitlets.observe("paused")
+    def _paused_changed(self, change: dict[str, Any]) -> None:
+        if "source" not in self.__dict__:
+            return
+        with self._lock:
+            self._frozen = self.source.jobs() if change["new"] else None
+            self._render()
+
+    @traitlets.observe("selected")
+    def _selected_changed(self, change: dict[str, Any]) -> None:
+        if "source" not in self.__dict__:
+            return
+        with self._lock:
+            if change["new"]:
+                self._load_detail(change["new"])
             else:
-                self.selected = action.uid or ""
-                if action.uid:
-                    self._load_detail(action.uid)
-                else:
-                    self.detail = {}
-        return {}
+                self.detail = {}
+
+    def handle(self, action: Any) -> dict[str, Any]:
+        if isinstance(action, DismissAction):
+            with self._lock:
+                return self.dismiss()
+        return self._job_action(action)
 
     def _tell_changes(self) -> None:
         """On the requester's side: a notification when one of their jobs changes status."""
@@ -267,7 +274,7 @@ class JobTable(QueueWidget, Notices):
 
     def _selected(self, jobs: list[Job], rows: Rows, now: float, whole: bool = False) -> Page:
         """The page the view shows (``whole``: every page), by the one listing query."""
-        view = self._query
+        view = self._view
         sort = ("requester" if self._party == "requester_email" else "target") if view.sort == "party" else view.sort
         query = JobQuery(
             statuses=tuple(view.statuses),
@@ -307,10 +314,9 @@ class JobTable(QueueWidget, Notices):
             self.changed_rows = changed
             self.total = shown.total
             self.counts = shown.counts
-            self.query = {
-                **self._query.model_dump(exclude={"id", "kind"}, mode="json"),
-                "page": shown.offset // self.page_size,
-            }
+            # The page shown, which is past the last one no more; the observer sees an equal view.
+            self._view = self._view.model_copy(update={"page": shown.offset // self.page_size})
+            self.query = self._view.model_dump(mode="json")
             self.updated_at = iso(synced) or ""
             self.clock = now
             if self._party == "target_email":

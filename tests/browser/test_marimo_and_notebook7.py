@@ -81,6 +81,19 @@ def test_new_jobs_appear_in_the_job_table_in_marimo(browser: Any, tmp_path: Path
         table.locator("tr.scq-row", has_text="job 0").locator(".scq-s-completed").wait_for(timeout=60_000)
         assert rows.count() == 4
         screenshot(table, "marimo_job_table.png")
+
+        # The view is state the front end sets (marimo's model.save_changes); Python renders it.
+        assert rows.first.locator(".scq-col-name").text_content() == "job 3", "newest first"
+        table.locator("th[data-key='name'] button").click()
+        first_name = table.locator("tbody tr.scq-row:first-child .scq-col-name", has_text="job 0")
+        first_name.wait_for(timeout=30_000)
+        table.locator("tr.scq-row", has_text="job 2").click()
+        detail = table.locator(".scq-detail")
+        detail.locator(".scq-detail-name", has_text="job 2").wait_for(timeout=30_000)
+        page.keyboard.press("Escape")
+        page.wait_for_function("el => el.hidden", arg=detail.element_handle(), timeout=30_000)
+        table.locator("button.scq-pause").click()
+        table.locator(".scq-updated", has_text="Paused").wait_for(timeout=10_000)
         page.close()
         assert not errors, errors
 

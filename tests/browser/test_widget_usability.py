@@ -107,6 +107,8 @@ def test_an_idle_table_keeps_focus_and_is_keyboard_and_screen_reader_friendly(la
 
     page.keyboard.press("Enter")
     table.locator("th[data-key='name'][aria-sort='ascending']").wait_for(timeout=10_000)
+    first_name = table.locator("tbody tr.scq-row:first-child .scq-col-name", has_text="Analysis 0")
+    first_name.wait_for(timeout=10_000)  # Python sorted the rows
     assert name_header.evaluate("el => document.activeElement === el"), "sorting keeps the focus"
 
     row = table.locator("tr.scq-row").first

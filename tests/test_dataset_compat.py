@@ -145,3 +145,29 @@ def test_a_syft_rds_dataset_is_found_with_its_private_part_outside_the_synced_tr
     job = client.wait_for_job(job.uid, timeout=60)
     assert job.status == scq.JobStatus.completed, job.error
     assert (client.get_job_output(job.uid) / "mean.txt").read_text() == "37.5\n"
+
+
+def test_a_requester_listing_a_syft_rds_mock_again_and_again_hashes_each_file_once(root, client, monkeypatch):
+    """A SubmitForm asks for the owner's datasets every few seconds; a mock whose tool lists
+    no file hashes is hashed once per version of each file, and a changed file is seen."""
+    from syft_code_queue.protocol import manifest
+
+    mock = data_folder(root / "datasites" / OWNER / "public" / "datasets" / "census", {"census.csv": MOCK_CSV})
+    (mock / "notes.txt").write_text("synthetic\n")
+    hashed: list[str] = []
+    hash_regular = manifest.hash_regular
+
+    def counted(path):  # type: ignore[no-untyped-def]
+        hashed.append(Path(path).name)
+        return hash_regular(path)
+
+    monkeypatch.setattr(manifest, "hash_regular", counted)
+    first = client.get_dataset(OWNER, "census")
+    for _ in range(5):
+        assert client.get_dataset(OWNER, "census").files == first.files
+    assert sorted(hashed) == ["census.csv", "notes.txt"]
+
+    (mock / "notes.txt").write_text("synthetic, 1,000 rows\n")
+    changed = {f.path: f for f in client.get_dataset(OWNER, "census").files}
+    assert sorted(hashed) == ["census.csv", "notes.txt", "notes.txt"]
+    assert changed["notes.txt"].size == len("synthetic, 1,000 rows\n")

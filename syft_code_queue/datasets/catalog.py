@@ -20,11 +20,12 @@ from pydantic import ValidationError
 from ..errors import DatasetNotFoundError
 from ..models import DATASET_NAME_PATTERN, DatasetMetadata, FileEntry, validate_dataset_name, validate_email
 from ..protocol.layout import DATASET_FILE, DATASET_METADATA_FILES, README_FILE, DatasetLayout
-from ..protocol.manifest import folder_entries
-from ..syftbox import Workspace, never_synced, sha256_file
+from ..protocol.manifest import VerifiedFiles, folder_entries
+from ..syftbox import Workspace, never_synced
 from .views import Dataset, DatasetList, Source
 
 log = logging.getLogger(__name__)
+MOCK_FILES_KEPT = 10_000  # mock files whose hash a catalog remembers (by identity)
 
 
 def read_metadata(path: Path) -> Optional[DatasetMetadata]:
@@ -36,15 +37,14 @@ def read_metadata(path: Path) -> Optional[DatasetMetadata]:
     return meta if meta.whole else None
 
 
-def mock_listing(folder: Path) -> tuple[FileEntry, ...]:
-    """The mock files of a folder another tool made: every regular file but the metadata."""
-    entries = []
-    for rel, item in folder_entries(folder):
-        if not item.is_file(follow_symlinks=False) or rel in DATASET_METADATA_FILES or never_synced(rel):
-            continue
-        size, digest = sha256_file(item.path)
-        entries.append(FileEntry(path=rel, size=size, sha256=digest))
-    return tuple(entries)
+def mock_listing(folder: Path, hashes: VerifiedFiles) -> tuple[FileEntry, ...]:
+    """The mock files of a folder another tool made: every regular file but the metadata
+    (``hashes``: each file is hashed once per version, however often the list is asked for)."""
+    return tuple(
+        hashes.entry(item.path, rel)
+        for rel, item in folder_entries(folder)
+        if item.is_file(follow_symlinks=False) and rel not in DATASET_METADATA_FILES and not never_synced(rel)
+    )
 
 
 def folder_registration(folder: Path) -> str:
@@ -60,6 +60,7 @@ class DatasetCatalog:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
+        self._hashes = VerifiedFiles(MOCK_FILES_KEPT)
 
     def layout(self, owner: str) -> DatasetLayout:
         return DatasetLayout(self.workspace.datasites, validate_email(owner), self.workspace.private_dir)
@@ -104,7 +105,7 @@ class DatasetCatalog:
                     name=folder.name,
                     owner=owner,
                     mock_path=folder,
-                    files=mock_listing(folder),
+                    files=mock_listing(folder, self._hashes),
                     registration=folder_registration(folder),
                     source="syft-rds",
                 )
@@ -125,7 +126,7 @@ class DatasetCatalog:
             readme=readme_text,
             mock_note=meta.mock_note or "",
             mock_path=folder,
-            files=tuple(meta.mock_files) if meta.mock_files is not None else mock_listing(folder),
+            files=tuple(meta.mock_files) if meta.mock_files is not None else mock_listing(folder, self._hashes),
             registration=meta.uid,
             source=source,
             created_at=meta.created_at,

@@ -79,6 +79,16 @@ class VerifiedFiles:
         self._seen.put(path, (_identity_of(hashed), entry.size, entry.sha256))
         return True
 
+    def entry(self, path: str, relative: str) -> FileEntry:
+        """The manifest entry of the regular file at ``path`` (named ``relative``), hashed
+        once per version of the file."""
+        seen = self._seen.get(path)
+        if seen is not None and seen[0] == _identity_of(os.lstat(path)):
+            return FileEntry(path=relative, size=seen[1], sha256=seen[2])
+        hashed, size, digest = hash_regular(path)  # stat before reading: a change makes it stale
+        self._seen.put(path, (_identity_of(hashed), size, digest))
+        return FileEntry(path=relative, size=size, sha256=digest)
+
 
 def compare_to_manifest(
     folder: Path, files: Iterable[FileEntry], verified: Optional[VerifiedFiles] = None

@@ -713,7 +713,7 @@ function reviewParts(model, api, status) {
       h(
         "ul",
         { class: "scq-mock-outputs" },
-        run.outputs.map((o) => h("li", { dataset: { path: o.path } }, h("span", { class: "scq-mono" }, o.path), h("span", { class: "scq-muted" }, " " + fmtSize(o.size)), o.preview !== null ? h("pre", { class: "scq-log scq-mock-preview" }, o.preview) : null)),
+        run.outputs.map((o) => h("li", { dataset: { path: o.path } }, h("span", { class: "scq-mono" }, o.path), h("span", { class: "scq-muted" }, " " + fmtSize(o.size)), o.type !== "none" ? h("div", { class: "scq-mock-preview" }, previewBody(o)) : null)),
       ),
       run.more_outputs ? h("div", { class: "scq-muted" }, `and ${run.more_outputs} more files`) : null,
     ]);

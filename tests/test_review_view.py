@@ -137,7 +137,8 @@ def test_the_card_shows_the_datasets_and_a_mock_run_answers_while_it_runs(client
     run = wait_for(lambda: panel.mock_runs[job.uid]["state"] != "running" and panel.mock_runs[job.uid], timeout=60)
     assert run["state"] == "completed" and run["exit_code"] == 0, run
     assert run["log_tail"] == "rows: 5"
-    assert run["outputs"] == [{"path": "names.txt", "size": 3, "preview": "p1\n"}]
+    (output,) = run["outputs"]
+    assert (output["path"], output["size"], output["type"], output["text"]) == ("names.txt", 3, "text", "p1\n")
     assert server.get_job(job.uid).status == scq.JobStatus.pending
 
 

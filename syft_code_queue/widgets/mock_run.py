@@ -64,7 +64,7 @@ def output_view(output_dir: Path, path: str, preview: bool) -> dict[str, Any]:
 
 
 def result_view(result: MockRunResult, seconds: float) -> dict[str, Any]:
-    """A mock run's result as the form shows it."""
+    """A mock run's result as the form shows it, and the panel its owner's run on the mocks."""
     listed = result.outputs[:FILES_SHOWN]
     return {
         "status": result.status,

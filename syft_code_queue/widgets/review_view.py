@@ -22,19 +22,16 @@ from typing import Any, Callable, Literal, Optional, Union
 import traitlets
 from pydantic import Field, ValidationError
 
-from ..datasets import MockRunResult
 from ..errors import QueueError
 from ..governance.diff import CodeDiff, FileDiff, JobDiffs, compare, last_approved
 from ..models import FileEntry, Job, JobStatus, TrustRule, utcnow
 from ..server import CodeQueueServer
 from .base import EXPECTED_ERRORS, Action, Uid, iso
+from .mock_run import result_view
 
 DIFF_FILE_LINES = 2000  # lines of one file's diff the panel shows
 DIFF_TOTAL_CHARS = 1024 * 1024  # of all diffs of one answer
 DATASET_INFO_SECONDS = 30.0  # how long a dataset's summary and size are reused
-MOCK_OUTPUTS = 50  # output files of a mock run listed
-MOCK_PREVIEW_FILES = 5
-MOCK_PREVIEW_BYTES = 4096
 MOCK_GRACE_SECONDS = 30  # beyond the job timeout, before the front end calls a run lost
 CUT = "diff cut here: the panel shows {what}; server.diff_job(uid) or scq diff shows it whole"
 
@@ -216,8 +213,10 @@ class ReviewPanel(traitlets.HasTraits):
         return {"message": f"Running {job.name!r} [{job.short_uid}] on the mocks ({on}); only you see the result"}
 
     def _mock_run(self, uid: str) -> None:
-        try:
-            record = _mock_record(self.server.run_on_mock(uid))
+        started = time.monotonic()
+        try:  # shown as the SubmitForm shows the requester's test on the mocks
+            result = self.server.run_on_mock(uid)
+            record = {"state": result.status, **result_view(result, time.monotonic() - started)}
         except EXPECTED_ERRORS as exc:
             record = {"state": "error", "error": str(exc) or type(exc).__name__}
         except Exception as exc:  # the thread must always leave an answer
@@ -280,30 +279,3 @@ def _file(f: FileDiff, budget: list[int]) -> dict[str, Any]:
         cut = CUT.format(what=f"at most {DIFF_TOTAL_CHARS // 1024} KiB of diffs")
     budget[0] -= len(text)
     return {**base, "diff": text, "cut": cut}
-
-
-def _mock_record(result: MockRunResult) -> dict[str, Any]:
-    outputs = []
-    for i, rel in enumerate(result.outputs[:MOCK_OUTPUTS]):
-        path = result.output_dir / rel
-        size = path.stat().st_size if path.is_file() else 0
-        outputs.append({"path": rel, "size": size, "preview": _preview(path) if i < MOCK_PREVIEW_FILES else None})
-    return {
-        "state": result.status,
-        "exit_code": result.exit_code,
-        "error": result.error,
-        "log_tail": result.log_tail,
-        "outputs": outputs,
-        "more_outputs": max(0, len(result.outputs) - MOCK_OUTPUTS),
-        "datasets": list(result.datasets),
-    }
-
-
-def _preview(path: Any) -> Optional[str]:
-    """The start of a text output (None for a binary one)."""
-    with open(path, "rb") as fh:
-        head = fh.read(MOCK_PREVIEW_BYTES + 1)
-    if b"\0" in head:
-        return None
-    text = head[:MOCK_PREVIEW_BYTES].decode("utf-8", errors="replace")
-    return text + ("…" if len(head) > MOCK_PREVIEW_BYTES else "")

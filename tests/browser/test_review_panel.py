@@ -191,7 +191,9 @@ def test_the_owner_runs_a_job_on_the_mock_and_sees_its_log_and_outputs(lab: Lab,
     assert log.text_content() == "rows: 4"
     assert "completed" in card.locator(".scq-mock-result").text_content()
     output = card.locator(".scq-mock-outputs li[data-path='head.csv']")
-    assert output.locator(".scq-mock-preview").text_content() == "name,age\np1,30\n"
+    table = output.locator(".scq-mock-preview table.scq-csv-rows")  # a CSV reads as a table, as in the form
+    assert table.locator("th").all_text_contents() == ["name", "age"]
+    assert table.locator("td").all_text_contents() == ["p1", "30"]
     assert button.is_enabled() and button.text_content() == "Run on mock again"
     assert "null" not in card.locator(".scq-mock-run").text_content(), "nothing absent is shown as text"
     screenshot(card, "review_mock_run.png")
